@@ -1,0 +1,1 @@
+"""Thin QAbstractListModel adapters over the plain stores. No widgets."""

@@ -1,0 +1,281 @@
+"""MessageListModel: one room's timeline over MessageStore, for a QListView + delegate.
+
+Floods of inserts are coalesced: the store notifies per batch, the model schedules one
+flush on a short single-shot timer and announces the difference in a few
+beginInsertRows calls. A status change emits dataChanged for that row and only the
+StatusRole/ReceiptTextRole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Hashable
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+
+from desktop.models.row_sync import RowMirror
+from desktop.state.messages import MessageStore
+from desktop.state.types import Change, DeliveryStatus, Message
+
+logger = logging.getLogger(__name__)
+
+HEADER_GAP_MS = 5 * 60 * 1000
+FLUSH_INTERVAL_MS = 8
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class MessageRoles(IntEnum):
+    ItemRole = Qt.ItemDataRole.UserRole
+    IdRole = Qt.ItemDataRole.UserRole + 1
+    SenderRole = Qt.ItemDataRole.UserRole + 2
+    TimestampRole = Qt.ItemDataRole.UserRole + 3
+    KindRole = Qt.ItemDataRole.UserRole + 4
+    TextRole = Qt.ItemDataRole.UserRole + 5
+    ImageRole = Qt.ItemDataRole.UserRole + 6
+    SystemRole = Qt.ItemDataRole.UserRole + 7
+    StatusRole = Qt.ItemDataRole.UserRole + 8
+    IsOwnRole = Qt.ItemDataRole.UserRole + 9
+    ClientIdRole = Qt.ItemDataRole.UserRole + 10
+    ShowHeaderRole = Qt.ItemDataRole.UserRole + 11
+    DaySeparatorRole = Qt.ItemDataRole.UserRole + 12
+    ReceiptTextRole = Qt.ItemDataRole.UserRole + 13
+
+
+_FIELD_ROLES: dict[str, tuple[int, ...]] = {
+    "status": (MessageRoles.StatusRole, MessageRoles.ReceiptTextRole),
+    "receipts": (MessageRoles.ReceiptTextRole,),
+    "error": (MessageRoles.ReceiptTextRole,),
+    "image": (MessageRoles.ImageRole, Qt.ItemDataRole.DisplayRole),
+}
+_NEIGHBOUR_ROLES = [MessageRoles.ShowHeaderRole, MessageRoles.DaySeparatorRole]
+
+
+def message_key(msg: Message) -> Hashable:
+    """A row's identity that survives an echo being replaced by its acked copy."""
+    if msg.client_id and msg.sender:
+        return ("c", msg.sender.lower(), msg.client_id)
+    return ("i", msg.id)
+
+
+def display_text(msg: Message) -> str:
+    if msg.kind == "image":
+        name = msg.image.name if msg.image else "image"
+        return f"Image: {name}" + (f" — {msg.text}" if msg.text else "")
+    return msg.text
+
+
+def day_label(ts_ms: int, today: dt.date | None = None) -> str:
+    """"Today", "Yesterday" or "Mon 24 Nov 2026", in local time."""
+    day = dt.datetime.fromtimestamp(ts_ms / 1000).date()
+    today = today or dt.date.today()
+    if day == today:
+        return "Today"
+    if day == today - dt.timedelta(days=1):
+        return "Yesterday"
+    return day.strftime("%a %d %b %Y")
+
+
+def receipt_text(msg: Message) -> str:
+    status = msg.status
+    if status == DeliveryStatus.FAILED:
+        reason = msg.error or "not sent"
+        return f"Failed: {reason} — click to retry"
+    if status == DeliveryStatus.PENDING:
+        return "Sending…"
+    r = msg.receipts
+    if status == DeliveryStatus.READ:
+        if r and r.of > 1 and r.read:
+            return f"Read by {r.read} of {r.of}"
+        return "Read"
+    if status == DeliveryStatus.DELIVERED:
+        if r and r.of > 1 and r.delivered:
+            return f"Delivered to {r.delivered} of {r.of}"
+        return "Delivered"
+    return "Sent"
+
+
+class MessageListModel(QAbstractListModel):
+    """The rows of one room. Roles: MessageRoles (ItemRole returns the Message)."""
+
+    Roles = MessageRoles
+
+    def __init__(
+        self,
+        store: MessageStore,
+        room: str,
+        own_username: str | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._store = store
+        self.room = room
+        self.own_username = own_username
+        self._mirror: RowMirror[Message] = RowMirror(self, message_key)
+        self._dirty_keys: dict[Hashable, set[int]] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FLUSH_INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+        self._pending_sync = False
+        self._unsubscribe = store.subscribe(self._on_store_change)
+        self._mirror.sync(store.messages(room))
+        self.destroyed.connect(self._unsubscribe)
+
+    # ----- store -> model
+    def _on_store_change(self, change: Change) -> None:
+        if change.key != self.room:
+            return
+        if change.kind == "updated":
+            roles: set[int] = set()
+            for name in change.fields:
+                roles.update(_FIELD_ROLES.get(name, (MessageRoles.ItemRole,)))
+            msg = self._store.message_at(self.room, change.rows[0]) if change.rows else None
+            if msg is None:
+                return
+            key = message_key(msg)
+            if self._pending_sync:
+                self._dirty_keys.setdefault(key, set()).update(roles)
+                return
+            row = self._mirror.row_of_key(key)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx, sorted(roles))
+            return
+        self._pending_sync = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Announce every store change since the last flush (the timer calls this)."""
+        self._timer.stop()
+        if not self._pending_sync:
+            return
+        self._pending_sync = False
+        touched = self._mirror.sync(self._store.messages(self.room))
+        for row in touched:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [])
+        dirty, self._dirty_keys = self._dirty_keys, {}
+        already = set(touched)
+        for key, roles in dirty.items():
+            dirty_row = self._mirror.row_of_key(key)
+            if dirty_row is not None and dirty_row not in already:
+                idx = self.index(dirty_row)
+                self.dataChanged.emit(idx, idx, sorted(roles))
+
+    def row_for_id(self, message_id: int) -> int | None:
+        for row, msg in enumerate(self._mirror.rows):
+            if msg.id == message_id:
+                return row
+        return None
+
+    def row_for_client_id(self, client_id: str) -> int | None:
+        for row in range(len(self._mirror.rows) - 1, -1, -1):
+            if self._mirror.rows[row].client_id == client_id:
+                return row
+        return None
+
+    def message_at(self, row: int) -> Message | None:
+        rows = self._mirror.rows
+        return rows[row] if 0 <= row < len(rows) else None
+
+    # ----- QAbstractListModel
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Overrides QAbstractListModel.rowCount."""
+        return 0 if parent.isValid() else len(self._mirror.rows)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        """Overrides QAbstractItemModel.roleNames."""
+        names = dict(super().roleNames())
+        for role in MessageRoles:
+            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
+        return names
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Overrides QAbstractItemModel.data."""
+        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
+            return None
+        msg = self._mirror.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return display_text(msg)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return receipt_text(msg) if self._is_own(msg) else None
+        if role < Qt.ItemDataRole.UserRole:
+            return None
+        try:
+            r = MessageRoles(role)
+        except ValueError:
+            return None
+        if r is MessageRoles.ItemRole:
+            return msg
+        if r is MessageRoles.IdRole:
+            return msg.id
+        if r is MessageRoles.SenderRole:
+            return msg.sender
+        if r is MessageRoles.TimestampRole:
+            return msg.ts
+        if r is MessageRoles.KindRole:
+            return msg.kind
+        if r is MessageRoles.TextRole:
+            return msg.text
+        if r is MessageRoles.ImageRole:
+            return msg.image
+        if r is MessageRoles.SystemRole:
+            return msg.system
+        if r is MessageRoles.StatusRole:
+            return int(msg.status)
+        if r is MessageRoles.IsOwnRole:
+            return self._is_own(msg)
+        if r is MessageRoles.ClientIdRole:
+            return msg.client_id
+        if r is MessageRoles.ShowHeaderRole:
+            return self._show_header(index.row())
+        if r is MessageRoles.DaySeparatorRole:
+            return self._day_separator(index.row())
+        if r is MessageRoles.ReceiptTextRole:
+            return receipt_text(msg) if self._is_own(msg) else ""
+        return None
+
+    # ----- helpers
+    def _is_own(self, msg: Message) -> bool:
+        own = self.own_username or self._store.own_username
+        return bool(own and msg.sender and msg.sender.lower() == own.lower())
+
+    def _day_separator(self, row: int) -> str:
+        rows = self._mirror.rows
+        msg = rows[row]
+        if row > 0:
+            prev = rows[row - 1]
+            if _local_day(prev.ts) == _local_day(msg.ts):
+                return ""
+        return day_label(msg.ts)
+
+    def _show_header(self, row: int) -> bool:
+        rows = self._mirror.rows
+        msg = rows[row]
+        if msg.kind == "system":
+            return False
+        if row == 0:
+            return True
+        prev = rows[row - 1]
+        if prev.kind == "system" or prev.sender != msg.sender:
+            return True
+        if _local_day(prev.ts) != _local_day(msg.ts):
+            return True
+        return msg.ts - prev.ts > HEADER_GAP_MS
+
+
+def _local_day(ts_ms: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ts_ms / 1000).date()

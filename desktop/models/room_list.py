@@ -1,0 +1,142 @@
+"""RoomListModel: the joined rooms, rooms section first then direct messages, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QFont
+
+from desktop.models.row_sync import RowMirror
+from desktop.state.rooms import RoomStore
+from desktop.state.types import Change, Room
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+ROOMS_SECTION = "Rooms"
+DMS_SECTION = "Direct messages"
+
+
+class RoomRoles(IntEnum):
+    ItemRole = Qt.ItemDataRole.UserRole
+    IdRole = Qt.ItemDataRole.UserRole + 1
+    NameRole = Qt.ItemDataRole.UserRole + 2
+    TopicRole = Qt.ItemDataRole.UserRole + 3
+    KindRole = Qt.ItemDataRole.UserRole + 4
+    UnreadRole = Qt.ItemDataRole.UserRole + 5
+    SectionRole = Qt.ItemDataRole.UserRole + 6
+    LastMessageRole = Qt.ItemDataRole.UserRole + 7
+
+
+_FIELD_ROLES: dict[str, tuple[int, ...]] = {
+    "topic": (RoomRoles.TopicRole, Qt.ItemDataRole.ToolTipRole),
+    "unread": (RoomRoles.UnreadRole, Qt.ItemDataRole.FontRole),
+    "last_message": (RoomRoles.LastMessageRole,),
+    "members": (RoomRoles.ItemRole,),
+    "owner": (RoomRoles.ItemRole,),
+}
+
+
+def section_of(room: Room) -> str:
+    return DMS_SECTION if room.kind == "dm" else ROOMS_SECTION
+
+
+def _sort_key(room: Room) -> tuple[int, str, str]:
+    return (1 if room.kind == "dm" else 0, room.name.casefold(), room.id)
+
+
+def _room_key(room: Room) -> Hashable:
+    return room.id
+
+
+class RoomListModel(QAbstractListModel):
+    """Joined rooms. Roles: RoomRoles (ItemRole returns the Room)."""
+
+    Roles = RoomRoles
+
+    def __init__(self, store: RoomStore, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._mirror: RowMirror[Room] = RowMirror(self, _room_key)
+        self._unsubscribe = store.subscribe(self._on_store_change)
+        self._mirror.sync(self._target())
+        self.destroyed.connect(self._unsubscribe)
+
+    def _target(self) -> list[Room]:
+        return sorted(self._store.joined(), key=_sort_key)
+
+    def _on_store_change(self, change: Change) -> None:
+        if change.kind == "updated" and not change.fields & {"name", "kind", "joined"}:
+            row = self._mirror.row_of_key(change.key)
+            if row is None or not change.fields:
+                return
+            roles: set[int] = set()
+            for name in change.fields:
+                roles.update(_FIELD_ROLES.get(name, (RoomRoles.ItemRole,)))
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, sorted(roles))
+            return
+        # membership, order or identity may have changed: rooms are few, diff them
+        touched = self._mirror.sync(self._target())
+        for row in touched:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [])
+        if change.kind == "updated":
+            row = self._mirror.row_of_key(change.key)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx, [])
+
+    def row_of(self, room_id: str) -> int | None:
+        return self._mirror.row_of_key(room_id)
+
+    def room_at(self, row: int) -> Room | None:
+        rows = self._mirror.rows
+        return rows[row] if 0 <= row < len(rows) else None
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Overrides QAbstractListModel.rowCount."""
+        return 0 if parent.isValid() else len(self._mirror.rows)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        """Overrides QAbstractItemModel.roleNames."""
+        names = dict(super().roleNames())
+        for role in RoomRoles:
+            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
+        return names
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Overrides QAbstractItemModel.data."""
+        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
+            return None
+        room = self._mirror.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return room.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return room.topic or None
+        if role == Qt.ItemDataRole.FontRole:
+            if room.unread:
+                font = QFont()
+                font.setBold(True)
+                return font
+            return None
+        mapping: dict[int, Any] = {
+            RoomRoles.ItemRole: room,
+            RoomRoles.IdRole: room.id,
+            RoomRoles.NameRole: room.name,
+            RoomRoles.TopicRole: room.topic,
+            RoomRoles.KindRole: room.kind,
+            RoomRoles.UnreadRole: room.unread,
+            RoomRoles.SectionRole: section_of(room),
+            RoomRoles.LastMessageRole: room.last_message,
+        }
+        return mapping.get(role)

@@ -1,0 +1,95 @@
+"""Bring a list model's rows in line with a store's rows by key, with minimal signals.
+
+The models keep their own copy of the rows they have announced to Qt, so a store may
+change many times between two flushes (a flood of messages, an echo replaced by its
+acked copy that moves up, a removal) and the view still gets a valid, small series of
+beginRemoveRows/beginInsertRows calls. Shared by the three list models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex
+
+T = TypeVar("T")
+
+
+class RowMirror(Generic[T]):
+    """The rows a model has announced, and the diff that moves them to a new list."""
+
+    def __init__(self, model: QAbstractListModel, key: Callable[[T], Hashable]) -> None:
+        self._model = model
+        self._key = key
+        self.rows: list[T] = []
+        self.keys: list[Hashable] = []
+        self._index: dict[Hashable, int] | None = None
+
+    def sync(self, target: Sequence[T]) -> list[int]:
+        """Announce removals, moves (as remove+insert) and inserts; returns the rows that
+        now hold a different object under the same key or sit right after an insert or
+        removal (their neighbour-derived data may have changed)."""
+        model = self._model
+        root = QModelIndex()
+        self._index = None
+        new_keys = [self._key(item) for item in target]
+        new_pos = {k: i for i, k in enumerate(new_keys)}
+        touched: set[Hashable] = set()
+
+        # 1. removals: keys gone, or kept out of order (greedy increasing target index)
+        last = -1
+        doomed: list[bool] = []
+        for k in self.keys:
+            pos = new_pos.get(k)
+            if pos is None or pos < last:
+                doomed.append(True)
+            else:
+                doomed.append(False)
+                last = pos
+        i = len(self.keys) - 1
+        while i >= 0:
+            if not doomed[i]:
+                i -= 1
+                continue
+            j = i
+            while j - 1 >= 0 and doomed[j - 1]:
+                j -= 1
+            model.beginRemoveRows(root, j, i)
+            del self.keys[j : i + 1]
+            del self.rows[j : i + 1]
+            del doomed[j : i + 1]
+            model.endRemoveRows()
+            if j < len(self.keys):
+                touched.add(self.keys[j])
+            i = j - 1
+
+        # 2. inserts: self.keys is now an ordered subsequence of new_keys
+        i = 0
+        while i < len(new_keys):
+            if i < len(self.keys) and self.keys[i] == new_keys[i]:
+                i += 1
+                continue
+            j = i
+            nxt = self.keys[i] if i < len(self.keys) else None
+            while j < len(new_keys) and new_keys[j] != nxt:
+                j += 1
+            model.beginInsertRows(root, i, j - 1)
+            self.keys[i:i] = new_keys[i:j]
+            self.rows[i:i] = list(target[i:j])
+            model.endInsertRows()
+            if j < len(new_keys):
+                touched.add(new_keys[j])
+            i = j
+
+        # 3. same key, new object (an echo replaced by its server copy)
+        for row, item in enumerate(target):
+            if self.rows[row] is not item:
+                self.rows[row] = item
+                touched.add(new_keys[row])
+        return sorted(new_pos[k] for k in touched if k in new_pos)
+
+    def row_of_key(self, key: Hashable) -> int | None:
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.keys)}
+        return self._index.get(key)

@@ -1,0 +1,1 @@
+"""The client's network layer: ChatClient, Outbox, EmbeddedServer. QtCore only, no widgets."""

@@ -1,0 +1,169 @@
+"""Outbox: sends not yet acked, kept on disk so they survive a crash or restart.
+
+The index is one JSON file written atomically (temp file + rename); image bytes sit in
+files next to it. An entry leaves only when the server acks it ok; a non-retryable error
+marks it failed (kept until the user retries or discards). Resending always reuses the
+entry's ``client_id``, and the server is idempotent on it, so every message lands once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from server.protocol import ErrorCode
+
+logger = logging.getLogger(__name__)
+
+# Error acks worth retrying later; anything else is the payload's fault and marks it failed.
+RETRYABLE_CODES = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL, "timeout"})
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def is_retryable(code: str) -> bool:
+    return code in RETRYABLE_CODES
+
+
+@dataclass
+class OutboxEntry:
+    client_id: str
+    room: str
+    username: str  # whose message this is: another account on this machine must not send it
+    ts: int  # local creation time, ms
+    text: str = ""
+    image_name: str | None = None
+    image_file: str | None = None  # file name inside the outbox dir
+    failed: bool = False
+    error: str | None = None
+    attempts: int = 0
+
+
+class Outbox:
+    """Ordered pending sends for one data dir (``<data_dir>/outbox/``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir) / "outbox"
+        self.path = self.dir / "outbox.json"
+        self._entries: list[OutboxEntry] = []
+        self.load()
+
+    # ----- reading
+    def entries(self, username: str | None = None) -> list[OutboxEntry]:
+        """All entries in creation order (only ``username``'s if given)."""
+        if username is None:
+            return list(self._entries)
+        return [e for e in self._entries if e.username.lower() == username.lower()]
+
+    def sendable(self, username: str) -> list[OutboxEntry]:
+        """The user's entries to send now, in order: every one not marked failed."""
+        return [e for e in self.entries(username) if not e.failed]
+
+    def get(self, client_id: str) -> OutboxEntry | None:
+        for entry in self._entries:
+            if entry.client_id == client_id:
+                return entry
+        return None
+
+    def image_bytes(self, entry: OutboxEntry) -> bytes | None:
+        if entry.image_file is None:
+            return None
+        try:
+            return (self.dir / entry.image_file).read_bytes()
+        except OSError:
+            logger.warning("outbox image for %s is missing", entry.client_id)
+            return None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # ----- writing
+    def add(self, entry: OutboxEntry, image: bytes | None = None) -> None:
+        if self.get(entry.client_id) is not None:
+            raise ValueError(f"duplicate client_id {entry.client_id}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if image is not None:
+            entry.image_file = _SAFE_ID.sub("_", entry.client_id) + ".bin"
+            _atomic_write(self.dir / entry.image_file, image)
+        self._entries.append(entry)
+        self.save()
+
+    def remove(self, client_id: str) -> OutboxEntry | None:
+        entry = self.get(client_id)
+        if entry is None:
+            return None
+        self._entries.remove(entry)
+        self.save()
+        if entry.image_file:
+            try:
+                (self.dir / entry.image_file).unlink()
+            except OSError:
+                pass
+        return entry
+
+    def mark_failed(self, client_id: str, error: str) -> None:
+        entry = self.get(client_id)
+        if entry is not None:
+            entry.failed = True
+            entry.error = error
+            self.save()
+
+    def mark_retry(self, client_id: str) -> OutboxEntry | None:
+        entry = self.get(client_id)
+        if entry is not None:
+            entry.failed = False
+            entry.error = None
+            entry.attempts = 0
+            self.save()
+        return entry
+
+    def note_attempt(self, client_id: str) -> None:
+        entry = self.get(client_id)
+        if entry is not None:
+            entry.attempts += 1
+
+    # ----- disk
+    def load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            self._entries = []
+            return
+        except (OSError, ValueError):
+            logger.exception("outbox file %s is unreadable; starting empty", self.path)
+            self._entries = []
+            return
+        entries: list[OutboxEntry] = []
+        for item in raw.get("entries", []):
+            try:
+                entries.append(OutboxEntry(**item))
+            except TypeError:
+                logger.warning("skipping a malformed outbox entry")
+        self._entries = entries
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"version": 1, "entries": [asdict(e) for e in self._entries]}
+        _atomic_write(self.path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same dir, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

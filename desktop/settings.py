@@ -1,0 +1,133 @@
+"""AppSettings: the desktop app's preferences in ``<data_dir>/settings.ini`` (QSettings).
+
+Holds the server URL, username, session token (so the user stays signed in; never
+logged), last room, window geometry/state and whether notifications are on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from PySide6.QtCore import QByteArray, QSettings
+
+logger = logging.getLogger(__name__)
+
+APP_NAME = "Parley"
+DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+
+
+def default_data_dir() -> Path:
+    """The per-user data dir (``~/.local/share/Parley`` on Linux)."""
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+class AppSettings:
+    """Typed accessors over an ini-format QSettings file."""
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / "settings.ini"
+        self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    # ----- connection
+    @property
+    def server_url(self) -> str:
+        return self._str("connection/server_url", DEFAULT_SERVER_URL)
+
+    @server_url.setter
+    def server_url(self, value: str) -> None:
+        self._qs.setValue("connection/server_url", value)
+
+    @property
+    def username(self) -> str:
+        return self._str("connection/username", "")
+
+    @username.setter
+    def username(self, value: str) -> None:
+        self._qs.setValue("connection/username", value)
+
+    @property
+    def token(self) -> str | None:
+        value = self._str("connection/token", "")
+        return value or None
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        if value:
+            self._qs.setValue("connection/token", value)
+        else:
+            self._qs.remove("connection/token")
+
+    def clear_token(self) -> None:
+        self.token = None
+
+    @property
+    def embedded_server(self) -> bool:
+        """Whether the app runs its own server in-process (the "host a server" choice)."""
+        return self._bool("connection/embedded_server", False)
+
+    @embedded_server.setter
+    def embedded_server(self, value: bool) -> None:
+        self._qs.setValue("connection/embedded_server", bool(value))
+
+    # ----- ui
+    @property
+    def last_room(self) -> str | None:
+        return self._str("ui/last_room", "") or None
+
+    @last_room.setter
+    def last_room(self, value: str | None) -> None:
+        if value:
+            self._qs.setValue("ui/last_room", value)
+        else:
+            self._qs.remove("ui/last_room")
+
+    @property
+    def window_geometry(self) -> QByteArray | None:
+        return self._bytes("ui/window_geometry")
+
+    @window_geometry.setter
+    def window_geometry(self, value: QByteArray) -> None:
+        self._qs.setValue("ui/window_geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        return self._bytes("ui/window_state")
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self._qs.setValue("ui/window_state", value)
+
+    @property
+    def notifications_enabled(self) -> bool:
+        return self._bool("ui/notifications", True)
+
+    @notifications_enabled.setter
+    def notifications_enabled(self, value: bool) -> None:
+        self._qs.setValue("ui/notifications", bool(value))
+
+    def sync(self) -> None:
+        """Write to disk now (QSettings also does it on its own)."""
+        self._qs.sync()
+
+    # ----- helpers
+    def _str(self, key: str, default: str) -> str:
+        value = self._qs.value(key, default)
+        return str(value) if value is not None else default
+
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self._qs.value(key, default)
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+
+    def _bytes(self, key: str) -> QByteArray | None:
+        value = self._qs.value(key)
+        if isinstance(value, QByteArray) and not value.isEmpty():
+            return value
+        if isinstance(value, bytes | bytearray) and value:
+            return QByteArray(bytes(value))
+        return None

@@ -1,0 +1,1 @@
+"""Plain-Python client state: dataclasses and stores. Never imports Qt."""

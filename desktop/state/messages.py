@@ -1,0 +1,286 @@
+"""MessageStore: every room's messages in id order, with pending local echoes last.
+
+Rules (shared/PROTOCOL.md sections 5 and 6):
+- confirmed messages are kept sorted by id and deduplicated by id, since broadcasts,
+  acks and history pages may overlap or arrive out of order;
+- pending echoes (id None) follow them in creation order; a server copy carrying the same
+  own ``client_id`` replaces the echo (from an ack, a history page or another device);
+- the status of own messages only moves up the ladder (failed aside), and a
+  ``message:status`` up_to also covers own messages loaded later.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from desktop.state.listeners import Observable
+from desktop.state.types import Change, DeliveryStatus, Message, Receipts
+
+
+@dataclass
+class _RoomMessages:
+    confirmed: list[Message] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # parallel to confirmed, for bisect
+    pending: list[Message] = field(default_factory=list)
+    by_id: dict[int, Message] = field(default_factory=dict)
+    # status floors from message:status: state -> highest up_to seen
+    floors: dict[DeliveryStatus, int] = field(default_factory=dict)
+
+    def rows(self) -> list[Message]:
+        return self.confirmed + self.pending
+
+
+class MessageStore(Observable):
+    """Messages per room. Listeners get Change(kind, room, rows, fields).
+
+    ``inserted`` rows are indexes in the room's row list after the insert; ``updated``
+    has one row and the changed field names ("status", "receipts", "error", ...);
+    ``removed`` rows are indexes before the removal; ``reset`` means reread the room.
+    """
+
+    def __init__(self, own_username: str | None = None) -> None:
+        super().__init__()
+        self.own_username = own_username
+        self._rooms: dict[str, _RoomMessages] = {}
+
+    # ----- reading
+    def rooms(self) -> list[str]:
+        return list(self._rooms)
+
+    def messages(self, room: str) -> list[Message]:
+        """The room's rows: confirmed by id, then pending echoes (a new list)."""
+        data = self._rooms.get(room)
+        return data.rows() if data else []
+
+    def count(self, room: str) -> int:
+        data = self._rooms.get(room)
+        return len(data.confirmed) + len(data.pending) if data else 0
+
+    def message_at(self, room: str, row: int) -> Message | None:
+        data = self._rooms.get(room)
+        if data is None or row < 0:
+            return None
+        if row < len(data.confirmed):
+            return data.confirmed[row]
+        row -= len(data.confirmed)
+        return data.pending[row] if row < len(data.pending) else None
+
+    def get(self, room: str, message_id: int) -> Message | None:
+        data = self._rooms.get(room)
+        return data.by_id.get(message_id) if data else None
+
+    def find_client_id(self, client_id: str) -> Message | None:
+        """The own message (pending or confirmed) with this client_id, if loaded."""
+        for data in self._rooms.values():
+            for msg in data.pending:
+                if msg.client_id == client_id:
+                    return msg
+            for msg in reversed(data.confirmed):
+                if msg.client_id == client_id and self._is_own(msg):
+                    return msg
+        return None
+
+    def newest_id(self, room: str) -> int | None:
+        data = self._rooms.get(room)
+        return data.ids[-1] if data and data.ids else None
+
+    def oldest_id(self, room: str) -> int | None:
+        data = self._rooms.get(room)
+        return data.ids[0] if data and data.ids else None
+
+    def row_of(self, msg: Message) -> int | None:
+        data = self._rooms.get(msg.room)
+        if data is None:
+            return None
+        if msg.id is not None:
+            i = bisect.bisect_left(data.ids, msg.id)
+            return i if i < len(data.ids) and data.ids[i] == msg.id else None
+        for i, pending in enumerate(data.pending):
+            if pending is msg:
+                return len(data.confirmed) + i
+        return None
+
+    # ----- writing
+    def add_pending(self, msg: Message) -> None:
+        """Append a local echo (id None) after everything else in its room."""
+        if msg.id is not None:
+            raise ValueError("a pending echo has no id yet")
+        data = self._room(msg.room)
+        data.pending.append(msg)
+        self._emit(Change("inserted", msg.room, (len(data.confirmed) + len(data.pending) - 1,)))
+
+    def add(self, msg: Message) -> bool:
+        """Insert or merge one server message; True if it made a new row."""
+        return self.add_many(msg.room, [msg]) > 0
+
+    def add_many(self, room: str, msgs: list[Message]) -> int:
+        """Insert/merge a batch of server messages of one room; returns how many are new.
+
+        New rows are reported in one ``inserted`` change (indexes after the insert).
+        """
+        data = self._room(room)
+        new_msgs: list[Message] = []
+        inserted = 0
+        for msg in msgs:
+            if msg.id is None:
+                raise ValueError("server messages carry an id")
+            existing = data.by_id.get(msg.id)
+            if existing is not None:
+                self._merge(data, existing, msg)
+                continue
+            echo = self._take_echo(data, msg)
+            if echo is not None:
+                # report what is inserted so far, then the echo leaving the pending tail,
+                # so every change's row indexes match the rows at the moment it is emitted
+                self._emit_inserted(room, new_msgs)
+                inserted += len(new_msgs)
+                new_msgs = []
+                row = len(data.confirmed) + data.pending.index(echo)
+                data.pending.remove(echo)
+                self._emit(Change("removed", room, (row,)))
+                msg.status = max(msg.status, DeliveryStatus.SENT)
+                if echo.local_image is not None and msg.image is not None:
+                    msg.local_image = echo.local_image
+            self._apply_floors(data, msg)
+            i = bisect.bisect_left(data.ids, msg.id)
+            data.ids.insert(i, msg.id)
+            data.confirmed.insert(i, msg)
+            data.by_id[msg.id] = msg
+            new_msgs.append(msg)
+        self._emit_inserted(room, new_msgs)
+        return inserted + len(new_msgs)
+
+    def _emit_inserted(self, room: str, new_msgs: list[Message]) -> None:
+        if new_msgs:
+            rows = tuple(sorted(self.row_of(m) or 0 for m in new_msgs))
+            self._emit(Change("inserted", room, rows))
+
+    def mark_failed(self, client_id: str, error: str) -> Message | None:
+        msg = self._pending_by_cid(client_id)
+        if msg is None:
+            return None
+        msg.status = DeliveryStatus.FAILED
+        msg.error = error
+        self._updated(msg, {"status", "error"})
+        return msg
+
+    def mark_pending(self, client_id: str) -> Message | None:
+        """Back to pending (the user pressed retry)."""
+        msg = self._pending_by_cid(client_id)
+        if msg is None:
+            return None
+        msg.status = DeliveryStatus.PENDING
+        msg.error = None
+        self._updated(msg, {"status", "error"})
+        return msg
+
+    def remove_pending(self, client_id: str) -> bool:
+        """Drop an unsent echo (the user discarded it)."""
+        msg = self._pending_by_cid(client_id)
+        if msg is None:
+            return False
+        data = self._rooms[msg.room]
+        row = len(data.confirmed) + data.pending.index(msg)
+        data.pending.remove(msg)
+        self._emit(Change("removed", msg.room, (row,)))
+        return True
+
+    def apply_status(
+        self, room: str, up_to: int, state: DeliveryStatus, count: int = 0, of: int = 0
+    ) -> list[Message]:
+        """Raise every own message <= up_to to at least ``state``; returns those changed."""
+        data = self._room(room)
+        if up_to > data.floors.get(state, 0):
+            data.floors[state] = up_to
+        changed: list[Message] = []
+        end = bisect.bisect_right(data.ids, up_to)
+        for msg in data.confirmed[:end]:
+            if not self._is_own(msg) or msg.status >= state:
+                if msg.id == up_to and self._is_own(msg) and of:
+                    self._set_receipts(msg, state, count, of)
+                continue
+            msg.status = state
+            fields = {"status"}
+            if msg.id == up_to and of:
+                self._set_receipts(msg, state, count, of)
+                fields.add("receipts")
+            changed.append(msg)
+            self._updated(msg, fields)
+        return changed
+
+    def clear_room(self, room: str) -> None:
+        if self._rooms.pop(room, None) is not None:
+            self._emit(Change("reset", room))
+
+    def clear(self) -> None:
+        rooms = list(self._rooms)
+        self._rooms.clear()
+        for room in rooms:
+            self._emit(Change("reset", room))
+
+    # ----- internals
+    def _room(self, room: str) -> _RoomMessages:
+        data = self._rooms.get(room)
+        if data is None:
+            data = self._rooms[room] = _RoomMessages()
+        return data
+
+    def _is_own(self, msg: Message) -> bool:
+        return (
+            msg.sender is not None
+            and self.own_username is not None
+            and msg.sender.lower() == self.own_username.lower()
+        )
+
+    def _take_echo(self, data: _RoomMessages, msg: Message) -> Message | None:
+        if msg.client_id is None or not self._is_own(msg):
+            return None
+        for echo in data.pending:
+            if echo.client_id == msg.client_id:
+                return echo
+        return None
+
+    def _pending_by_cid(self, client_id: str) -> Message | None:
+        for data in self._rooms.values():
+            for msg in data.pending:
+                if msg.client_id == client_id:
+                    return msg
+        return None
+
+    def _apply_floors(self, data: _RoomMessages, msg: Message) -> None:
+        if not self._is_own(msg) or msg.id is None:
+            return
+        for state, up_to in data.floors.items():
+            if msg.id <= up_to and msg.status < state:
+                msg.status = state
+
+    def _merge(self, data: _RoomMessages, existing: Message, incoming: Message) -> None:
+        fields: set[str] = set()
+        if incoming.receipts is not None and incoming.receipts != existing.receipts:
+            existing.receipts = incoming.receipts
+            fields.add("receipts")
+        if self._is_own(existing) and existing.status < incoming.status <= DeliveryStatus.READ:
+            existing.status = incoming.status
+            fields.add("status")
+        if incoming.image is not None and existing.image is None:
+            existing.image = incoming.image
+            fields.add("image")
+        if fields:
+            self._updated(existing, fields)
+
+    @staticmethod
+    def _set_receipts(msg: Message, state: DeliveryStatus, count: int, of: int) -> None:
+        receipts = msg.receipts or Receipts()
+        if state == DeliveryStatus.READ:
+            receipts.read = max(receipts.read, count)
+            receipts.delivered = max(receipts.delivered, count)
+        else:
+            receipts.delivered = max(receipts.delivered, count)
+        receipts.of = of
+        msg.receipts = receipts
+
+    def _updated(self, msg: Message, fields: set[str]) -> None:
+        row = self.row_of(msg)
+        if row is not None:
+            self._emit(Change("updated", msg.room, (row,), frozenset(fields)))
