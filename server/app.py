@@ -1,0 +1,125 @@
+"""The application factory and the in-process runner.
+
+``create_app`` builds the aiohttp app with the Socket.IO server attached; ``start_server``
+runs it on the *current* event loop (plain asyncio, uvloop or qasync) and returns a handle
+whose ``stop()`` closes clients, finishes in-flight work and closes storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server import jsoncodec
+from server.chat import ChatService
+from server.config import ServerConfig
+from server.http_api import CHAT_KEY, add_routes
+from server.namespace import ChatNamespace
+from server.protocol import IMAGE_GRACE_BYTES
+from server.storage.base import Storage
+from server.storage.sqlite import SQLiteStorage
+
+logger = logging.getLogger(__name__)
+
+SIO_KEY: web.AppKey[socketio.AsyncServer] = web.AppKey("sio", socketio.AsyncServer)
+STORAGE_KEY: web.AppKey[Storage] = web.AppKey("storage", Storage)
+
+# polling carries binary as base64 (4/3) plus the JSON text of the event
+_FRAMING_OVERHEAD = 256 * 1024
+
+
+def max_buffer_bytes(config: ServerConfig) -> int:
+    """Large enough that an image up to 1 MiB over the limit still reaches the handler."""
+    return (config.max_image_bytes + IMAGE_GRACE_BYTES) * 4 // 3 + _FRAMING_OVERHEAD
+
+
+def _origin_check(origins: list[str]) -> Any:
+    allowed = set(origins)
+
+    def check(origin: str | None, environ: dict[str, Any] | None = None) -> bool:
+        # browsers always send Origin cross-origin; non-browser clients send none and pass
+        return "*" in allowed or origin in allowed
+
+    return check
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    storage = SQLiteStorage(config.database_path)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=_origin_check(config.cors_origins),
+        max_http_buffer_size=max_buffer_bytes(config),
+        json=jsoncodec,
+        logger=False,
+        engineio_logger=False,
+    )
+    chat = ChatService(config, storage, sio)
+    sio.register_namespace(ChatNamespace(chat))
+
+    app = web.Application(client_max_size=max_buffer_bytes(config))
+    app[SIO_KEY] = sio
+    app[STORAGE_KEY] = storage
+    app[CHAT_KEY] = chat
+    add_routes(app)
+    sio.attach(app)
+
+    async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+        await storage.open()
+        await chat.start()
+        yield
+        await storage.close()
+
+    async def disconnect_clients(app: web.Application) -> None:
+        # closing the transports (not a Socket.IO disconnect) lets clients reconnect later
+        if sio.eio.sockets:
+            await sio.eio.disconnect()
+        await sio.shutdown()
+
+    app.cleanup_ctx.append(storage_ctx)
+    app.on_shutdown.append(disconnect_clients)
+    return app
+
+
+@dataclass
+class RunningServer:
+    """A server listening on ``url``; ``await stop()`` once."""
+
+    app: web.Application
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        logger.info("server on %s stopped", self.url)
+
+
+async def start_server(config: ServerConfig) -> RunningServer:
+    """Start on the running loop; port 0 picks a free port (see ``RunningServer.port``)."""
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = config.port
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            port = int(address[1])
+            break
+    running = RunningServer(app, runner, config.host, port)
+    logger.info("Parley server listening on %s", running.url)
+    return running

@@ -1,0 +1,163 @@
+"""``parley-server`` / ``python -m server``: flags, PARLEY_* environment variables, signals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from server import __version__
+from server.app import start_server
+from server.config import ServerConfig, default_data_dir
+
+logger = logging.getLogger(__name__)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """``N/SECONDS`` (e.g. ``20/10``) or ``0`` for no limit."""
+    text = text.strip()
+    if text == "0":
+        return 0, 10.0
+    count, sep, window = text.partition("/")
+    try:
+        n, s = int(count), float(window)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N/SECONDS or 0, got {text!r}") from None
+    if not sep or n < 0 or s <= 0:
+        raise argparse.ArgumentTypeError(f"expected N/SECONDS or 0, got {text!r}")
+    return n, s
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535 (0 picks a free one)")
+    return value
+
+
+def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argparse.ArgumentParser:
+    origins = [o.strip() for o in env.get("PARLEY_CORS_ORIGINS", "").split(",") if o.strip()]
+    parser = argparse.ArgumentParser(
+        prog="parley-server",
+        description="Run the Parley chat server (Socket.IO protocol v1 and an HTTP API on one port).",
+        epilog="Every option can also be set with the PARLEY_* environment variable named in its "
+        "help; a flag on the command line wins over the variable.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--host", default=env.get("PARLEY_HOST", "127.0.0.1"),
+        help="address to listen on; 0.0.0.0 for every interface (PARLEY_HOST, default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=env.get("PARLEY_PORT", "8765"),
+        help="TCP port; 0 picks a free one (PARLEY_PORT, default 8765)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=env.get("PARLEY_DATA_DIR", str(default_data_dir())),
+        help="directory for the SQLite database (PARLEY_DATA_DIR, default %(default)s)",
+    )
+    parser.add_argument(
+        "--rate-limit", type=parse_rate_limit, default=env.get("PARLEY_RATE_LIMIT", "20/10"),
+        help="messages per user as N/SECONDS, or 0 to switch the limit off "
+        "(PARLEY_RATE_LIMIT, default 20/10)",
+    )
+    parser.add_argument(
+        "--registration", choices=("open", "closed"),
+        default=env.get("PARLEY_REGISTRATION", "open"),
+        help="open: logging in with an unknown name registers it; closed: only existing users "
+        "(PARLEY_REGISTRATION, default open)",
+    )
+    parser.add_argument(
+        "--max-image-mb", type=_positive_float, default=env.get("PARLEY_MAX_IMAGE_MB", "10"),
+        help="largest accepted image in MiB (PARLEY_MAX_IMAGE_MB, default 10)",
+    )
+    parser.add_argument(
+        "--cors-origin", action="append", dest="cors_origins", default=None, metavar="ORIGIN",
+        help="allow browser pages from ORIGIN (e.g. https://chat.example.com) to connect; "
+        "repeat for more, '*' allows any. Default: no cross-origin browser connections "
+        "(PARLEY_CORS_ORIGINS, comma-separated)",
+    )
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS,
+        default=env.get("PARLEY_LOG_LEVEL", "INFO").upper(),
+        help="logging verbosity (PARLEY_LOG_LEVEL, default INFO)",
+    )
+    parser.set_defaults(env_cors_origins=origins)
+    return parser
+
+
+def config_from_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> ServerConfig:
+    parser = build_parser(os.environ if env is None else env)
+    args = parser.parse_args(argv)
+    # argparse applies `type` to string defaults, so env values are validated like flags
+    messages, window = args.rate_limit
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        rate_limit_messages=messages,
+        rate_limit_window_s=window,
+        registration_open=args.registration == "open",
+        max_image_bytes=int(args.max_image_mb * 1024 * 1024),
+        cors_origins=args.cors_origins if args.cors_origins is not None else args.env_cors_origins,
+        log_level=args.log_level,
+    )
+
+
+async def serve(config: ServerConfig) -> None:
+    running = await start_server(config)
+    print(f"Parley server listening on {running.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: fall back to KeyboardInterrupt
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    try:
+        await stop.wait()
+    finally:
+        logger.info("shutting down")
+        await running.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = config_from_args(argv)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    try:
+        if uvloop is not None:
+            uvloop.run(serve(config))
+        else:
+            asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"parley-server: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,43 @@
+"""ServerConfig: every knob of the server in one dataclass (CLI flags and PARLEY_* map onto it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from server import protocol
+
+
+def default_data_dir() -> Path:
+    """Where a standalone server keeps its database unless told otherwise."""
+    return Path(user_data_dir("Parley", appauthor=False)) / "server"
+
+
+@dataclass
+class ServerConfig:
+    """Settings for one server instance; the defaults are the protocol's defaults."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dir: Path = field(default_factory=default_data_dir)
+    rate_limit_messages: int = protocol.RATE_LIMIT_MESSAGES  # 0 switches the limit off
+    rate_limit_window_s: float = protocol.RATE_LIMIT_WINDOW_S
+    registration_open: bool = True
+    max_image_bytes: int = protocol.MAX_IMAGE_BYTES
+    max_text_chars: int = protocol.MAX_TEXT_CHARS
+    history_limit: int = protocol.HISTORY_LIMIT
+    cors_origins: list[str] = field(default_factory=list)
+    log_level: str = "INFO"
+    server_name: str = "Parley"
+    token_ttl_days: int = protocol.TOKEN_TTL_DAYS
+    max_connections_per_user: int = protocol.MAX_CONNECTIONS_PER_USER
+    max_failed_logins_per_minute: int = protocol.MAX_FAILED_LOGINS_PER_MINUTE
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "parley.sqlite3"

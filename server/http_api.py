@@ -1,0 +1,231 @@
+"""The HTTP side of the port: /healthz, /metrics, /api/* (JSON, bearer tokens) and /media/{id}.
+
+Handlers translate HTTP to :class:`server.chat.ChatService` calls and ProtocolError into the
+``{"error": {...}}`` body with the protocol's status codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import __version__
+from server.chat import ChatService
+from server.errors import ProtocolError, bad_request
+from server.protocol import HTTP_STATUS, ErrorCode
+from server.storage.base import User
+from server.wire import message_to_wire
+
+logger = logging.getLogger(__name__)
+
+CHAT_KEY: web.AppKey[ChatService] = web.AppKey("chat", ChatService)
+MAX_WAIT_MS = 10_000
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        import base64
+
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON out; bytes (thumbnails) become base64 strings since JSON has no binary."""
+    body = json.dumps(data, default=_json_default, separators=(",", ":"))
+    return web.Response(text=body, status=status, content_type="application/json")
+
+
+def error_response(code: ErrorCode, message: str) -> web.Response:
+    return json_response(
+        {"error": {"code": str(code), "message": message}}, status=HTTP_STATUS[code]
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProtocolError as exc:
+        return error_response(exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status == 404 and request.path.startswith(("/api/", "/media/")):
+            return error_response(ErrorCode.NOT_FOUND, "No such resource.")
+        if exc.status == 405 and request.path.startswith(("/api/", "/media/")):
+            return json_response(
+                {"error": {"code": str(ErrorCode.BAD_REQUEST), "message": "Method not allowed."}},
+                status=405,
+            )
+        raise
+    except Exception:
+        logger.exception("HTTP %s %s failed", request.method, request.path)
+        return error_response(ErrorCode.INTERNAL, "The server failed to handle this request.")
+
+
+async def _user(request: web.Request) -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, "Send Authorization: Bearer <token>.")
+    return await request.app[CHAT_KEY].user_for_token(token.strip())
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("The body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.")
+    return body
+
+
+def _int_query(request: web.Request, key: str) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"{key} must be an integer.") from None
+
+
+async def healthz(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    return json_response(
+        {"status": "ok", "version": __version__, "connections": len(chat.connections)}
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    m = chat.metrics
+    stored = await chat.storage.message_count()
+    lines = [
+        "# HELP parley_connections Open Socket.IO connections.",
+        "# TYPE parley_connections gauge",
+        f"parley_connections {len(chat.connections)}",
+        "# HELP parley_online_users Users with at least one open connection.",
+        "# TYPE parley_online_users gauge",
+        f"parley_online_users {chat.connections.online_users()}",
+        "# HELP parley_messages_total Messages accepted since start (text and image).",
+        "# TYPE parley_messages_total counter",
+        f"parley_messages_total {m.messages_total}",
+        "# HELP parley_images_total Image messages accepted since start.",
+        "# TYPE parley_images_total counter",
+        f"parley_images_total {m.images_total}",
+        "# HELP parley_messages_stored Messages currently stored.",
+        "# TYPE parley_messages_stored gauge",
+        f"parley_messages_stored {stored}",
+        "# HELP parley_connections_total Connections accepted since start.",
+        "# TYPE parley_connections_total counter",
+        f"parley_connections_total {m.connections_total}",
+        "# HELP parley_logins_total Successful password logins since start.",
+        "# TYPE parley_logins_total counter",
+        f"parley_logins_total {m.logins_total}",
+        "# HELP parley_failed_logins_total Failed password logins since start.",
+        "# TYPE parley_failed_logins_total counter",
+        f"parley_failed_logins_total {m.failed_logins_total}",
+        "# HELP parley_registrations_total Users registered since start.",
+        "# TYPE parley_registrations_total counter",
+        f"parley_registrations_total {m.registrations_total}",
+        "# HELP parley_refused_connections_total Connections refused, by error code.",
+        "# TYPE parley_refused_connections_total counter",
+    ]
+    lines += [
+        f'parley_refused_connections_total{{code="{code}"}} {n}'
+        for code, n in sorted(m.refused_connections.items())
+    ]
+    lines += [
+        "# HELP parley_error_acks_total Error acks sent, by error code.",
+        "# TYPE parley_error_acks_total counter",
+    ]
+    lines += [
+        f'parley_error_acks_total{{code="{code}"}} {n}' for code, n in sorted(m.error_acks.items())
+    ]
+    lines += [
+        "# HELP parley_uptime_seconds Seconds since the server started.",
+        "# TYPE parley_uptime_seconds gauge",
+        f"parley_uptime_seconds {time.time() - m.started:.3f}",
+    ]
+    return web.Response(
+        text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    body = await _json_body(request)
+    user = await chat.login(body.get("username"), body.get("password"))
+    token = await chat.issue_token(user)
+    return json_response({"token": token, "user": {"name": user.name}})
+
+
+async def rooms(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    user = await _user(request)
+    return json_response({"rooms": await chat.list_rooms(user)})
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    user = await _user(request)
+    payload = {
+        "room": request.match_info["room"],
+        "before": _int_query(request, "before"),
+        "after": _int_query(request, "after"),
+        "limit": _int_query(request, "limit"),
+    }
+    return json_response(await chat.history(user, payload))
+
+
+async def post_message(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    user = await _user(request)
+    wait_ms = _int_query(request, "wait_ms") or 0
+    if not 0 <= wait_ms <= MAX_WAIT_MS:
+        raise bad_request(f"wait_ms must be 0 to {MAX_WAIT_MS}.")
+    body = await _json_body(request)
+    if "image" in body:
+        raise bad_request("Images are sent over Socket.IO; this endpoint takes text.")
+    payload = {"room": request.match_info["room"], "text": body.get("text"),
+               "client_id": body.get("client_id")}
+    if payload["text"] is None:
+        raise bad_request("text is required.")
+    record, _, _ = await chat.send_message(user, payload, None, require_client_id=False)
+    delivered = await chat.wait_delivered(record, user, wait_ms / 1000)
+    message = message_to_wire(record, await chat.storage.members(record.room))
+    return json_response({"message": message, "delivered": delivered}, status=201)
+
+
+async def get_media(request: web.Request) -> web.Response:
+    chat = request.app[CHAT_KEY]
+    user = await _user(request)
+    mime, _name, data = await chat.media(user, request.match_info["id"])
+    return web.Response(
+        body=data,
+        content_type=mime,
+        headers={
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.middlewares.append(error_middleware)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/api/login", login)
+    app.router.add_get("/api/rooms", rooms)
+    app.router.add_get("/api/rooms/{room}/messages", get_messages)
+    app.router.add_post("/api/rooms/{room}/messages", post_message)
+    app.router.add_get("/media/{id}", get_media)

@@ -1,0 +1,225 @@
+"""ChatNamespace: the Socket.IO face of the server, one ``on_<event>`` per protocol event.
+
+Handlers are thin: they validate the envelope, call :class:`server.chat.ChatService`, and
+answer exactly one ack. ``trigger_event`` maps wire names with ``:`` onto methods and turns
+every failure into an error ack, so a malformed payload never disconnects anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from server.auth import token_hash
+from server.chat import ChatService
+from server.connections import Connection
+from server.errors import ProtocolError, bad_request, error_ack
+from server.protocol import ErrorCode, Event
+from server.validation import optional_bool, require_dict
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[["ChatNamespace", Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
+Ack = dict[str, Any]
+
+
+def acked(fn: Handler) -> Callable[..., Awaitable[Ack]]:
+    """Wrap a handler so it answers ``{"ok": true, ...}`` or one error ack, never raises."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: ChatNamespace, sid: str, *args: Any) -> Ack:
+        try:
+            if len(args) > 1:
+                raise bad_request("Send one payload object.")
+            payload = require_dict(args[0] if args else None)
+            conn = await self.connection(sid)
+            result = await fn(self, conn, payload)
+            return {"ok": True, **result}
+        except ProtocolError as exc:
+            self.chat.metrics.error_acks[str(exc.code)] += 1
+            return error_ack(exc.code, exc.message)
+        except Exception:
+            logger.exception("handler %s failed", fn.__name__)
+            self.chat.metrics.error_acks[str(ErrorCode.INTERNAL)] += 1
+            return error_ack(ErrorCode.INTERNAL, "The server failed to handle this request.")
+
+    return wrapper
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    def __init__(self, chat: ChatService) -> None:
+        super().__init__("/")
+        self.chat = chat
+        self._handlers: dict[str, Callable[..., Awaitable[Ack]]] = {
+            Event.SESSION_LOGOUT: self.on_session_logout,
+            Event.ROOMS_LIST: self.on_rooms_list,
+            Event.ROOM_CREATE: self.on_room_create,
+            Event.ROOM_JOIN: self.on_room_join,
+            Event.ROOM_LEAVE: self.on_room_leave,
+            Event.ROOM_MEMBERS: self.on_room_members,
+            Event.ROOM_INVITE: self.on_room_invite,
+            Event.ROOM_TOPIC: self.on_room_topic,
+            Event.ROOM_CLOSE: self.on_room_close,
+            Event.DM_OPEN: self.on_dm_open,
+            Event.MESSAGE_SEND: self.on_message_send,
+            Event.MESSAGE_HISTORY: self.on_message_history,
+            Event.MESSAGE_RECEIPT: self.on_message_receipt,
+            Event.MEDIA_GET: self.on_media_get,
+            Event.TYPING: self.on_typing,
+        }
+
+    async def trigger_event(self, event: Any, *args: Any) -> Any:
+        """Overrides AsyncNamespace.trigger_event: route ``a:b`` names, refuse unknown ones."""
+        sid = args[0] if args else None
+        # a client may *emit* "connect"/"disconnect"; only the engine calls them pre-connection
+        from_engine = not self.server.manager.is_connected(sid, self.namespace)
+        if event == "connect" and from_engine:
+            return await self.on_connect(*args)
+        if event == "disconnect" and from_engine:
+            return await self.on_disconnect(sid)
+        handler = self._handlers.get(event) if isinstance(event, str) else None
+        if handler is None:
+            return error_ack(ErrorCode.BAD_REQUEST, "Unknown event.")
+        return await handler(*args)
+
+    async def connection(self, sid: str) -> Connection:
+        conn = self.chat.connections.get(sid)
+        if conn is None:
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, "This connection has no session.")
+        if not conn.ready.is_set():
+            await conn.ready.wait()
+        return conn
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            user, token = await self.chat.authenticate(auth)
+        except ProtocolError as exc:
+            self.chat.metrics.refused_connections[str(exc.code)] += 1
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_wire()) from None
+        except Exception:
+            logger.exception("authentication failed unexpectedly")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "The server failed to authenticate you.",
+                {"code": str(ErrorCode.INTERNAL), "message": "The server failed to authenticate you."},
+            ) from None
+        conn = Connection(sid, user, token_hash(token))
+        if not self.chat.prepare_session(conn, token):
+            self.chat.metrics.refused_connections[str(ErrorCode.RATE_LIMITED)] += 1
+            message = f"At most {self.chat.config.max_connections_per_user} connections per user."
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": str(ErrorCode.RATE_LIMITED), "message": message}
+            )
+        logger.info("user %s connected (%s)", user.name, sid)
+        # python-socketio sends the CONNECT packet after this handler returns; the session
+        # event and room subscriptions follow it from a task, so session is the first event.
+        asyncio.get_running_loop().create_task(self._connection_up(conn))
+
+    async def _connection_up(self, conn: Connection) -> None:
+        try:
+            eio_sid = self.server.manager.eio_sid_from_sid(conn.sid, self.namespace)
+            if eio_sid is None or eio_sid not in self.server.eio.sockets:
+                # the transport died while we were authenticating; no disconnect will come
+                conn.ready.set()
+                await self.chat.connection_down(conn.sid)
+                return
+            await self.chat.connection_up(conn)
+        except Exception:
+            logger.exception("setting up connection %s failed", conn.sid)
+
+    async def on_disconnect(self, sid: str) -> None:
+        conn = self.chat.connections.get(sid)
+        if conn is not None:
+            await conn.ready.wait()
+            logger.info("user %s disconnected (%s)", conn.user.name, sid)
+        try:
+            await self.chat.connection_down(sid)
+        except Exception:
+            logger.exception("tearing down connection %s failed", sid)
+
+    # -- session ----------------------------------------------------------------------------
+
+    @acked
+    async def on_session_logout(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.logout(conn)
+        return {}
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    @acked
+    async def on_rooms_list(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return {"rooms": await self.chat.list_rooms(conn.user)}
+
+    @acked
+    async def on_room_create(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        room = await self.chat.create_room(
+            conn.user, payload.get("name"), payload.get("topic"),
+            optional_bool(payload, "private"), conn.sid,
+        )
+        return {"room": room}
+
+    @acked
+    async def on_room_join(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.join_room(conn.user, payload.get("room"), conn.sid)
+
+    @acked
+    async def on_room_leave(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.leave_room(conn.user, payload.get("room"), conn.sid)
+        return {}
+
+    @acked
+    async def on_room_members(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return {"members": await self.chat.room_members(conn.user, payload.get("room"))}
+
+    @acked
+    async def on_room_invite(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.invite(conn.user, payload.get("room"), payload.get("user"), conn.sid)
+        return {}
+
+    @acked
+    async def on_room_topic(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        room = await self.chat.set_topic(
+            conn.user, payload.get("room"), payload.get("topic"), conn.sid
+        )
+        return {"room": room}
+
+    @acked
+    async def on_room_close(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.close_room(conn.user, payload.get("room"))
+        return {}
+
+    @acked
+    async def on_dm_open(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return {"room": await self.chat.open_dm(conn.user, payload.get("user"))}
+
+    # -- messages ---------------------------------------------------------------------------
+
+    @acked
+    async def on_message_send(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        _, message, _ = await self.chat.send_message(conn.user, payload, conn.sid)
+        return {"message": message}
+
+    @acked
+    async def on_message_history(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.history(conn.user, payload)
+
+    @acked
+    async def on_message_receipt(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.receipt(conn.user, payload)
+        return {}
+
+    @acked
+    async def on_media_get(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        mime, name, data = await self.chat.media(conn.user, payload.get("id"))
+        return {"mime": mime, "name": name, "data": data}
+
+    @acked
+    async def on_typing(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.typing(conn.user, payload, conn.sid)
+        return {}

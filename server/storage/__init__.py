@@ -1,0 +1,1 @@
+"""Persistence behind one async interface (:class:`server.storage.base.Storage`)."""

@@ -1,0 +1,247 @@
+"""The Storage interface: everything the handlers need from persistence, as async methods.
+
+Backends (SQLite today) implement it without ever blocking the event loop. Nothing here
+knows about Socket.IO or HTTP; records are plain dataclasses the wire layer turns into
+protocol objects.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Literal
+
+RoomKind = Literal["public", "private", "dm"]
+MessageKind = Literal["text", "image", "system"]
+PositionState = Literal["delivered", "read"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserCredentials:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    id: str
+    mime: str
+    name: str
+    size: int
+    width: int
+    height: int
+    thumb: bytes
+    thumb_mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewImage:
+    """An image ready to store: sniffed, measured and thumbnailed already."""
+
+    id: str
+    mime: str
+    name: str
+    data: bytes
+    width: int
+    height: int
+    thumb: bytes
+    thumb_mime: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    room: str
+    sender_id: int | None
+    sender: str | None
+    ts: int
+    kind: MessageKind
+    text: str
+    client_id: str | None
+    image: ImageRecord | None
+    system_event: str | None
+    system_user: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    room: str
+    sender_id: int | None
+    ts: int
+    kind: MessageKind
+    text: str
+    client_id: str | None = None
+    image: NewImage | None = None
+    system_event: str | None = None
+    system_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: str
+    kind: RoomKind
+    topic: str
+    owner: str | None
+    members: int
+    # display names of both users of a DM, so each side can be named after the other
+    dm_users: tuple[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room as one user sees it (the protocol's Room object before encoding)."""
+
+    room: RoomRecord
+    joined: bool
+    unread: int
+    last_message: MessageRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPosition:
+    user_id: int
+    name: str
+    delivered: int
+    read: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChange:
+    old_delivered: int
+    new_delivered: int
+    old_read: int
+    new_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSpan:
+    """The newest message of one sender inside a receipt's span."""
+
+    sender_id: int
+    sender: str
+    up_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaBlob:
+    room: str
+    mime: str
+    name: str
+    data: bytes
+
+
+class Storage(abc.ABC):
+    """Async persistence. Every write is committed before its coroutine returns."""
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # users and tokens
+    @abc.abstractmethod
+    async def get_credentials(self, name: str) -> UserCredentials | None:
+        """The user whose name equals ``name`` ignoring case."""
+
+    @abc.abstractmethod
+    async def create_user(self, name: str, password_hash: str, ts: int) -> User | None:
+        """A new user, or None when the name is taken (ignoring case)."""
+
+    @abc.abstractmethod
+    async def get_user(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def add_token(self, token_hash: str, user_id: int, expires_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    async def user_for_token(self, token_hash: str, now_ms: int) -> User | None: ...
+
+    @abc.abstractmethod
+    async def delete_token(self, token_hash: str) -> None: ...
+
+    # rooms and membership
+    @abc.abstractmethod
+    async def create_room(
+        self, room_id: str, kind: RoomKind, topic: str, owner_id: int | None, member_ids: list[int]
+    ) -> bool:
+        """Create a room with its first members; False when the id is taken."""
+
+    @abc.abstractmethod
+    async def get_room(self, room_id: str) -> RoomRecord | None: ...
+
+    @abc.abstractmethod
+    async def set_topic(self, room_id: str, topic: str) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_room(self, room_id: str) -> None:
+        """Delete the room, its memberships, messages and images."""
+
+    @abc.abstractmethod
+    async def is_member(self, room_id: str, user_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_member(self, room_id: str, user_id: int) -> bool:
+        """Add a member whose positions start at the room's newest message; False if one already."""
+
+    @abc.abstractmethod
+    async def remove_member(self, room_id: str, user_id: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def member_room_ids(self, user_id: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def members(self, room_id: str) -> list[MemberPosition]: ...
+
+    @abc.abstractmethod
+    async def list_rooms(self, user_id: int) -> list[RoomView]:
+        """Every room the user is in, plus every public room they are not in."""
+
+    @abc.abstractmethod
+    async def room_view(self, room_id: str, user_id: int) -> RoomView | None: ...
+
+    # messages
+    @abc.abstractmethod
+    async def insert_message(self, message: NewMessage) -> tuple[MessageRecord, bool]:
+        """Store durably; returns (stored, created). A repeated (sender, client_id) is not stored
+        again: the first one comes back with created=False."""
+
+    @abc.abstractmethod
+    async def message_by_client_id(self, sender_id: int, client_id: str) -> MessageRecord | None: ...
+
+    @abc.abstractmethod
+    async def history(
+        self, room_id: str, before: int | None, after: int | None, limit: int
+    ) -> tuple[list[MessageRecord], bool]:
+        """A page ascending by id, and whether more exist beyond it."""
+
+    @abc.abstractmethod
+    async def media(self, image_id: str) -> MediaBlob | None: ...
+
+    # receipts
+    @abc.abstractmethod
+    async def advance_position(
+        self, room_id: str, user_id: int, state: PositionState, message_id: int
+    ) -> PositionChange | None:
+        """Move a member's position forward (never back; read implies delivered), clamped to
+        the room's newest message. None when the user is not a member."""
+
+    @abc.abstractmethod
+    async def senders_in_span(
+        self, room_id: str, after: int, up_to: int, exclude_user_id: int
+    ) -> list[SenderSpan]: ...
+
+    @abc.abstractmethod
+    async def count_reached(
+        self, room_id: str, state: PositionState, message_id: int, exclude_user_id: int
+    ) -> int:
+        """How many members other than ``exclude_user_id`` reached ``message_id`` in ``state``."""
+
+    @abc.abstractmethod
+    async def message_count(self) -> int: ...
