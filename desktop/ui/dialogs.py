@@ -1,0 +1,441 @@
+"""Small dialogs: sign in / host, first run, create room, browse rooms, new message,
+one-line prompts (invite, topic) and the Ctrl+K quick switcher.
+
+None of them does network work: each emits a request signal, and whoever opened it runs
+the coroutine and calls ``show_error()`` (plain words, inside the dialog) or ``accept()``.
+They are opened with ``open()``/``show()``, never ``exec()``, so no nested event loop runs
+inside a coroutine.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.models.room_list import RoomRoles
+from desktop.state.types import Room
+from desktop.ui import icons, theme
+from server.protocol import PASSWORD_MAX, PASSWORD_MIN, is_valid_username, slug_room_name
+
+logger = logging.getLogger(__name__)
+
+USERNAME_HINT = "1 to 32 letters, digits, dots, dashes or underscores"
+
+
+def lan_address() -> str:
+    """This machine's address on the local network (for "others can join at …")."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent, it only picks a route
+            return str(s.getsockname()[0])
+    except OSError:
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+
+
+class FormDialog(QDialog):
+    """A dialog with an inline error line and a busy state."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setWindowIcon(icons.icon("parley"))
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(18, 16, 18, 14)
+        self.layout_.setSpacing(10)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("dialogError")
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {theme.DANGER.name()};")
+        self.error_label.hide()
+
+    def add_error_line(self) -> None:
+        self.layout_.addWidget(self.error_label)
+
+    def show_error(self, text: str) -> None:
+        self.set_busy(False)
+        self.error_label.setText(text)
+        self.error_label.show()
+
+    def clear_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.clear()
+
+    def set_busy(self, busy: bool) -> None:
+        for button in self.findChildren(QPushButton):
+            button.setEnabled(not busy)
+
+
+class SignInDialog(FormDialog):
+    """Join a remote server, or host one on this machine that others can join.
+
+    Signals: ``joinRequested(str url, str username, str password)``,
+    ``hostRequested(int port, str username)``.
+    """
+
+    joinRequested = Signal(str, str, str)
+    hostRequested = Signal(int, str)
+
+    def __init__(self, parent: QWidget | None = None, url: str = "", username: str = "") -> None:
+        super().__init__("Sign in to Parley", parent)
+        self.setObjectName("signInDialog")
+        self.setMinimumWidth(440)
+        self.tabs = QTabWidget(self)
+        join = QWidget()
+        form = QFormLayout(join)
+        self.url_edit = QLineEdit(url or "http://", join)
+        self.url_edit.setObjectName("serverUrl")
+        self.user_edit = QLineEdit(username, join)
+        self.user_edit.setObjectName("username")
+        self.password_edit = QLineEdit(join)
+        self.password_edit.setObjectName("password")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("Server address", self.url_edit)
+        form.addRow("Username", self.user_edit)
+        form.addRow("Password", self.password_edit)
+        note = QLabel("New usernames are registered on first sign-in.", join)
+        note.setStyleSheet(f"color: {theme.muted(self.palette()).name()};")
+        form.addRow(note)
+        self.tabs.addTab(join, "Join a server")
+
+        host = QWidget()
+        hform = QFormLayout(host)
+        self.host_user_edit = QLineEdit(username, host)
+        self.host_user_edit.setObjectName("hostUsername")
+        self.port_spin = QSpinBox(host)
+        self.port_spin.setRange(1024, 65535)
+        self.port_spin.setValue(8765)
+        hform.addRow("Your name", self.host_user_edit)
+        hform.addRow("Port", self.port_spin)
+        self.share_label = QLabel(host)
+        self.share_label.setObjectName("shareAddress")
+        self.share_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.share_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.share_label.setWordWrap(True)
+        hform.addRow(self.share_label)
+        self.port_spin.valueChanged.connect(self._update_share)
+        self._update_share()
+        self.tabs.addTab(host, "Host a server")
+        self.layout_.addWidget(self.tabs)
+        self.add_error_line()
+
+        self.buttons = QDialogButtonBox(self)
+        self.ok_button = self.buttons.addButton("Sign in", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok_button.setDefault(True)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.on_buttons_accepted)
+        self.buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(self.buttons)
+        self.tabs.currentChanged.connect(self.on_tabs_current_changed)
+
+    def _update_share(self) -> None:
+        self.share_label.setText(
+            "Others on your network can join at "
+            f"http://{lan_address()}:{self.port_spin.value()} once you start hosting."
+        )
+
+    def on_tabs_current_changed(self, index: int) -> None:
+        self.ok_button.setText("Start hosting" if index == 1 else "Sign in")
+        self.clear_error()
+
+    def on_buttons_accepted(self) -> None:
+        self.clear_error()
+        if self.tabs.currentIndex() == 1:
+            name = self.host_user_edit.text().strip()
+            if not is_valid_username(name):
+                self.show_error(f"Choose a name: {USERNAME_HINT}.")
+                return
+            self.set_busy(True)
+            self.hostRequested.emit(self.port_spin.value(), name)
+            return
+        url = self.url_edit.text().strip()
+        user = self.user_edit.text().strip()
+        password = self.password_edit.text()
+        if not url.startswith(("http://", "https://")) or len(url) < 10:
+            self.show_error("Enter the server address, like http://192.168.1.20:8765.")
+            return
+        if not is_valid_username(user):
+            self.show_error(f"The username must be {USERNAME_HINT}.")
+            return
+        if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+            self.show_error(f"The password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+            return
+        self.set_busy(True)
+        self.joinRequested.emit(url.rstrip("/"), user, password)
+
+
+class FirstRunDialog(FormDialog):
+    """Asks once for the display name of the local user. Signals: ``nameChosen(str)``,
+    ``joinInstead()``."""
+
+    nameChosen = Signal(str)
+    joinInstead = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Welcome to Parley", parent)
+        self.setObjectName("firstRunDialog")
+        self.setMinimumWidth(400)
+        title = QLabel("Welcome to Parley", self)
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        title.setFont(font)
+        self.layout_.addWidget(title)
+        intro = QLabel(
+            "Parley runs a chat server on this computer for you. What name should others see?",
+            self,
+        )
+        intro.setWordWrap(True)
+        self.layout_.addWidget(intro)
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setObjectName("displayName")
+        self.name_edit.setPlaceholderText("e.g. alice")
+        self.name_edit.setMaxLength(32)
+        self.layout_.addWidget(self.name_edit)
+        self.add_error_line()
+        buttons = QDialogButtonBox(self)
+        self.start_button = buttons.addButton(
+            "Start chatting", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.start_button.setDefault(True)
+        other = buttons.addButton("Join another server…", QDialogButtonBox.ButtonRole.ActionRole)
+        other.clicked.connect(self.joinInstead)
+        buttons.accepted.connect(self.on_buttons_accepted)
+        self.layout_.addWidget(buttons)
+
+    def on_buttons_accepted(self) -> None:
+        name = self.name_edit.text().strip()
+        if not is_valid_username(name):
+            self.show_error(f"Use {USERNAME_HINT}.")
+            return
+        self.set_busy(True)
+        self.nameChosen.emit(name)
+
+
+class CreateRoomDialog(FormDialog):
+    """Signals: ``createRequested(str room_id, str topic, bool private)``."""
+
+    createRequested = Signal(str, str, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Create a room", parent)
+        self.setObjectName("createRoomDialog")
+        self.setMinimumWidth(400)
+        form = QFormLayout()
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setObjectName("roomName")
+        self.name_edit.setPlaceholderText("e.g. Design review")
+        self.topic_edit = QLineEdit(self)
+        self.topic_edit.setObjectName("roomTopic")
+        self.topic_edit.setMaxLength(200)
+        self.private_box = QCheckBox("Private: only people you invite can join", self)
+        self.private_box.setObjectName("roomPrivate")
+        self.slug_label = QLabel(self)
+        self.slug_label.setStyleSheet(f"color: {theme.muted(self.palette()).name()};")
+        form.addRow("Name", self.name_edit)
+        form.addRow("", self.slug_label)
+        form.addRow("Topic", self.topic_edit)
+        form.addRow("", self.private_box)
+        self.layout_.addLayout(form)
+        self.add_error_line()
+        buttons = QDialogButtonBox(self)
+        create = buttons.addButton("Create", QDialogButtonBox.ButtonRole.AcceptRole)
+        create.setDefault(True)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(buttons)
+        self.name_edit.textChanged.connect(self._update_slug)
+        self._update_slug()
+
+    def _update_slug(self) -> None:
+        slug = slug_room_name(self.name_edit.text())
+        self.slug_label.setText(f"Room id: #{slug}" if slug else "Letters, digits, - and _")
+
+    def on_buttons_accepted(self) -> None:
+        slug = slug_room_name(self.name_edit.text())
+        if not slug:
+            self.show_error("Give the room a name with at least one letter or digit.")
+            return
+        self.set_busy(True)
+        self.createRequested.emit(
+            slug, self.topic_edit.text().strip(), self.private_box.isChecked()
+        )
+
+
+class BrowseRoomsDialog(FormDialog):
+    """Public rooms the user has not joined. Signals: ``joinRequested(str room_id)``."""
+
+    joinRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Browse rooms", parent)
+        self.setObjectName("browseRoomsDialog")
+        self.resize(440, 380)
+        self.list = QListWidget(self)
+        self.list.setObjectName("browseRoomList")
+        self.list.itemDoubleClicked.connect(self.on_list_item_double_clicked)
+        self.layout_.addWidget(self.list)
+        self.empty_label = QLabel("Loading rooms…", self)
+        self.layout_.addWidget(self.empty_label)
+        self.add_error_line()
+        buttons = QDialogButtonBox(self)
+        self.join_button = buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        buttons.accepted.connect(self.on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(buttons)
+
+    def set_rooms(self, rooms: list[Room]) -> None:
+        self.list.clear()
+        for room in rooms:
+            label = f"#{room.name}  ·  {room.members} member{'s' if room.members != 1 else ''}"
+            if room.topic:
+                label += f"\n{room.topic}"
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, room.id)
+            self.list.addItem(item)
+        self.empty_label.setText("" if rooms else "You are in every public room already.")
+        self.empty_label.setVisible(not rooms)
+        if rooms:
+            self.list.setCurrentRow(0)
+
+    def on_list_item_double_clicked(self, item: QListWidgetItem) -> None:
+        self.set_busy(True)
+        self.joinRequested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def on_buttons_accepted(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            self.show_error("Pick a room first.")
+            return
+        self.set_busy(True)
+        self.joinRequested.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+
+
+class PromptDialog(FormDialog):
+    """One line of input (a username for a DM or an invite, a topic).
+
+    Signals: ``submitted(str text)``.
+    """
+
+    submitted = Signal(str)
+
+    def __init__(
+        self,
+        title: str,
+        label: str,
+        parent: QWidget | None = None,
+        text: str = "",
+        action: str = "OK",
+        username: bool = False,
+    ) -> None:
+        super().__init__(title, parent)
+        self.setMinimumWidth(380)
+        self._username = username
+        self.layout_.addWidget(QLabel(label, self))
+        self.edit = QLineEdit(text, self)
+        self.edit.setObjectName("promptInput")
+        self.layout_.addWidget(self.edit)
+        self.add_error_line()
+        buttons = QDialogButtonBox(self)
+        ok = buttons.addButton(action, QDialogButtonBox.ButtonRole.AcceptRole)
+        ok.setDefault(True)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(buttons)
+
+    def on_buttons_accepted(self) -> None:
+        value = self.edit.text().strip()
+        if self._username and not is_valid_username(value):
+            self.show_error(f"A username is {USERNAME_HINT}.")
+            return
+        self.set_busy(True)
+        self.submitted.emit(value)
+
+
+class _FilterEdit(QLineEdit):
+    """Arrow keys and Enter steer the list below while typing."""
+
+    def __init__(self, view: QListView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._view = view
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Overrides QLineEdit.keyPressEvent."""
+        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            model = self._view.model()
+            if model.rowCount():
+                row = self._view.currentIndex().row()
+                row = row + (1 if event.key() == Qt.Key.Key_Down else -1)
+                row = max(0, min(model.rowCount() - 1, row))
+                self._view.setCurrentIndex(model.index(row, 0))
+            return
+        super().keyPressEvent(event)
+
+
+class QuickSwitcher(QDialog):
+    """Ctrl+K: type to filter rooms and DMs, Enter to switch. Signals: ``roomChosen(str)``."""
+
+    roomChosen = Signal(str)
+
+    def __init__(self, room_model: QAbstractItemModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("quickSwitcher")
+        self.setWindowTitle("Switch to…")
+        self.resize(420, 340)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(room_model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterRole(Qt.ItemDataRole.DisplayRole)
+        self.view = QListView(self)
+        self.view.setModel(self.proxy)
+        self.edit = _FilterEdit(self.view, self)
+        self.edit.setObjectName("quickSwitcherFilter")
+        self.edit.setPlaceholderText("Jump to a room or person…")
+        layout.addWidget(self.edit)
+        layout.addWidget(self.view)
+        self.edit.textChanged.connect(self.on_edit_text_changed)
+        self.edit.returnPressed.connect(self.choose_current)
+        self.view.activated.connect(self.on_view_activated)
+        self.on_edit_text_changed("")
+
+    def on_edit_text_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        if self.proxy.rowCount():
+            self.view.setCurrentIndex(self.proxy.index(0, 0))
+
+    def on_view_activated(self, index: QModelIndex) -> None:
+        self.view.setCurrentIndex(index)
+        self.choose_current()
+
+    def choose_current(self) -> None:
+        index = self.view.currentIndex()
+        if index.isValid():
+            self.roomChosen.emit(str(index.data(RoomRoles.IdRole)))
+            self.accept()

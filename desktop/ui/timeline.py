@@ -1,0 +1,345 @@
+"""The timeline: a QListView over one room's MessageListModel, painted by MessageDelegate.
+
+It keeps the view steady while history is prepended, follows the bottom when the user is
+there, offers a "jump to latest" button when new messages arrive while scrolled up, asks
+for older history when the top is reached, and turns clicks into links, image viewer
+requests and retries. Drops of images are handed to whoever owns the composer.
+
+Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
+``retryRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QMimeData,
+    QModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QMouseEvent,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QListView,
+    QMenu,
+    QStyleOptionViewItem,
+    QToolButton,
+    QWidget,
+)
+
+from desktop.media.decoder import ImageDecoder
+from desktop.models.message_list import MessageRoles
+from desktop.state.types import DeliveryStatus, Message
+from desktop.ui.message_delegate import MessageDelegate
+
+logger = logging.getLogger(__name__)
+
+LOAD_OLDER_THRESHOLD_PX = 160
+BOTTOM_SLACK_PX = 24
+
+
+def mime_has_droppable(mime: QMimeData | None) -> bool:
+    """True if the drag carries files, an image, or bytes that might be one."""
+    if mime is None:
+        return False
+    if mime.hasUrls() or mime.hasImage():
+        return True
+    return any(f.startswith("image/") or f == "application/octet-stream" for f in mime.formats())
+
+
+class TimelineView(QListView):
+    """Message list; see the module docstring."""
+
+    loadOlderRequested = Signal()
+    imageActivated = Signal(object)
+    retryRequested = Signal(str)
+    mimeDropped = Signal(object)
+
+    def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.setAccessibleName("timeline")
+        self.delegate = MessageDelegate(decoder, self)
+        self.setItemDelegate(self.delegate)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.verticalScrollBar().setSingleStep(24)
+
+        self._stick_bottom = True
+        self._dist_from_bottom: int | None = None
+        self._adjusting = False
+        self._new_below = 0
+        self.more_history = True
+
+        self.jump_button = QToolButton(self.viewport())
+        self.jump_button.setObjectName("jumpToLatest")
+        self.jump_button.setAccessibleName("Jump to latest")
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.jump_button.setStyleSheet(
+            "QToolButton { background: #3d7be0; color: white; border: none;"
+            " border-radius: 14px; padding: 5px 14px; font-weight: 600; }"
+        )
+        self.jump_button.hide()
+        self.jump_button.clicked.connect(self.on_jump_button_clicked)
+
+        self.delegate.imageReady.connect(self.viewport().update)
+        self.verticalScrollBar().valueChanged.connect(self.on_scrollbar_value_changed)
+        self.verticalScrollBar().rangeChanged.connect(self.on_scrollbar_range_changed)
+
+    # ----- model wiring
+    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802
+        """Overrides QListView.setModel: rewire insert tracking and start at the bottom."""
+        old = self.model()
+        if old is not None:
+            try:
+                old.rowsAboutToBeInserted.disconnect(self.on_model_rows_about_to_be_inserted)
+                old.rowsInserted.disconnect(self.on_model_rows_inserted)
+            except (RuntimeError, TypeError):
+                pass
+        super().setModel(model)
+        self._stick_bottom = True
+        self._dist_from_bottom = None
+        self._new_below = 0
+        self.more_history = True
+        self.jump_button.hide()
+        if model is not None:
+            model.rowsAboutToBeInserted.connect(self.on_model_rows_about_to_be_inserted)
+            model.rowsInserted.connect(self.on_model_rows_inserted)
+        self.scrollToBottom()
+
+    def is_at_bottom(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.maximum() - bar.value() <= BOTTOM_SLACK_PX
+
+    def on_model_rows_about_to_be_inserted(
+        self, _parent: QModelIndex, first: int, _last: int
+    ) -> None:
+        model = self.model()
+        bar = self.verticalScrollBar()
+        if model is not None and first == 0 and model.rowCount() > 0 and not self._stick_bottom:
+            # History is being prepended: keep the same distance from the bottom.
+            self._dist_from_bottom = bar.maximum() - bar.value()
+
+    def on_model_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        model = self.model()
+        if model is None:
+            return
+        appended = last == model.rowCount() - 1 and first > 0
+        if appended and not self._stick_bottom:
+            others = 0
+            for row in range(first, last + 1):
+                if not model.index(row, 0).data(MessageRoles.IsOwnRole):
+                    others += 1
+            if others:
+                self._new_below += others
+                self._show_jump_button()
+        if appended and self._stick_bottom:
+            self.scrollToBottom()
+
+    def on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
+        self._adjusting = True
+        try:
+            if self._stick_bottom:
+                self.verticalScrollBar().setValue(maximum)
+            elif self._dist_from_bottom is not None:
+                self.verticalScrollBar().setValue(max(0, maximum - self._dist_from_bottom))
+        finally:
+            self._adjusting = False
+
+    def on_scrollbar_value_changed(self, value: int) -> None:
+        if not self._adjusting:
+            self._stick_bottom = self.is_at_bottom()
+            self._dist_from_bottom = (
+                None if self._stick_bottom else self.verticalScrollBar().maximum() - value
+            )
+        if self.is_at_bottom():
+            self._new_below = 0
+            self.jump_button.hide()
+        elif (
+            not self.jump_button.isVisible()
+            and self.verticalScrollBar().maximum() - value > self.viewport().height()
+        ):
+            self._show_jump_button()
+        if value <= LOAD_OLDER_THRESHOLD_PX and not self._adjusting and self.more_history:
+            model = self.model()
+            if model is not None and model.rowCount() > 0:
+                self.loadOlderRequested.emit()
+
+    def scroll_to_latest(self) -> None:
+        self._stick_bottom = True
+        self._dist_from_bottom = None
+        self._new_below = 0
+        self.jump_button.hide()
+        self.scrollToBottom()
+
+    def on_jump_button_clicked(self) -> None:
+        self.scroll_to_latest()
+
+    def _show_jump_button(self) -> None:
+        label = "Jump to latest ↓"
+        if self._new_below:
+            label = f"{self._new_below} new message{'s' if self._new_below != 1 else ''} ↓"
+        self.jump_button.setText(label)
+        self.jump_button.adjustSize()
+        self._place_jump_button()
+        self.jump_button.show()
+        self.jump_button.raise_()
+
+    def _place_jump_button(self) -> None:
+        vp = self.viewport()
+        size: QSize = self.jump_button.sizeHint()
+        self.jump_button.move(vp.width() - size.width() - 20, vp.height() - size.height() - 14)
+
+    @property
+    def new_below(self) -> int:
+        return self._new_below
+
+    # ----- QWidget / QAbstractItemView overrides
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Overrides QListView.resizeEvent: widths change layouts, keep the bottom pinned."""
+        stick = self._stick_bottom
+        super().resizeEvent(event)
+        self._place_jump_button()
+        if stick:
+            self.scrollToBottom()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
+        super().wheelEvent(event)
+        bar = self.verticalScrollBar()
+        if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self.more_history:
+            model = self.model()
+            if model is not None and model.rowCount() > 0:
+                self.loadOlderRequested.emit()
+
+    def _option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        option.rect = self.visualRect(index)
+        return option
+
+    def hit(self, pos: QPoint) -> tuple[QModelIndex, str, object]:
+        """(index, kind, value) of what is at viewport position ``pos``."""
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return index, "", None
+        kind, value = self.delegate.hit_test(self._option_for(index), index, pos)
+        return index, kind, value
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Overrides QListView.mouseMoveEvent: a hand cursor over clickable things."""
+        _index, kind, _value = self.hit(event.position().toPoint())
+        if kind in ("link", "image", "retry"):
+            self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
+        else:
+            self.viewport().unsetCursor()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        """Overrides QListView.mouseReleaseEvent: open links/images, retry failed sends."""
+        if event.button() == Qt.MouseButton.LeftButton:
+            _index, kind, value = self.hit(event.position().toPoint())
+            if kind == "link" and isinstance(value, str):
+                QDesktopServices.openUrl(QUrl(value))
+            elif kind == "image":
+                self.imageActivated.emit(value)
+            elif kind == "retry" and isinstance(value, str):
+                self.retryRequested.emit(value)
+        super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802
+        """Overrides QAbstractScrollArea.contextMenuEvent: copy, open, retry."""
+        menu = self.context_menu_at(event.pos())
+        if menu is not None:
+            menu.popup(event.globalPos())
+
+    def context_menu_at(self, pos: QPoint) -> QMenu | None:
+        """The context menu for the row at viewport ``pos`` (None over empty space)."""
+        index, kind, value = self.hit(pos)
+        if not index.isValid():
+            return None
+        msg = index.data(MessageRoles.ItemRole)
+        if not isinstance(msg, Message):
+            return None
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        text = (
+            msg.text if msg.kind != "system" else str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        )
+        if text:
+            copy = QAction("Copy text", menu)
+            copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(text))
+            menu.addAction(copy)
+        if kind == "link" and isinstance(value, str):
+            url = value
+            copy_link = QAction("Copy link", menu)
+            copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(url))
+            menu.addAction(copy_link)
+        if msg.image is not None or msg.local_image:
+            open_image = QAction("Open image", menu)
+            open_image.triggered.connect(lambda: self.imageActivated.emit(msg))
+            menu.addAction(open_image)
+        if (
+            msg.status == DeliveryStatus.FAILED
+            and index.data(MessageRoles.IsOwnRole)
+            and msg.client_id
+        ):
+            cid = msg.client_id
+            retry = QAction("Retry sending", menu)
+            retry.triggered.connect(lambda: self.retryRequested.emit(cid))
+            menu.addAction(retry)
+        if menu.isEmpty():
+            menu.deleteLater()
+            return None
+        return menu
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        """Overrides QListView.dragEnterEvent: accept files and image data."""
+        if mime_has_droppable(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        """Overrides QListView.dragMoveEvent."""
+        if mime_has_droppable(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """Overrides QListView.dropEvent: hand the data to the composer's attachments."""
+        mime = event.mimeData()
+        if mime_has_droppable(mime):
+            event.acceptProposedAction()
+            self.mimeDropped.emit(mime)
+        else:
+            event.ignore()
