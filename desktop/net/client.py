@@ -134,6 +134,7 @@ class ChatClient(QObject):
         self._active_room: str | None = None
         self._focused = True
         self._older_more: dict[str, bool] = {}
+        self._members_loaded: set[str] = set()  # rooms whose full member list we fetched
         self._receipts_due: dict[tuple[str, str], int] = {}
         self._receipts_sent: dict[tuple[str, str], int] = {}
         self._receipts_scheduled = False
@@ -179,7 +180,7 @@ class ChatClient(QObject):
         if model is None:
             model = MemberListModel(self.members, room_id, self)
             self._member_models[room_id] = model
-            if self._ready and not self.members.members(room_id):
+            if self._ready and room_id not in self._members_loaded:
                 self._spawn(self._refresh_members(room_id))
         return model
 
@@ -373,6 +374,7 @@ class ChatClient(QObject):
         """rooms:list, then every joined room's missed messages in pages, then receipts."""
         ack = await self._call(Event.ROOMS_LIST, {})
         rooms = [Room.from_wire(r) for r in ack.get("rooms", [])]
+        self._members_loaded.clear()  # presence may have been missed while away
         known = {r.id for r in self.rooms.all()}
         self.rooms.replace_all(rooms)
         joined_ids = {r.id for r in rooms if r.joined}
@@ -493,9 +495,9 @@ class ChatClient(QObject):
         room = data.get("room")
         if state in ("online", "offline"):
             self.members.set_online(user, state == "online")
-        elif state == "joined" and room:
+        elif state == "joined" and room in self._members_loaded:
             self.members.add(str(room), user)
-        elif state == "left" and room:
+        elif state == "left" and room in self._members_loaded:
             self.members.remove(str(room), user)
 
     async def _on_typing_event(self, data: dict[str, Any]) -> None:
@@ -540,6 +542,7 @@ class ChatClient(QObject):
         self.rooms.remove(room_id)
         self.messages.clear_room(room_id)
         self.members.drop_room(room_id)
+        self._members_loaded.discard(room_id)
         self._typing.pop(room_id, None)
         if self._active_room == room_id:
             self._active_room = None
@@ -552,6 +555,7 @@ class ChatClient(QObject):
         joined.joined = True
         self.rooms.upsert(joined)
         self.members.set_members(room, [Member.from_wire(m) for m in ack.get("members", [])])
+        self._members_loaded.add(room)
         msgs = self._take_history(joined.id, ack.get("messages", []))
         self._older_more.setdefault(joined.id, True)
         if msgs and msgs[-1].id is not None:
@@ -577,6 +581,7 @@ class ChatClient(QObject):
         room.joined = True
         self.rooms.upsert(room)
         self.members.set_members(room.id, [Member(self.username or "", True)])
+        self._members_loaded.add(room.id)
         await self._load_newest(room.id)
         self.roomAdded.emit(room.id)
         return room
@@ -692,6 +697,7 @@ class ChatClient(QObject):
             logger.info("could not list members of a room: %s", exc.code)
             return
         self.members.set_members(room, [Member.from_wire(m) for m in ack.get("members", [])])
+        self._members_loaded.add(room)
 
     async def _call(self, event: str, data: dict[str, Any],
                     timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
