@@ -5,7 +5,7 @@ methods and coroutines, and reacts to its signals (all wired in ``_connect_signa
 Sign-in and server hosting belong to the startup controller; the window only asks for
 them through ``signInRequested`` / ``signOutRequested``.
 
-Signals: ``signInRequested()``, ``signOutRequested()``.
+Signals: ``signInRequested()``, ``signOutRequested()``, ``closed()`` (the window was closed).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
 
     signInRequested = Signal()
     signOutRequested = Signal()
+    closed = Signal()
 
     def __init__(
         self,
@@ -747,3 +748,5 @@ class MainWindow(QMainWindow):
         for viewer in self.viewers:
             viewer.close()
         super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()

@@ -1,0 +1,330 @@
+"""Getting signed in: the embedded server by default, a remote one when configured.
+
+``StartupController.start()`` decides once at launch:
+
+- ``--server/--user/--password-file`` on the command line: sign in to that server;
+- a remote server remembered from an earlier sign-in (with its token): resume there;
+- otherwise run the embedded server on 127.0.0.1 in the data dir and sign in as the local
+  user, asking once for a display name (non-modal first-run dialog). The local user's
+  random password lives in ``local-account.json`` in the data dir (mode 0600); the
+  session token is kept in AppSettings.
+
+The sign-in dialog (menu or refused-session banner) can switch to a remote server or host
+one on the network (binds 0.0.0.0). Dialogs are opened with ``open()`` and their signals
+drive coroutines, never ``exec()`` inside a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+
+from desktop.net.client import ChatClient
+from desktop.net.embedded import EmbeddedServer
+from desktop.settings import AppSettings
+from desktop.ui.dialogs import FirstRunDialog, FormDialog, SignInDialog, lan_address
+from desktop.ui.main_window import MainWindow
+
+logger = logging.getLogger(__name__)
+
+LOCAL_ACCOUNT_FILE = "local-account.json"
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - hosting for the LAN is the point
+
+
+@dataclass
+class LocalAccount:
+    """The embedded server's local user and how the server is exposed."""
+
+    username: str
+    password: str
+    host: str = LOOPBACK
+    port: int = 0
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LocalAccount | None:
+        path = data_dir / LOCAL_ACCOUNT_FILE
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+            return cls(
+                username=str(raw["username"]),
+                password=str(raw["password"]),
+                host=str(raw.get("host") or LOOPBACK),
+                port=int(raw.get("port") or 0),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, data_dir: Path) -> None:
+        path = data_dir / LOCAL_ACCOUNT_FILE
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(
+                {
+                    "username": self.username,
+                    "password": self.password,
+                    "host": self.host,
+                    "port": self.port,
+                },
+                fh,
+            )
+
+
+@dataclass
+class RemoteLogin:
+    url: str
+    username: str
+    password: str
+
+
+class _Outcome(QObject):
+    """Collects what went wrong during one connect attempt, in the client's own words."""
+
+    def __init__(self, client: ChatClient) -> None:
+        super().__init__()
+        self.message = ""
+        self.refused = False
+        self._client = client
+        client.sessionRefused.connect(self.on_client_session_refused)
+        client.errorOccurred.connect(self.on_client_error_occurred)
+
+    def on_client_session_refused(self, _code: str, message: str) -> None:
+        self.message = message
+        self.refused = True
+
+    def on_client_error_occurred(self, message: str) -> None:
+        self.message = self.message or message
+
+    def close(self) -> None:
+        self._client.sessionRefused.disconnect(self.on_client_session_refused)
+        self._client.errorOccurred.disconnect(self.on_client_error_occurred)
+
+
+class StartupController(QObject):
+    """See the module docstring. ``embedded`` is the running EmbeddedServer, if any."""
+
+    def __init__(
+        self,
+        client: ChatClient,
+        settings: AppSettings,
+        window: MainWindow,
+        remote: RemoteLogin | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.settings = settings
+        self.window = window
+        self.remote = remote
+        self.embedded: EmbeddedServer | None = None
+        self.dialog: FormDialog | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        window.signInRequested.connect(self.open_sign_in)
+        window.signOutRequested.connect(self.on_window_sign_out_requested)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                logger.error("sign-in step failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # ------------------------------------------------------------------ launch
+    async def start(self) -> None:
+        """Connect the way the command line and the settings say (see module docstring)."""
+        if self.remote is not None:
+            ok, message = await self._sign_in_remote(
+                self.remote.url, self.remote.username, self.remote.password
+            )
+            if not ok:
+                self.window.show_toast(message or "Could not sign in.")
+            return
+        if not self.settings.embedded_server and self.settings.token and self.settings.username:
+            # An unreachable server keeps being retried (the status shows the countdown).
+            await self._connect(
+                {"token": self.settings.token}, self.settings.server_url, keep_trying=True
+            )
+            return
+        await self.start_embedded()
+
+    async def start_embedded(self) -> None:
+        account = LocalAccount.load(self.data_dir)
+        url = await self._ensure_embedded(
+            account.host if account else LOOPBACK, account.port if account else 0
+        )
+        if account is None:
+            self.open_first_run()
+            return
+        if self.settings.token and self.settings.embedded_server:
+            ok, _msg = await self._connect({"token": self.settings.token}, url)
+            if ok:
+                return
+        ok, message = await self._connect(
+            {"username": account.username, "password": account.password}, url
+        )
+        if ok:
+            self._remember(url, embedded=True)
+        else:
+            self.window.show_toast(message or "Could not sign in to the local server.")
+
+    async def _ensure_embedded(self, host: str, port: int) -> str:
+        if self.embedded is not None and self.embedded.running:
+            if self.embedded.host == host and (port == 0 or self.embedded.port == port):
+                return str(self.embedded.url)
+            await self.embedded.stop()
+        self.embedded = EmbeddedServer(self.data_dir / "server", host=host, port=port)
+        url = await self.embedded.start()
+        if host == ALL_INTERFACES:
+            # the server binds every interface; the client still talks over loopback
+            url = url.replace(ALL_INTERFACES, LOOPBACK)
+        return url
+
+    async def _connect(
+        self, auth: dict[str, str], url: str, keep_trying: bool = False
+    ) -> tuple[bool, str]:
+        """Connect; on failure stop retrying unless ``keep_trying`` and it was not a refusal."""
+        outcome = _Outcome(self.client)
+        try:
+            ok = await self.client.connect_to(url, auth)
+        finally:
+            outcome.close()
+        if not ok and (outcome.refused or not keep_trying):
+            await self.client.disconnect()
+        return ok, outcome.message
+
+    def _remember(self, url: str, embedded: bool) -> None:
+        self.settings.embedded_server = embedded
+        self.settings.server_url = url
+        self.settings.username = self.client.username or ""
+        self.settings.token = self.client.token
+        self.settings.sync()
+
+    async def _sign_in_remote(self, url: str, username: str, password: str) -> tuple[bool, str]:
+        ok, message = await self._connect({"username": username, "password": password}, url)
+        if ok:
+            self._remember(url, embedded=False)
+            if self.embedded is not None:
+                await self.embedded.stop()
+                self.embedded = None
+        return ok, message
+
+    # ------------------------------------------------------------------ first run
+    def open_first_run(self) -> FirstRunDialog:
+        dialog = FirstRunDialog(self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.nameChosen.connect(lambda name: self._spawn(self._first_run_sign_in(dialog, name)))
+        dialog.joinInstead.connect(lambda: (dialog.close(), self.open_sign_in()))
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def _first_run_sign_in(self, dialog: FirstRunDialog, name: str) -> None:
+        account = LocalAccount(username=name, password=secrets.token_urlsafe(24))
+        url = await self._ensure_embedded(LOOPBACK, 0)
+        ok, message = await self._connect(
+            {"username": account.username, "password": account.password}, url
+        )
+        if not ok:
+            if "password" in message.lower() or "refused" in message.lower():
+                message = (
+                    f"The name {name} is already taken on this computer's server. Choose another."
+                )
+            dialog.show_error(message or "Could not start.")
+            return
+        account.save(self.data_dir)
+        self._remember(url, embedded=True)
+        dialog.accept()
+
+    # ------------------------------------------------------------------ sign-in dialog
+    def open_sign_in(self) -> SignInDialog:
+        if isinstance(self.dialog, SignInDialog) and self.dialog.isVisible():
+            self.dialog.raise_()
+            return self.dialog
+        dialog = SignInDialog(
+            self.window,
+            url="" if self.settings.embedded_server else self.settings.server_url,
+            username=self.settings.username,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.joinRequested.connect(
+            lambda url, user, pw: self._spawn(self._join(dialog, url, user, pw))
+        )
+        dialog.hostRequested.connect(lambda port, user: self._spawn(self._host(dialog, port, user)))
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def _join(self, dialog: SignInDialog, url: str, username: str, password: str) -> None:
+        ok, message = await self._sign_in_remote(url, username, password)
+        if ok:
+            dialog.accept()
+            return
+        dialog.show_error(message or f"Could not sign in to {url}.")
+
+    async def _host(self, dialog: SignInDialog, port: int, username: str) -> None:
+        account = LocalAccount.load(self.data_dir)
+        if account is None or account.username.lower() != username.lower():
+            account = LocalAccount(username=username, password=secrets.token_urlsafe(24))
+        account.host, account.port = ALL_INTERFACES, port
+        await self.client.disconnect()
+        try:
+            url = await self._ensure_embedded(ALL_INTERFACES, port)
+        except OSError as exc:
+            dialog.show_error(
+                f"Port {port} cannot be used ({exc.strerror or exc}). Try another port."
+            )
+            return
+        ok, message = await self._connect(
+            {"username": account.username, "password": account.password}, url
+        )
+        if not ok:
+            dialog.show_error(message or "Could not sign in to the server on this computer.")
+            return
+        account.save(self.data_dir)
+        self._remember(url, embedded=True)
+        dialog.accept()
+        self.window.show_toast(
+            f"Hosting: others on your network can join at http://{lan_address()}:{port}",
+            error=False,
+        )
+
+    def on_window_sign_out_requested(self) -> None:
+        self._spawn(self._sign_out())
+
+    async def _sign_out(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.logout()
+        self.settings.clear_token()
+        self.settings.sync()
+        self.open_sign_in()
+
+    # ------------------------------------------------------------------ shutdown
+    async def shutdown(self) -> None:
+        """Disconnect, then stop the embedded server; safe to call twice."""
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.client.disconnect()
+        if self.embedded is not None:
+            embedded, self.embedded = self.embedded, None
+            with contextlib.suppress(Exception):
+                await embedded.stop()
