@@ -35,7 +35,6 @@ class EmbeddedServer:
             return str(self._running.url)
         # imported here so the desktop app starts without loading server code it won't use
         from server.app import start_server
-
         from server.config import ServerConfig
 
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -135,7 +136,13 @@ class Outbox:
             self._entries = []
             return
         except (OSError, ValueError):
-            logger.exception("outbox file %s is unreadable; starting empty", self.path)
+            # keep the bad file for inspection instead of overwriting it on the next save
+            aside = self.path.with_suffix(f".corrupt-{int(time.time())}")
+            logger.error("outbox file %s is unreadable; moved to %s", self.path, aside.name)
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                pass
             self._entries = []
             return
         entries: list[OutboxEntry] = []

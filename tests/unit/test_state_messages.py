@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from desktop.state.messages import MessageStore
 from desktop.state.types import Change, DeliveryStatus, Message
 
@@ -127,12 +131,16 @@ def test_listeners_get_row_indexes_that_match_the_rows_at_emission() -> None:
     assert seen[-1][0] == "updated"
 
 
-def test_a_broken_listener_does_not_break_the_store() -> None:
+def test_a_broken_listener_does_not_break_the_store(caplog: pytest.LogCaptureFixture) -> None:
     store = MessageStore("alice")
+    later: list[Change] = []
 
     def broken(change: Change) -> None:
         raise RuntimeError("boom")
 
     store.subscribe(broken)
-    store.add(msg(1))
-    assert ids(store) == [1]
+    store.subscribe(later.append)
+    with caplog.at_level(logging.ERROR):
+        store.add(msg(1))
+    assert ids(store) == [1] and len(later) == 1
+    assert "store listener failed" in caplog.text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from desktop.net.outbox import Outbox, OutboxEntry, is_retryable
 
@@ -36,10 +39,15 @@ def test_failed_entries_are_kept_but_not_sent_until_retried(tmp_path: Path) -> N
     assert [e.client_id for e in Outbox(tmp_path).sendable("alice")] == ["a"]
 
 
-def test_a_corrupt_outbox_file_starts_empty(tmp_path: Path) -> None:
+def test_a_corrupt_outbox_file_starts_empty_and_is_kept_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "outbox").mkdir()
     (tmp_path / "outbox" / "outbox.json").write_text("{not json")
-    assert len(Outbox(tmp_path)) == 0
+    with caplog.at_level(logging.ERROR):
+        assert len(Outbox(tmp_path)) == 0
+    assert "unreadable" in caplog.text
+    assert [p.read_text() for p in (tmp_path / "outbox").glob("outbox.corrupt-*")] == ["{not json"]
 
 
 def test_retryable_codes() -> None:
