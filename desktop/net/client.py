@@ -308,7 +308,9 @@ class ChatClient(QObject):
                               wait_timeout=CONNECT_TIMEOUT_S)
         except socketio.exceptions.ConnectionError:
             refusal = self._refusal
-            if refusal is not None and refusal[0] != ErrorCode.RATE_LIMITED:
+            if refusal is not None and refusal[0] == ErrorCode.RATE_LIMITED:
+                raise RequestError(refusal[0], refusal[1] or "Too many sign-in attempts") from None
+            if refusal is not None:
                 if "token" in auth and "password" in self._auth:
                     # the stored token expired or was revoked: fall back to the password
                     self.token = None
@@ -957,6 +959,8 @@ class ChatClient(QObject):
         return self.username is not None and name.lower() == self.username.lower()
 
     def _unreachable_text(self, exc: BaseException) -> str:
+        if isinstance(exc, RequestError) and exc.code == ErrorCode.RATE_LIMITED:
+            return f"The server at {self._url} is busy: {exc.message}. Retrying shortly."
         if isinstance(exc, RequestError):
             return f"The server at {self._url} did not answer: {exc.message}"
         return f"Could not reach server at {self._url}"

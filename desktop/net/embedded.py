@@ -40,6 +40,7 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cfg = ServerConfig(host=self.host, port=self.port, data_dir=self.data_dir)
         self._running = await start_server(cfg)
+        self.port = int(self._running.port)  # the bound port when 0 asked for any
         logger.info("embedded server listening on %s", self._running.url)
         return str(self._running.url)
 

@@ -78,18 +78,32 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def server_url(run: Runner, tmp_path: Path) -> Iterator[str]:
-    """A real in-process server on the test's qasync loop (messages not rate limited)."""
+def start_test_server(run: Runner, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``start_test_server(**ServerConfig overrides) -> url``: in-process servers on the
+    test's qasync loop, stopped at teardown. Messages are not rate limited by default."""
     from server.app import start_server
     from server.config import ServerConfig
 
-    cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "server",
-                       rate_limit_messages=0, log_level="WARNING")
-    running = run(start_server(cfg))
-    try:
-        yield str(running.url)
-    finally:
-        run(running.stop())
+    running: list[Any] = []
+
+    def factory(**overrides: Any) -> str:
+        options: dict[str, Any] = {"rate_limit_messages": 0, "log_level": "WARNING"}
+        options.update(overrides)
+        cfg = ServerConfig(host="127.0.0.1", port=0,
+                           data_dir=tmp_path / f"server-{len(running)}", **options)
+        server = run(start_server(cfg))
+        running.append(server)
+        return str(server.url)
+
+    yield factory
+    for server in reversed(running):
+        run(server.stop())
+
+
+@pytest.fixture
+def server_url(start_test_server: Callable[..., str]) -> str:
+    """A real in-process server on the test's qasync loop (messages not rate limited)."""
+    return start_test_server()
 
 
 class Peer:

@@ -111,3 +111,16 @@ def test_server_killed_and_restarted_mid_conversation_loses_and_doubles_nothing(
         m["id"] for m in stored if m["id"] < min(ids)}, "no gap after the oldest loaded"
     model = alice.message_model("general")
     qtbot.waitUntil(lambda: model.rowCount() == len(local))
+
+
+def test_rate_limited_sends_back_off_and_all_land_once_in_order(
+    start_test_server: Any, make_client: Any, make_peer: Any, run: Any, qtbot: Any
+) -> None:
+    url = start_test_server(rate_limit_messages=3, rate_limit_window_s=1.0)
+    alice = make_client(url, "alice")
+    bob = make_peer(url, "bob")
+    cids = [alice.send_text("general", f"burst {i}") for i in range(8)]
+    qtbot.waitUntil(lambda: alice.outbox.entries() == [], timeout=30_000)
+    stored = [m for m in _history(run, bob) if m["sender"] == "alice"]
+    assert [m["client_id"] for m in stored] == cids
+    assert all(alice.messages.find_client_id(c).status >= DeliveryStatus.SENT for c in cids)
