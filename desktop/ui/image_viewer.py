@@ -38,7 +38,6 @@ class ImageViewer(QDialog):
         self.setObjectName("imageViewer")
         self.setWindowTitle(name or "Image")
         self.setWindowIcon(icons.icon("parley"))
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(900, 680)
         self._decoder = decoder
         self._key = f"{key}@full"

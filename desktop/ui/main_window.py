@@ -91,6 +91,10 @@ class MainWindow(QMainWindow):
         self._connect_signals()
         self._restore_geometry()
         self.update_title()
+        # The client may already be signed in (tests, the self-test, a re-created window).
+        self.connection_status.set_state(client.state, 0)
+        if client.username and client.is_connected:
+            self.on_client_session_started(client.username)
         self._select_initial_room()
 
     # ------------------------------------------------------------------ building
@@ -138,6 +142,7 @@ class MainWindow(QMainWindow):
         self.add_button.setIconSize(QSize(18, 18))
         self.add_button.setAutoRaise(True)
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.add_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         head.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignTop)
         side.addLayout(head)
         self.room_list = RoomListView(self.sidebar)
@@ -194,6 +199,11 @@ class MainWindow(QMainWindow):
         self.members_button.setCheckable(True)
         self.members_button.setChecked(True)
         self.members_button.setAutoRaise(True)
+        self.members_button.setStyleSheet(
+            "QToolButton { border: none; border-radius: 6px; padding: 4px 8px; }"
+            f" QToolButton:checked {{ background: {theme.other_bubble(palette).name()}; }}"
+            f" QToolButton:hover {{ background: {theme.selection(palette).name()}; }}"
+        )
         hl.addWidget(self.members_button)
         conv.addWidget(header)
         self.toast = QLabel(self.conversation)
@@ -439,8 +449,16 @@ class MainWindow(QMainWindow):
         self.update_title()
         if self.current_room is not None:
             for row in range(top.row(), bottom.row() + 1):
-                if self.client.room_model.index(row, 0).data(RoomRoles.IdRole) == self.current_room:
+                index = self.client.room_model.index(row, 0)
+                if index.data(RoomRoles.IdRole) == self.current_room:
                     self._update_header()
+                    # The room on screen in a focused window is read, whoever counted it.
+                    if index.data(RoomRoles.UnreadRole) and self.isActiveWindow():
+                        QTimer.singleShot(0, self._mark_current_read)
+
+    def _mark_current_read(self) -> None:
+        if self.current_room is not None and self.isActiveWindow():
+            self.client.mark_read(self.current_room)
 
     def total_unread(self) -> int:
         model = self.client.room_model
@@ -652,9 +670,15 @@ class MainWindow(QMainWindow):
             viewer.set_image(msg.local_image)
         else:
             return None
-        self.viewers = [v for v in self.viewers if v.isVisible()] + [viewer]
+        self.viewers.append(viewer)
+        viewer.finished.connect(lambda _result, v=viewer: self._forget_viewer(v))
         viewer.show()
         return viewer
+
+    def _forget_viewer(self, viewer: ImageViewer) -> None:
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+            viewer.deleteLater()
 
     def set_members_visible(self, visible: bool) -> None:
         self.members_panel.setVisible(visible)
@@ -745,7 +769,7 @@ class MainWindow(QMainWindow):
         """Overrides QWidget.closeEvent: remember the geometry; the app then quits."""
         self.save_geometry()
         self.notifier.hide()
-        for viewer in self.viewers:
+        for viewer in list(self.viewers):
             viewer.close()
         super().closeEvent(event)
         if event.isAccepted():

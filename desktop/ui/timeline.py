@@ -240,7 +240,7 @@ class TimelineView(QListView):
             if model is not None and model.rowCount() > 0:
                 self.loadOlderRequested.emit()
 
-    def _option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
+    def option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         option.rect = self.visualRect(index)
@@ -251,7 +251,7 @@ class TimelineView(QListView):
         index = self.indexAt(pos)
         if not index.isValid():
             return index, "", None
-        kind, value = self.delegate.hit_test(self._option_for(index), index, pos)
+        kind, value = self.delegate.hit_test(self.option_for(index), index, pos)
         return index, kind, value
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
