@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from ui_helpers are injected by name)
 """Images into the composer: drag & drop (file URLs and raw data), paste, the attach path,
 and refusals (non-images, too large) shown inline next to the composer."""
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from ui_helpers are injected by name)
 """The main window exchanging text and images with a headless python-socketio peer."""
 
 from __future__ import annotations
