@@ -15,17 +15,20 @@ long-lived connection a fuzzed payload must not break).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 import urllib.request
+import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import socketio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from server import protocol
 from server.app import RunningServer, start_server
@@ -39,6 +42,16 @@ ACK_TIMEOUT_S = 20.0
 FUZZ_ROOM = "fuzzroom"
 PEER = "fuzzpeer"
 MAX_IMAGE_BYTES = 256 * 1024  # small, so oversize payloads stay cheap to send
+
+
+def _tiny_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 2), (10, 200, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# A valid PNG, so valid-looking image payloads reach the media code.
+TINY_PNG = _tiny_png()
 
 SERVER_TO_CLIENT = {Event.SESSION, Event.MESSAGE, Event.MESSAGE_STATUS, Event.PRESENCE,
                     Event.ROOM_ADDED, Event.ROOM_UPDATED, Event.ROOM_CLOSED, Event.NOTICE}
@@ -81,9 +94,19 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
+        """Cancel what is still pending (engine.io ping tasks...), then stop the loop."""
+        self.run(self._cancel_pending())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+    @staticmethod
+    async def _cancel_pending() -> None:
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 class FuzzTarget:
@@ -97,8 +120,22 @@ class FuzzTarget:
         self.clients: list[socketio.AsyncClient] = []
         self.peer = self.connect(PEER)
         self.client = self.connect("fuzzer")
-        ack = self.call(Event.ROOM_CREATE, {"name": FUZZ_ROOM, "topic": "fuzz"})
-        assert ack["ok"] is True, ack
+        self.image_id = ""
+        self.reset()
+
+    def reset(self) -> None:
+        """Undo what valid fuzzed payloads may have done (close/leave the room...)."""
+        ack = self.call(Event.ROOM_JOIN, {"room": FUZZ_ROOM})
+        if not ack["ok"]:
+            ack = self.call(Event.ROOM_CREATE, {"name": FUZZ_ROOM, "topic": "fuzz"})
+            assert ack["ok"] is True, ack
+            self.image_id = ""
+        if not self.image_id:
+            ack = self.call(Event.MESSAGE_SEND, {
+                "room": FUZZ_ROOM, "client_id": f"img-{uuid.uuid4()}",
+                "image": {"data": TINY_PNG, "name": "tiny.png"}})
+            assert ack["ok"] is True, ack
+            self.image_id = ack["message"]["image"]["id"]
 
     def connect(self, username: str) -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
@@ -140,6 +177,19 @@ def assert_clean_ack(event: str, payload: Any, ack: Any) -> None:
     assert isinstance(error.get("message"), str), error
 
 
+def with_real_image_id(args: Any, image_id: str) -> Any:
+    """valid_payload cannot know the image id at strategy time; fill it in here."""
+    if isinstance(args, tuple) and args and isinstance(args[0], dict) \
+            and args[0].get("id") == "<image>":
+        return ({**args[0], "id": image_id}, *args[1:])
+    return args
+
+
+def note_outcome(ack: dict[str, Any]) -> None:
+    """Shown by --hypothesis-show-statistics: which answers the fuzzing reached."""
+    event("ok" if ack.get("ok") else f"error {ack['error']['code']}")
+
+
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     t = FuzzTarget(tmp_path_factory.mktemp("fuzz-server"))
@@ -162,9 +212,9 @@ scalars = st.one_of(
                      "delivered", "read"]),
     st.binary(max_size=64),
 )
-huge = st.sampled_from([
-    "x" * 100_000, "é" * 50_000, "a" * (protocol.MAX_TEXT_CHARS + 1), b"\xff" * 300_000,
-])
+HUGE: list[Any] = ["x" * 100_000, "é" * 50_000, "a" * (protocol.MAX_TEXT_CHARS + 1),
+                   b"\xff" * 300_000]
+huge = st.integers(min_value=0, max_value=len(HUGE) - 1).map(HUGE.__getitem__)
 
 
 def nested(depth: int) -> Any:
@@ -209,9 +259,67 @@ def plausible(key: str) -> st.SearchStrategy[Any]:
     return strategies.get(key, scalars)
 
 
+def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
+    """A payload the server accepts (given the module's fixture state)."""
+    room = st.just(FUZZ_ROOM)
+    cid = st.uuids().map(str)
+    by_event: dict[Event, st.SearchStrategy[dict[str, Any]]] = {
+        Event.SESSION_LOGOUT: st.just({}),
+        Event.ROOMS_LIST: st.just({}),
+        Event.ROOM_CREATE: st.fixed_dictionaries({
+            "name": st.uuids().map(lambda u: f"r{u.hex[:12]}"), "topic": st.text(max_size=20),
+            "private": st.booleans()}),
+        Event.ROOM_JOIN: st.fixed_dictionaries({"room": room}),
+        Event.ROOM_LEAVE: st.fixed_dictionaries({"room": room}),
+        Event.ROOM_MEMBERS: st.fixed_dictionaries({"room": room}),
+        Event.ROOM_INVITE: st.fixed_dictionaries({"room": room, "user": st.just(PEER)}),
+        Event.ROOM_TOPIC: st.fixed_dictionaries({"room": room, "topic": st.text(max_size=20)}),
+        Event.ROOM_CLOSE: st.fixed_dictionaries({"room": room}),
+        Event.DM_OPEN: st.fixed_dictionaries({"user": st.just(PEER)}),
+        Event.MESSAGE_SEND: st.one_of(
+            st.fixed_dictionaries({"room": room, "client_id": cid, "text": st.just("hi")}),
+            st.fixed_dictionaries({"room": room, "client_id": cid, "image": st.just(
+                {"data": TINY_PNG, "name": "tiny.png"})}, optional={"text": st.text()})),
+        Event.MESSAGE_HISTORY: st.fixed_dictionaries({"room": room}, optional={
+            "limit": st.integers(1, protocol.HISTORY_LIMIT), "before": st.integers(1, 10**6),
+            "after": st.integers(1, 10**6)}),
+        Event.MESSAGE_RECEIPT: st.fixed_dictionaries({
+            "room": room, "id": st.integers(1, 10**6),
+            "state": st.sampled_from(["delivered", "read"])}),
+        Event.MEDIA_GET: st.just({"id": "<image>"}),
+        Event.TYPING: st.fixed_dictionaries({"room": room, "typing": st.booleans()}),
+    }
+    return by_event[event]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, event: Event) -> dict[str, Any]:
+    """A valid payload with one field replaced, removed or added: reaches deep code."""
+    payload = dict(draw(valid_payload(event)))
+    if not payload:
+        return payload
+    key = draw(st.sampled_from(sorted(payload)))
+    op = draw(st.sampled_from(["replace", "plausible", "delete", "nest"]))
+    if op == "replace":
+        payload[key] = draw(junk)
+    elif op == "plausible":
+        payload[key] = draw(plausible(key))
+    elif op == "delete":
+        del payload[key]
+    elif isinstance(payload[key], dict) and payload[key]:
+        inner = dict(payload[key])
+        inner_key = draw(st.sampled_from(sorted(inner)))
+        inner[inner_key] = draw(junk)
+        payload[key] = inner
+    else:
+        payload[key] = {key: payload[key]}
+    return payload
+
+
 def payloads(event: Event) -> st.SearchStrategy[Any]:
     keys = FIELDS[event]
-    shaped: list[st.SearchStrategy[Any]] = [junk]
+    shaped: list[st.SearchStrategy[Any]] = [junk, mutated(event), mutated(event),
+                                            valid_payload(event)]
     if keys:
         # The right keys with arbitrary (mostly wrong) types.
         shaped.append(st.fixed_dictionaries({}, optional={k: junk for k in keys}))
@@ -252,9 +360,12 @@ def test_fields_cover_every_client_event() -> None:
 @given(data=st.data())
 def test_any_payload_gets_a_clean_ack_and_the_client_stays(target: FuzzTarget, event: Event,
                                                            data: st.DataObject) -> None:
+    target.reset()
     args = data.draw(arguments(event), label="socket.io arguments")
+    args = with_real_image_id(args, target.image_id)
     ack = target.call(event, args)
     assert_clean_ack(event, args, ack)
+    note_outcome(ack)
     target.assert_alive()
 
 
