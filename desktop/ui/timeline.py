@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QMimeData,
     QModelIndex,
+    QPersistentModelIndex,
     QPoint,
     QSize,
     Qt,
@@ -75,6 +76,12 @@ class TimelineView(QListView):
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._stick_bottom = True
+        self._anchor: QPersistentModelIndex | None = None
+        self._anchor_top = 0
+        self._adjusting = False
+        self._new_below = 0
+        self.more_history = True
         self.setObjectName("timeline")
         self.setAccessibleName("timeline")
         self.delegate = MessageDelegate(decoder, self)
@@ -92,11 +99,6 @@ class TimelineView(QListView):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.verticalScrollBar().setSingleStep(24)
 
-        self._stick_bottom = True
-        self._dist_from_bottom: int | None = None
-        self._adjusting = False
-        self._new_below = 0
-        self.more_history = True
 
         self.jump_button = QToolButton(self.viewport())
         self.jump_button.setObjectName("jumpToLatest")
@@ -126,7 +128,7 @@ class TimelineView(QListView):
                 pass
         super().setModel(model)
         self._stick_bottom = True
-        self._dist_from_bottom = None
+        self._anchor = None
         self._new_below = 0
         self.more_history = True
         self.jump_button.hide()
@@ -140,13 +142,16 @@ class TimelineView(QListView):
         return bar.maximum() - bar.value() <= BOTTOM_SLACK_PX
 
     def on_model_rows_about_to_be_inserted(
-        self, _parent: QModelIndex, first: int, _last: int
+        self, _parent: QModelIndex, _first: int, _last: int
     ) -> None:
-        model = self.model()
-        bar = self.verticalScrollBar()
-        if model is not None and first == 0 and model.rowCount() > 0 and not self._stick_bottom:
-            # History is being prepended: keep the same distance from the bottom.
-            self._dist_from_bottom = bar.maximum() - bar.value()
+        if self._stick_bottom or self._anchor is not None:
+            return
+        # Remember which row is at the top of the viewport and where: after the insert
+        # (history prepended above, or new messages below) that row stays put.
+        index = self.indexAt(QPoint(self.viewport().width() // 2, 1))
+        if index.isValid():
+            self._anchor = QPersistentModelIndex(index)
+            self._anchor_top = self.visualRect(index).top()
 
     def on_model_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
         model = self.model()
@@ -164,22 +169,50 @@ class TimelineView(QListView):
         if appended and self._stick_bottom:
             self.scrollToBottom()
 
+    def _restore_anchor(self) -> None:
+        if self._anchor is None:
+            return
+        if not self._anchor.isValid():
+            self._anchor = None
+            return
+        index = (
+            self.model().index(self._anchor.row(), 0) if self.model() is not None else QModelIndex()
+        )
+        delta = self.visualRect(index).top() - self._anchor_top
+        if delta:
+            self._adjusting = True
+            try:
+                bar = self.verticalScrollBar()
+                bar.setValue(bar.value() + delta)
+            finally:
+                self._adjusting = False
+
+    def updateGeometries(self) -> None:  # noqa: N802
+        """Overrides QListView.updateGeometries: re-apply the scroll anchor after layout."""
+        super().updateGeometries()
+        if self._stick_bottom:
+            self._adjusting = True
+            try:
+                self.verticalScrollBar().setValue(self.verticalScrollBar().maximum())
+            finally:
+                self._adjusting = False
+        else:
+            self._restore_anchor()
+
     def on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
-        self._adjusting = True
-        try:
-            if self._stick_bottom:
+        if self._stick_bottom:
+            self._adjusting = True
+            try:
                 self.verticalScrollBar().setValue(maximum)
-            elif self._dist_from_bottom is not None:
-                self.verticalScrollBar().setValue(max(0, maximum - self._dist_from_bottom))
-        finally:
-            self._adjusting = False
+            finally:
+                self._adjusting = False
+        else:
+            self._restore_anchor()
 
     def on_scrollbar_value_changed(self, value: int) -> None:
         if not self._adjusting:
             self._stick_bottom = self.is_at_bottom()
-            self._dist_from_bottom = (
-                None if self._stick_bottom else self.verticalScrollBar().maximum() - value
-            )
+            self._anchor = None
         if self.is_at_bottom():
             self._new_below = 0
             self.jump_button.hide()
@@ -195,7 +228,7 @@ class TimelineView(QListView):
 
     def scroll_to_latest(self) -> None:
         self._stick_bottom = True
-        self._dist_from_bottom = None
+        self._anchor = None
         self._new_below = 0
         self.jump_button.hide()
         self.scrollToBottom()

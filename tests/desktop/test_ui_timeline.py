@@ -1,0 +1,118 @@
+# ruff: noqa: F811  (pytest fixtures imported from ui_helpers are injected by name)
+"""The timeline view: scroll-back through history, jump to latest, retry of failed sends."""
+
+from __future__ import annotations
+
+import uuid
+
+from PySide6.QtCore import Qt
+
+from desktop.models.message_list import MessageRoles
+from desktop.state.types import DeliveryStatus
+from tests.desktop.ui_helpers import find, make_window, row_of  # noqa: F401
+
+
+def _send_many(run, peer, count: int, prefix: str = "msg") -> None:
+    async def go() -> None:
+        for i in range(count):
+            await peer.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": f"{prefix} {i}"})
+
+    run(go(), timeout=60)
+
+
+def test_scrolling_to_the_top_loads_older_history_and_keeps_the_view_steady(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
+    bob = make_peer(server_url, "bob")
+    _send_many(run, bob, 130)
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    model = alice.message_model("general")
+    timeline = window.timeline
+    bar = timeline.verticalScrollBar()
+    qtbot.waitUntil(lambda: model.rowCount() >= 50 and bar.maximum() > 0)
+    qtbot.waitUntil(timeline.is_at_bottom)  # a room opens at its newest message
+    first_count = model.rowCount()
+    assert find(model, lambda m: m.text == "msg 129") is not None
+    assert find(model, lambda m: m.text == "msg 0") is None
+
+    for _ in range(10):
+        if not timeline.more_history:
+            break
+        before = model.rowCount()
+        anchor_id = model.index(0, 0).data(MessageRoles.IdRole)
+        bar.setValue(0)  # the user drags to the top
+        y_before = timeline.visualRect(model.index(0, 0)).top()
+        qtbot.waitUntil(lambda: model.rowCount() > before or not timeline.more_history, timeout=10_000)
+        if model.rowCount() > before:
+            # the message that was at the top is still where it was on screen
+            def steady(anchor_id=anchor_id, y_before=y_before) -> bool:
+                row = row_of(model, lambda m: m.id == anchor_id)
+                return abs(timeline.visualRect(model.index(row, 0)).top() - y_before) <= 2
+
+            qtbot.waitUntil(steady)
+    assert model.rowCount() > first_count
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == "msg 0") is not None)
+    texts = [model.index(r, 0).data(MessageRoles.TextRole) for r in range(model.rowCount())]
+    ours = [t for t in texts if t.startswith("msg ")]
+    assert ours == [f"msg {i}" for i in range(130)]  # complete, ordered, no duplicates
+
+
+def test_new_messages_while_scrolled_up_offer_jump_to_latest(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
+    bob = make_peer(server_url, "bob")
+    _send_many(run, bob, 40)
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    timeline = window.timeline
+    bar = timeline.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    timeline.more_history = False  # this test is about the bottom, not history
+    bar.setValue(bar.maximum() // 3)
+    assert not timeline.is_at_bottom()
+    value = bar.value()
+    run(bob.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "new one"}))
+    qtbot.waitUntil(lambda: timeline.jump_button.isVisible() and timeline.new_below == 1)
+    assert timeline.jump_button.text() == "1 new message ↓"
+    assert bar.value() == value  # reading position untouched
+    qtbot.mouseClick(timeline.jump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(timeline.is_at_bottom)
+    assert not timeline.jump_button.isVisible()
+    # at the bottom, new messages keep it pinned there
+    run(bob.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "another"}))
+    model = alice.message_model("general")
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == "another") is not None)
+    qtbot.waitUntil(timeline.is_at_bottom)
+    assert not timeline.jump_button.isVisible()
+
+
+def test_failed_message_shows_retry_and_a_click_retries(server_url, make_client, make_window, run, qtbot):
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    model = alice.message_model("general")
+    too_long = "y" * (int(alice.limits.get("max_text_chars", 4000)) + 5)
+    alice.send_text("general", too_long)  # the server refuses it (the composer would not)
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == too_long and m.status == DeliveryStatus.FAILED) is not None)
+    row = row_of(model, lambda m: m.text == too_long)
+    index = model.index(row, 0)
+    assert index.data(MessageRoles.ReceiptTextRole).startswith("Failed")
+    timeline = window.timeline
+    timeline.scrollToBottom()
+    option = timeline.option_for(index)
+    layout = timeline.delegate.layout_for(option, index)
+    assert layout.meta_text == "Not sent · Retry"
+    click = option.rect.topLeft() + layout.meta_rect.center()
+    kind, value = timeline.delegate.hit_test(option, index, click)
+    assert kind == "retry"
+    menu = timeline.context_menu_at(click)
+    assert menu is not None
+    assert [a.text() for a in menu.actions()] == ["Copy text", "Retry sending"]
+    with qtbot.waitSignal(timeline.retryRequested) as blocker:
+        qtbot.mouseClick(timeline.viewport(), Qt.MouseButton.LeftButton, pos=click)
+    assert blocker.args == [value]
+    # the retry really goes out again (and fails again, for the same reason)
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == too_long).status == DeliveryStatus.FAILED)
