@@ -899,7 +899,8 @@ class ChatClient(QObject):
         now = time.monotonic()
         last = self._typing_sent.get(room)
         if typing:
-            if last is not None and now - last < TYPING_REFRESH_S:
+            # a little slack so a caller refreshing every TYPING_REFRESH_S is never skipped
+            if last is not None and now - last < TYPING_REFRESH_S - 0.5:
                 return
             self._typing_sent[room] = now
         else:

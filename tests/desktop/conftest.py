@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import qasync
+
+import desktop
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -33,6 +36,9 @@ def qloop(qapp: Any, qtbot: Any) -> Iterator[asyncio.AbstractEventLoop]:
         yield loop
     finally:
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        # engine.io's server-side ping loops end on their own a ping interval after close;
+        # anything of ours still running means a close path forgot a task
+        leaked = [t for t in pending if _coro_file(t).startswith(_DESKTOP_DIR)]
         for task in pending:
             task.cancel()
         if pending:
@@ -48,6 +54,15 @@ def qloop(qapp: Any, qtbot: Any) -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
+    assert not leaked, f"tasks left running after the test: {leaked}"
+
+
+_DESKTOP_DIR = str(Path(desktop.__file__).resolve().parent) + os.sep
+
+
+def _coro_file(task: asyncio.Task[Any]) -> str:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return str(code.co_filename) if code is not None else ""
 
 
 @pytest.fixture
@@ -68,8 +83,6 @@ def run(qloop: asyncio.AbstractEventLoop, qtbot: Any) -> Runner:
 
 
 # ---------------------------------------------------------------- servers, clients, peers
-from pathlib import Path  # noqa: E402
-
 import socketio  # noqa: E402
 
 from desktop.net.client import ChatClient  # noqa: E402
