@@ -186,3 +186,90 @@ def test_typing_is_relayed_and_cleared(
         run(bob.sio.emit("typing", {"room": "general", "typing": False}))
     alice.set_typing("general", True)
     qtbot.waitUntil(lambda: any(t["user"] == "alice" and t["typing"] for t in bob.of("typing")))
+
+
+def test_receipts_are_sent_automatically_delivered_then_read_when_on_screen(
+    server_url: str, make_client: Any, make_peer: Any, run: Any, qtbot: Any
+) -> None:
+    alice = make_client(server_url, "alice")
+    bob = make_peer(server_url, "bob")
+    alice.set_window_focused(False)
+    alice.set_active_room("general")
+    ack = run(bob.call("message:send", {"room": "general", "client_id": "r1", "text": "ping"}))
+    mid = ack["message"]["id"]
+
+    def status(state: str) -> bool:
+        return any(s["state"] == state and s["up_to"] == mid for s in bob.of("message:status"))
+
+    qtbot.waitUntil(lambda: status("delivered"))
+    assert not status("read"), "an unfocused window has not read anything"
+    assert alice.rooms.get("general").unread >= 1
+    alice.set_window_focused(True)
+    qtbot.waitUntil(lambda: status("read"))
+    assert alice.rooms.get("general").unread == 0
+
+
+def test_saved_token_signs_in_and_a_revoked_one_is_refused(
+    server_url: str, make_client: Any, run: Any, qtbot: Any
+) -> None:
+    first = make_client(server_url, "alice")
+    token = first.token
+    assert token
+    resumed = make_client(None, "alice", connect=False)
+    assert run(resumed.connect_to(server_url, {"token": token})) is True
+    assert resumed.username == "alice" and resumed.rooms.get("general") is not None
+    run(resumed.logout())  # revokes the token
+    assert resumed.token is None and resumed.state == "offline"
+    again = make_client(None, "alice", connect=False)
+    with qtbot.waitSignal(again.sessionRefused, timeout=10_000) as refused:
+        assert run(again.connect_to(server_url, {"token": token})) is False
+    assert refused.args == ["unauthorized", "Your session has expired. Please sign in again."]
+
+
+def test_rooms_come_and_go_through_invites_joins_leaves_and_closes(
+    server_url: str, make_client: Any, make_peer: Any, run: Any, qtbot: Any
+) -> None:
+    alice = make_client(server_url, "alice")
+    bob = make_peer(server_url, "bob")
+    model = alice.room_model
+
+    def names() -> list[str]:
+        return [model.data(model.index(r)) for r in range(model.rowCount())]
+
+    run(bob.call("room:create", {"name": "secret", "private": True}))
+    with qtbot.waitSignal(alice.roomAdded, timeout=10_000) as added:
+        run(bob.call("room:invite", {"room": "secret", "user": "alice"}))
+    assert added.args == ["secret"]
+    assert "secret" in names()
+    qtbot.waitUntil(lambda: alice.messages.count("secret") > 0)  # its history was loaded
+
+    run(bob.call("room:create", {"name": "lobby"}))
+    assert [r.id for r in run(alice.browse_rooms())] == ["lobby"]
+    run(alice.join_room("lobby"))
+    assert "lobby" in names() and run(alice.browse_rooms()) == []
+    assert {m.name for m in alice.members.members("lobby")} == {"alice", "bob"}
+    run(alice.leave_room("lobby"))
+    assert "lobby" not in names() and [r.id for r in run(alice.browse_rooms())] == ["lobby"]
+
+    with qtbot.waitSignal(alice.roomClosed, timeout=10_000) as closed:
+        run(bob.call("room:close", {"room": "secret"}))
+    assert closed.args == ["secret"] and "secret" not in names()
+    assert alice.messages.count("secret") == 0
+
+
+def test_presence_moves_the_online_dot(
+    server_url: str, make_client: Any, make_peer: Any, run: Any, qtbot: Any
+) -> None:
+    alice = make_client(server_url, "alice")
+    bob = make_peer(server_url, "bob")
+    members = alice.member_model("general")
+
+    def bob_online() -> bool | None:
+        for row in range(members.rowCount()):
+            if members.data(members.index(row)) == "bob":
+                return bool(members.data(members.index(row), members.Roles.OnlineRole))
+        return None
+
+    qtbot.waitUntil(lambda: bob_online() is True)
+    run(bob.close())
+    qtbot.waitUntil(lambda: bob_online() is False)
