@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,8 @@ from tests.support.server_process import ServerProcess
 
 PASSWORD = "restart password"
 TIMEOUT_S = 15.0
+# Generous: a clean shutdown takes well under a second; this only bounds a hang.
+SHUTDOWN_GRACE_S = 15.0
 
 
 class Peer:
@@ -213,3 +220,79 @@ async def test_every_acked_message_survives_sigkill_mid_burst(server: ServerProc
     missing = sorted(set(acked) - stored)
     assert len(acked) >= 20
     assert not missing, f"{len(missing)} acked messages lost by SIGKILL: {missing[:10]}"
+
+
+
+VANISHING_CLIENT = """
+import asyncio, sys
+import socketio
+
+async def main() -> None:
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(sys.argv[1], auth={"username": "ghost", "password": "ghost password"},
+                      transports=["websocket"], wait_timeout=10)
+    print("connected", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def polling_session_then_vanish(url: str) -> None:
+    """Open an engine.io long-polling session, log in, then simply stop polling.
+
+    That is what a browser tab or a Node client that exits right after ``disconnect()``
+    leaves behind: a session with no pending GET that will never fetch again.
+    """
+    base = f"{url}/socket.io/?EIO=4&transport=polling"
+    with urllib.request.urlopen(base, timeout=TIMEOUT_S) as resp:
+        opening = resp.read().decode()
+    assert opening.startswith("0"), opening
+    sid = json.loads(opening[1:])["sid"]
+    auth = json.dumps({"username": "ghost", "password": "ghost password"})
+    post = urllib.request.Request(f"{base}&sid={sid}", data=f"40{auth}".encode(),
+                                  method="POST", headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(post, timeout=TIMEOUT_S) as resp:
+        assert resp.read().lower() == b"ok"
+    received = ""
+    while '"session"' not in received:
+        with urllib.request.urlopen(f"{base}&sid={sid}", timeout=TIMEOUT_S) as resp:
+            received += resp.read().decode()
+    # ...and never poll again.
+
+
+async def vanish(server: ServerProcess, transport: str) -> None:
+    if transport == "polling":
+        await asyncio.to_thread(polling_session_then_vanish, server.url)
+        return
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", VANISHING_CLIENT, server.url, stdout=asyncio.subprocess.PIPE)
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), TIMEOUT_S)
+    assert line.strip() == b"connected"
+    child.kill()  # gone without a goodbye
+    await child.wait()
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+async def test_sigterm_exits_cleanly_while_a_vanished_client_is_connected(
+        server: ServerProcess, transport: str) -> None:
+    """A client that went away without a goodbye must not stall shutdown.
+
+    SIGTERM must end the server by itself (exit 0), not by ServerProcess's SIGKILL
+    fallback. Bug seen with polling: the shutdown hook ``sio.eio.disconnect()`` awaits
+    each socket's ``close()``, which waits for its queue to be drained by a GET that a
+    vanished long-polling client never sends.
+    """
+    await vanish(server, transport)
+    proc = server.proc
+    assert proc is not None
+    proc.send_signal(signal.SIGTERM)
+    try:
+        returncode = await asyncio.to_thread(proc.wait, SHUTDOWN_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+        pytest.fail(f"SIGTERM did not stop the server within {SHUTDOWN_GRACE_S}s with a "
+                    f"vanished {transport} client; log:\n{server.read_log()}")
+    assert returncode == 0, server.read_log()
