@@ -781,6 +781,11 @@ class ChatClient(QObject):
         """Show what an earlier run left unsent (once per session user)."""
         if not self.username:
             return
+        orphans = [e for e in self.outbox.entries() if not e.username]
+        for entry in orphans:  # queued before a token sign-in told us who we are
+            entry.username = self.username
+        if orphans:
+            self.outbox.save()
         for entry in self.outbox.entries(self.username):
             if self.messages.find_client_id(entry.client_id) is None:
                 self.messages.add_pending(self._echo_for(entry, self.outbox.image_bytes(entry)))
@@ -842,7 +847,7 @@ class ChatClient(QObject):
     # ------------------------------------------------------------------ receipts & read
     def set_active_room(self, room: str | None) -> None:
         self._active_room = room
-        if room is not None and room not in self._member_models and self._ready:
+        if room is not None and room not in self._members_loaded and self._ready:
             self._spawn(self._refresh_members(room))
         self._send_read_if_visible()
 
