@@ -377,12 +377,11 @@ class ChatClient(QObject):
         ack = await self._call(Event.ROOMS_LIST, {})
         rooms = [Room.from_wire(r) for r in ack.get("rooms", [])]
         self._members_loaded.clear()  # presence may have been missed while away
-        known = {r.id for r in self.rooms.all()}
-        self.rooms.replace_all(rooms)
         joined_ids = {r.id for r in rooms if r.joined}
-        for room_id in known - joined_ids:
-            if room_id in self.messages.rooms():
-                self.messages.clear_room(room_id)
+        for room in self.rooms.joined():
+            if room.id not in joined_ids:  # closed, or we were removed, while away
+                self._forget_room(room.id)
+        self.rooms.replace_all(rooms)
         limit = int(self._limits.get("history_limit") or HISTORY_LIMIT)
         for room in rooms:
             if not room.joined:
@@ -715,8 +714,12 @@ class ChatClient(QObject):
                 answer.set_result(args[0] if args else None)
 
         # python-socketio's emit is not safe to interleave (binary attachments)
-        async with self._emit_lock:
-            await sio.emit(str(event), data, callback=on_ack)
+        try:
+            async with self._emit_lock:
+                await sio.emit(str(event), data, callback=on_ack)
+        except (socketio.exceptions.SocketIOError, OSError) as exc:
+            # the socket went away between our check and the emit
+            raise RequestError("offline", "The connection to the server was lost") from exc
         await asyncio.wait({answer, lost}, timeout=timeout,
                            return_when=asyncio.FIRST_COMPLETED)
         if not answer.done():
@@ -918,8 +921,11 @@ class ChatClient(QObject):
         sio = self._sio
         if sio is None or not sio.connected:
             return
-        async with self._emit_lock:
-            await sio.emit(str(Event.TYPING), {"room": room, "typing": typing})
+        try:
+            async with self._emit_lock:
+                await sio.emit(str(Event.TYPING), {"room": room, "typing": typing})
+        except (socketio.exceptions.SocketIOError, OSError):
+            logger.debug("typing not sent: connection gone")
 
     def _on_typing_timer_timeout(self) -> None:
         now = time.monotonic()

@@ -273,3 +273,19 @@ def test_presence_moves_the_online_dot(
     qtbot.waitUntil(lambda: bob_online() is True)
     run(bob.close())
     qtbot.waitUntil(lambda: bob_online() is False)
+
+
+def test_a_room_closed_while_away_is_dropped_on_reconnect(
+    server_url: str, make_client: Any, make_peer: Any, run: Any, qtbot: Any
+) -> None:
+    alice = make_client(server_url, "alice")
+    bob = make_peer(server_url, "bob")
+    run(bob.call("room:create", {"name": "temp"}))
+    run(alice.join_room("temp"))
+    run(alice.disconnect())
+    run(bob.call("room:close", {"room": "temp"}))
+    with qtbot.waitSignal(alice.roomClosed, timeout=10_000) as closed:
+        assert run(alice.connect_to(server_url, {"username": "alice",
+                                                 "password": "correct horse battery"}))
+    assert closed.args == ["temp"] and alice.rooms.get("temp") is None
+    assert alice.room_model.row_of("temp") is None
