@@ -22,6 +22,8 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -332,7 +334,27 @@ def _wait_phase(queue: Any, tag: str, workers: int) -> None:
             seen += 1
 
 
-def run_workload(server: ServerUnderTest, args: argparse.Namespace) -> RunResult:
+def start_profiler(pid: int, path: str | None) -> subprocess.Popen[bytes] | None:
+    """Attach ``py-spy record`` (collapsed stacks) to the server for the send phase."""
+    if not path:
+        return None
+    venv_spy = Path(sys.executable).parent / "py-spy"
+    spy = shutil.which("py-spy") or str(venv_spy)
+    proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate",
+                             "250", "--nonblocking", "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # let py-spy attach before the measured phase starts
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        proc.wait(timeout=60)
+
+
+def run_workload(server: ServerUnderTest, args: argparse.Namespace,
+                 profile: str | None = None) -> RunResult:
     ctx = mp.get_context("spawn")
     run_id = os.urandom(3).hex()
     n, s, m, w = args.clients, args.senders, args.messages, args.workers
@@ -357,9 +379,11 @@ def run_workload(server: ServerUnderTest, args: argparse.Namespace) -> RunResult
             connected += kind == "connected"
         go["created"].set()
         _wait_phase(ready, "joined", w)
+        profiler = start_profiler(server.proc.pid if server.proc else 0, profile)
         cpu0 = process_cpu_seconds(server.proc.pid if server.proc else 0)
         go["send"].set()
         outs: list[WorkerResult] = [results.get(timeout=PHASE_TIMEOUT_S * 2) for _ in procs]
+        stop_profiler(profiler)
     finally:
         for p in procs:
             p.join(timeout=10)
@@ -399,13 +423,15 @@ def pct(cpu_s: float, wall_s: float) -> str:
 
 def table(results: list[RunResult], args: argparse.Namespace) -> str:
     rows = ["| server | N clients | S senders x M msgs | window | deliveries | seconds "
-            "| deliveries/s | ack p50 ms | ack p99 ms | server CPU | busiest client CPU |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| deliveries/s | ack p50 ms | ack p99 ms | server CPU | server CPU µs/delivery "
+            "| busiest client CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r.label} | {args.clients} | {args.senders} x {args.messages} "
                     f"| {args.window} | {r.deliveries}/{r.expected} | {r.seconds:.2f} "
                     f"| {r.rate:,.0f} | {r.pct(0.50):.1f} | {r.pct(0.99):.1f} "
                     f"| {pct(r.server_cpu_s, r.seconds)} "
+                    f"| {1e6 * r.server_cpu_s / max(r.deliveries, 1):.0f} "
                     f"| {pct(max(r.client_cpu_s, default=0.0), r.seconds)} |")
     return "\n".join(rows)
 
@@ -423,26 +449,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["parley", "relay"], default=None)
     parser.add_argument("--parley-arg", action="append", default=[],
                         help="extra argument for `python -m server` (repeatable)")
+    parser.add_argument("--profile-dir", default=None,
+                        help="record each server with py-spy (collapsed stacks) into this dir")
     args = parser.parse_args(argv)
     if not 0 < args.senders <= args.clients:
         parser.error("need 0 < senders <= clients")
+
+    def profile_path(name: str) -> str | None:
+        if not args.profile_dir:
+            return None
+        Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
+        return str(Path(args.profile_dir) / f"{name}.txt")
 
     servers = []
     if args.only in (None, "parley"):
         servers.append(parley_server(args.parley_arg))
     if args.only in (None, "relay"):
         servers.append(relay_server())
+    load_before = f"{os.getloadavg()[0]:.2f}"
     results = []
     for server in servers:
         server.start()
         try:
             print(f"running {server.label} ...", file=sys.stderr, flush=True)
-            results.append(run_workload(server, args))
+            results.append(run_workload(server, args, profile_path(server.label.split()[0])))
         finally:
             server.stop()
 
     print(f"\nfan-out benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"{os.cpu_count()} CPUs ({cpu_model()}); Python {platform.python_version()}\n")
+          f"{os.cpu_count()} CPUs ({cpu_model()}); Python {platform.python_version()}; "
+          f"load average before {load_before}, after {os.getloadavg()[0]:.2f}\n")
     print(table(results, args))
     by_label = {r.label: r for r in results}
     if len(results) == 2 and results[1].rate > 0:
