@@ -41,5 +41,9 @@ def protect_none_refcount() -> bool:
     refcnt = ctypes.c_ssize_t.from_address(id(None))
     refcnt.value += _HEADROOM
     _applied = True
-    logger.debug("PySide6 %s on Python %s: None's reference count protected", "6.12.0", sys.version.split()[0])
+    logger.debug(
+        "PySide6 %s on Python %s: None's reference count protected",
+        "6.12.0",
+        sys.version.split()[0],
+    )
     return True

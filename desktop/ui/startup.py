@@ -227,13 +227,22 @@ class StartupController(QObject):
                 self.embedded = None
         return ok, message
 
+    def _track(self, dialog: FormDialog) -> None:
+        """Remember the open dialog until it closes (it deletes itself then)."""
+        self.dialog = dialog
+        dialog.finished.connect(lambda _result: self._forget(dialog))
+
+    def _forget(self, dialog: FormDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+
     # ------------------------------------------------------------------ first run
     def open_first_run(self) -> FirstRunDialog:
         dialog = FirstRunDialog(self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.nameChosen.connect(lambda name: self._spawn(self._first_run_sign_in(dialog, name)))
         dialog.joinInstead.connect(lambda: (dialog.close(), self.open_sign_in()))
-        self.dialog = dialog
+        self._track(dialog)
         dialog.open()
         return dialog
 
@@ -269,7 +278,7 @@ class StartupController(QObject):
             lambda url, user, pw: self._spawn(self._join(dialog, url, user, pw))
         )
         dialog.hostRequested.connect(lambda port, user: self._spawn(self._host(dialog, port, user)))
-        self.dialog = dialog
+        self._track(dialog)
         dialog.open()
         return dialog
 

@@ -99,7 +99,6 @@ class TimelineView(QListView):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.verticalScrollBar().setSingleStep(24)
 
-
         self.jump_button = QToolButton(self.viewport())
         self.jump_button.setObjectName("jumpToLatest")
         self.jump_button.setAccessibleName("Jump to latest")

@@ -29,7 +29,9 @@ def _accept(dialog) -> None:
     raise AssertionError("no default button")
 
 
-def test_unread_badges_and_window_title(server_url, make_client, make_peer, make_window, run, qtbot):
+def test_unread_badges_and_window_title(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
     alice = make_client(server_url, "alice")
     bob = make_peer(server_url, "bob")
     window = make_window(alice)
@@ -40,7 +42,12 @@ def test_unread_badges_and_window_title(server_url, make_client, make_peer, make
     window.show_room("quiet")
     qtbot.waitUntil(lambda: window.current_room == "quiet" and _unread(window, "general") == 0)
     for i in range(3):
-        run(bob.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": f"ping {i}"}))
+        run(
+            bob.call(
+                "message:send",
+                {"room": "general", "client_id": str(uuid.uuid4()), "text": f"ping {i}"},
+            )
+        )
     qtbot.waitUntil(lambda: _unread(window, "general") == 3)
     assert window.windowTitle().startswith("(3) ")
     model = alice.room_model
@@ -79,7 +86,9 @@ def test_switching_rooms_with_keyboard(server_url, make_client, make_window, run
     assert window.current_room == "alpha"
 
 
-def test_create_private_room_and_dm_from_dialogs(server_url, make_client, make_peer, make_window, run, qtbot):
+def test_create_private_room_and_dm_from_dialogs(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
     alice = make_client(server_url, "alice")
     bob = make_peer(server_url, "bob")
     window = make_window(alice)
@@ -92,10 +101,17 @@ def test_create_private_room_and_dm_from_dialogs(server_url, make_client, make_p
     qtbot.waitUntil(lambda: window.current_room == "design-review")
     room = alice.rooms.get("design-review")
     assert room.kind == "private" and room.owner == "alice"
-    menu = window.room_list.context_menu_at(window.room_list.visualRect(
-        alice.room_model.index(alice.room_model.row_of("design-review"), 0)).center())
+    menu = window.room_list.context_menu_at(
+        window.room_list.visualRect(
+            alice.room_model.index(alice.room_model.row_of("design-review"), 0)
+        ).center()
+    )
     assert [a.text() for a in menu.actions() if a.text()] == [
-        "Invite someone…", "Set topic…", "Leave room", "Close room for everyone…"]
+        "Invite someone…",
+        "Set topic…",
+        "Leave room",
+        "Close room for everyone…",
+    ]
 
     # a taken name is refused inside the dialog, in plain words
     again = window.open_create_room()
@@ -113,11 +129,22 @@ def test_create_private_room_and_dm_from_dialogs(server_url, make_client, make_p
     index = model.index(model.row_of("dm:alice:bob"), 0)
     assert index.data(RoomRoles.SectionRole) == "Direct messages"
     assert index.data(Qt.ItemDataRole.DisplayRole) == "bob"
-    run(bob.call("message:send", {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "hi alice"}))
-    qtbot.waitUntil(lambda: find(alice.message_model("dm:alice:bob"), lambda m: m.text == "hi alice") is not None)
+    run(
+        bob.call(
+            "message:send",
+            {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "hi alice"},
+        )
+    )
+    qtbot.waitUntil(
+        lambda: (
+            find(alice.message_model("dm:alice:bob"), lambda m: m.text == "hi alice") is not None
+        )
+    )
 
 
-def test_members_panel_and_connection_state(server_url, make_client, make_peer, make_window, run, qtbot):
+def test_members_panel_and_connection_state(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
     alice = make_client(server_url, "alice")
     make_peer(server_url, "bob")
     window = make_window(alice)
@@ -139,19 +166,36 @@ def test_members_panel_and_connection_state(server_url, make_client, make_peer, 
     assert "refused" in window.banner.label.text()
 
 
-def test_notifications_for_others_only_when_not_looking(server_url, make_client, make_peer, make_window, run, qtbot):
+def test_notifications_for_others_only_when_not_looking(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
     alice = make_client(server_url, "alice")
     bob = make_peer(server_url, "bob")
     window = make_window(alice)
     qtbot.waitUntil(lambda: window.current_room == "general")
     run(bob.call("dm:open", {"user": "alice"}))
-    run(bob.call("message:send", {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "psst"}))
+    run(
+        bob.call(
+            "message:send", {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "psst"}
+        )
+    )
     qtbot.waitUntil(lambda: ("bob", "psst") in window.notifier.history)
     alice.send_text("general", "my own words")
     model = alice.message_model("general")
-    qtbot.waitUntil(lambda: find(model, lambda m: m.text == "my own words" and m.id is not None) is not None)
+    qtbot.waitUntil(
+        lambda: find(model, lambda m: m.text == "my own words" and m.id is not None) is not None
+    )
     assert all(body != "my own words" for _t, body in window.notifier.history)
     window.notify_action.setChecked(False)
-    run(bob.call("message:send", {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "quiet now"}))
-    qtbot.waitUntil(lambda: find(alice.message_model("dm:alice:bob"), lambda m: m.text == "quiet now") is not None)
+    run(
+        bob.call(
+            "message:send",
+            {"room": "dm:alice:bob", "client_id": str(uuid.uuid4()), "text": "quiet now"},
+        )
+    )
+    qtbot.waitUntil(
+        lambda: (
+            find(alice.message_model("dm:alice:bob"), lambda m: m.text == "quiet now") is not None
+        )
+    )
     assert ("bob", "quiet now") not in window.notifier.history

@@ -15,7 +15,10 @@ from tests.desktop.ui_helpers import find, make_window, row_of  # noqa: F401
 def _send_many(run, peer, count: int, prefix: str = "msg") -> None:
     async def go() -> None:
         for i in range(count):
-            await peer.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": f"{prefix} {i}"})
+            await peer.call(
+                "message:send",
+                {"room": "general", "client_id": str(uuid.uuid4()), "text": f"{prefix} {i}"},
+            )
 
     run(go(), timeout=60)
 
@@ -44,7 +47,10 @@ def test_scrolling_to_the_top_loads_older_history_and_keeps_the_view_steady(
         anchor_id = model.index(0, 0).data(MessageRoles.IdRole)
         bar.setValue(0)  # the user drags to the top
         y_before = timeline.visualRect(model.index(0, 0)).top()
-        qtbot.waitUntil(lambda: model.rowCount() > before or not timeline.more_history, timeout=10_000)
+        qtbot.waitUntil(
+            lambda before=before: model.rowCount() > before or not timeline.more_history,
+            timeout=10_000,
+        )
         if model.rowCount() > before:
             # the message that was at the top is still where it was on screen
             def steady(anchor_id=anchor_id, y_before=y_before) -> bool:
@@ -74,7 +80,11 @@ def test_new_messages_while_scrolled_up_offer_jump_to_latest(
     bar.setValue(bar.maximum() // 3)
     assert not timeline.is_at_bottom()
     value = bar.value()
-    run(bob.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "new one"}))
+    run(
+        bob.call(
+            "message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "new one"}
+        )
+    )
     qtbot.waitUntil(lambda: timeline.jump_button.isVisible() and timeline.new_below == 1)
     assert timeline.jump_button.text() == "1 new message ↓"
     assert bar.value() == value  # reading position untouched
@@ -82,21 +92,32 @@ def test_new_messages_while_scrolled_up_offer_jump_to_latest(
     qtbot.waitUntil(timeline.is_at_bottom)
     assert not timeline.jump_button.isVisible()
     # at the bottom, new messages keep it pinned there
-    run(bob.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "another"}))
+    run(
+        bob.call(
+            "message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": "another"}
+        )
+    )
     model = alice.message_model("general")
     qtbot.waitUntil(lambda: find(model, lambda m: m.text == "another") is not None)
     qtbot.waitUntil(timeline.is_at_bottom)
     assert not timeline.jump_button.isVisible()
 
 
-def test_failed_message_shows_retry_and_a_click_retries(server_url, make_client, make_window, run, qtbot):
+def test_failed_message_shows_retry_and_a_click_retries(
+    server_url, make_client, make_window, run, qtbot
+):
     alice = make_client(server_url, "alice")
     window = make_window(alice)
     qtbot.waitUntil(lambda: window.current_room == "general")
     model = alice.message_model("general")
     too_long = "y" * (int(alice.limits.get("max_text_chars", 4000)) + 5)
     alice.send_text("general", too_long)  # the server refuses it (the composer would not)
-    qtbot.waitUntil(lambda: find(model, lambda m: m.text == too_long and m.status == DeliveryStatus.FAILED) is not None)
+    qtbot.waitUntil(
+        lambda: (
+            find(model, lambda m: m.text == too_long and m.status == DeliveryStatus.FAILED)
+            is not None
+        )
+    )
     row = row_of(model, lambda m: m.text == too_long)
     index = model.index(row, 0)
     assert index.data(MessageRoles.ReceiptTextRole).startswith("Failed")
@@ -115,4 +136,6 @@ def test_failed_message_shows_retry_and_a_click_retries(server_url, make_client,
         qtbot.mouseClick(timeline.viewport(), Qt.MouseButton.LeftButton, pos=click)
     assert blocker.args == [value]
     # the retry really goes out again (and fails again, for the same reason)
-    qtbot.waitUntil(lambda: find(model, lambda m: m.text == too_long).status == DeliveryStatus.FAILED)
+    qtbot.waitUntil(
+        lambda: find(model, lambda m: m.text == too_long).status == DeliveryStatus.FAILED
+    )
