@@ -116,6 +116,7 @@ def test_spec_hidden_imports_include_the_dynamic_ones_and_all_exist() -> None:
         "orjson",
         "PIL.WebPImagePlugin",
         "PySide6.QtSvg",
+        "PySide6.QtTest",  # the frozen --self-test uses QTest
     ):
         assert required in hidden
     assert "desktop" in hidden and "server" in hidden  # collect_submodules("desktop"/"server")
