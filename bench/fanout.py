@@ -25,6 +25,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -449,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["parley", "relay"], default=None)
     parser.add_argument("--parley-arg", action="append", default=[],
                         help="extra argument for `python -m server` (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds; servers alternate each round (median ratio reported)")
     parser.add_argument("--profile-dir", default=None,
                         help="record each server with py-spy (collapsed stacks) into this dir")
     args = parser.parse_args(argv)
@@ -461,37 +464,40 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(args.profile_dir) / f"{name}.txt")
 
-    servers = []
-    if args.only in (None, "parley"):
-        servers.append(parley_server(args.parley_arg))
-    if args.only in (None, "relay"):
-        servers.append(relay_server())
+    kinds = [k for k in ("parley", "relay") if args.only in (None, k)]
     load_before = f"{os.getloadavg()[0]:.2f}"
-    results = []
-    for server in servers:
-        server.start()
-        try:
-            print(f"running {server.label} ...", file=sys.stderr, flush=True)
-            results.append(run_workload(server, args, profile_path(server.label.split()[0])))
-        finally:
-            server.stop()
+    results: list[RunResult] = []
+    # Alternate the servers round by round, so background load hits both alike.
+    for round_no in range(args.repeat):
+        for kind in kinds:
+            server = parley_server(args.parley_arg) if kind == "parley" else relay_server()
+            server.start()
+            try:
+                print(f"round {round_no + 1}: {server.label} ...", file=sys.stderr, flush=True)
+                suffix = f"-{round_no + 1}" if args.repeat > 1 else ""
+                results.append(run_workload(server, args, profile_path(kind + suffix)))
+            finally:
+                server.stop()
 
     print(f"\nfan-out benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{os.cpu_count()} CPUs ({cpu_model()}); Python {platform.python_version()}; "
           f"load average before {load_before}, after {os.getloadavg()[0]:.2f}\n")
     print(table(results, args))
-    by_label = {r.label: r for r in results}
-    if len(results) == 2 and results[1].rate > 0:
-        print(f"\nParley / relay deliveries/s: {results[0].rate / results[1].rate:.2f}x")
+    rates: dict[str, list[float]] = {}
+    for r in results:
+        rates.setdefault(r.label, []).append(r.rate)
+    if len(rates) == 2:
+        parley, relay = (statistics.median(v) for v in rates.values())
+        print(f"\nParley / relay deliveries/s (median of {args.repeat}): {parley / relay:.2f}x")
+    ok = True
     for r in results:
         for e in r.errors[:5]:
             print(f"! {r.label}: {e}", file=sys.stderr)
         if r.deliveries != r.expected:
             print(f"! {r.label}: {r.deliveries} of {r.expected} deliveries arrived",
                   file=sys.stderr)
-    return 0 if all(r.deliveries == r.expected and not r.errors
-                    for r in by_label.values()) else 1
-
+        ok = ok and r.deliveries == r.expected and not r.errors
+    return 0 if ok else 1
 
 if __name__ == "__main__":
     sys.exit(main())
