@@ -75,26 +75,21 @@ class RoomListModel(QAbstractListModel):
         return sorted(self._store.joined(), key=_sort_key)
 
     def _on_store_change(self, change: Change) -> None:
-        if change.kind == "updated" and not change.fields & {"name", "kind", "joined"}:
-            row = self._mirror.row_of_key(change.key)
-            if row is None or not change.fields:
-                return
-            roles: set[int] = set()
-            for name in change.fields:
-                roles.update(_FIELD_ROLES.get(name, (RoomRoles.ItemRole,)))
-            idx = self.index(row)
-            self.dataChanged.emit(idx, idx, sorted(roles))
-            return
-        # membership, order or identity may have changed: rooms are few, diff them
+        # rooms are few: always diff, which also swaps in a Room object the store replaced
         touched = self._mirror.sync(self._target())
         for row in touched:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [])
-        if change.kind == "updated":
-            row = self._mirror.row_of_key(change.key)
-            if row is not None:
-                idx = self.index(row)
-                self.dataChanged.emit(idx, idx, [])
+        if change.kind != "updated" or not change.fields:
+            return
+        row = self._mirror.row_of_key(change.key)
+        if row is None or row in touched:
+            return
+        roles: set[int] = set()
+        for name in change.fields:
+            roles.update(_FIELD_ROLES.get(name, (RoomRoles.ItemRole,)))
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx, sorted(roles))
 
     def row_of(self, room_id: str) -> int | None:
         return self._mirror.row_of_key(room_id)

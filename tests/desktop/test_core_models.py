@@ -128,3 +128,16 @@ def test_member_model_tracks_presence(qtmodeltester: Any) -> None:
     qtmodeltester.check(model)
     assert [(model.data(model.index(r)), model.data(model.index(r), MemberRoles.OnlineRole))
             for r in range(model.rowCount())] == [("alice", True), ("bob", True), ("carol", True)]
+
+
+def test_room_model_follows_a_room_object_the_store_replaced(qtbot: Any) -> None:
+    store = RoomStore()
+    model = RoomListModel(store)
+    store.upsert(Room(id="general", name="general", joined=True, unread=1))
+    store.upsert(Room(id="general", name="general", joined=True, unread=1, topic="new"))
+    roles: list[list[int]] = []
+    model.dataChanged.connect(lambda _tl, _br, changed: roles.append(list(changed)))
+    store.set_unread("general", 0)
+    assert model.data(model.index(0), RoomRoles.UnreadRole) == 0
+    assert model.data(model.index(0), RoomRoles.TopicRole) == "new"
+    assert roles == [sorted([RoomRoles.UnreadRole, Qt.ItemDataRole.FontRole])]
