@@ -82,13 +82,13 @@ class RoomListModel(QAbstractListModel):
             self.dataChanged.emit(idx, idx, [])
         if change.kind != "updated" or not change.fields:
             return
-        row = self._mirror.row_of_key(change.key)
-        if row is None or row in touched:
+        updated_row = self._mirror.row_of_key(change.key)
+        if updated_row is None or updated_row in touched:
             return
         roles: set[int] = set()
         for name in change.fields:
             roles.update(_FIELD_ROLES.get(name, (RoomRoles.ItemRole,)))
-        idx = self.index(row)
+        idx = self.index(updated_row)
         self.dataChanged.emit(idx, idx, sorted(roles))
 
     def row_of(self, room_id: str) -> int | None:
