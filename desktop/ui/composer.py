@@ -129,7 +129,11 @@ class AttachmentChip(QFrame):
         self.attachment = attachment
         self.key = key
         self.setObjectName("attachmentChip")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        border = theme.subtle_border(self.palette()).name()
+        base = self.palette().color(QPalette.ColorRole.Base).name()
+        self.setStyleSheet(
+            f"QFrame#attachmentChip {{ border: 1px solid {border}; border-radius: 8px; background: {base}; }}"
+        )
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(8)

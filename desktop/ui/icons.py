@@ -19,13 +19,13 @@ _SIZE = 64
 _cache: dict[tuple[str, str], QIcon] = {}
 
 
-def _shipped(name: str) -> QIcon | None:
+def _shipped(name: str, colour: QColor | None) -> QIcon | None:
     try:
         from desktop import resources  # owned by another part; may not exist yet
     except ImportError:
         return None
     try:
-        found = resources.icon(name)
+        found = resources.icon(name, colour)
     except Exception:  # a broken resource must not break the UI
         logger.debug("no shipped icon %s", name)
         return None
@@ -124,14 +124,17 @@ def _draw(name: str, p: QPainter, fg: QColor) -> None:
         p.drawEllipse(QRectF(16, 16, 32, 32))
 
 
-def icon(name: str) -> QIcon:
-    """The icon called ``name`` (shipped if available, else drawn), cached per theme colour."""
-    fg = _fg()
+def icon(name: str, colour: QColor | None = None) -> QIcon:
+    """The icon called ``name`` (shipped if available, else drawn), cached per colour.
+
+    ``colour`` defaults to the palette's text colour (icons with fixed colours ignore it).
+    """
+    fg = QColor(colour) if colour is not None else _fg()
     key = (name, fg.name())
     found = _cache.get(key)
     if found is not None:
         return found
-    shipped = _shipped(name)
+    shipped = _shipped(name, colour)
     if shipped is not None:
         _cache[key] = shipped
         return shipped

@@ -588,7 +588,9 @@ class MessageDelegate(QStyledItemDelegate):
             text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, lay.meta_text
         )
         if own and lay.status_rect is not None:
-            icons.icon(icons.status_icon_name(msg.status)).paint(p, lay.status_rect)
+            # Over a photo the ticks are white, like the time beside them.
+            colour = QColor("white") if lay.meta_on_image else None
+            icons.icon(icons.status_icon_name(msg.status), colour).paint(p, lay.status_rect)
 
     # ----- interaction
     def hit_test(

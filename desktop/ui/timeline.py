@@ -106,8 +106,9 @@ class TimelineView(QListView):
         self.jump_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.jump_button.setStyleSheet(
             "QToolButton { background: #3d7be0; color: white; border: none;"
-            " border-radius: 14px; padding: 5px 14px; font-weight: 600; }"
+            " border-radius: 14px; padding: 0px 14px; font-weight: 600; }"
         )
+        self.jump_button.setFixedHeight(28)
         self.jump_button.hide()
         self.jump_button.clicked.connect(self.on_jump_button_clicked)
 
