@@ -460,6 +460,11 @@ class MainWindow(QMainWindow):
         if self.current_room is not None and self.isActiveWindow():
             self.client.mark_read(self.current_room)
 
+    @property
+    def busy(self) -> bool:
+        """True while a request started from the window is still running."""
+        return any(not t.done() for t in self._tasks)
+
     def total_unread(self) -> int:
         model = self.client.room_model
         return sum(
@@ -769,6 +774,8 @@ class MainWindow(QMainWindow):
         """Overrides QWidget.closeEvent: remember the geometry; the app then quits."""
         self.save_geometry()
         self.notifier.hide()
+        for task in list(self._tasks):
+            task.cancel()
         for viewer in list(self.viewers):
             viewer.close()
         super().closeEvent(event)

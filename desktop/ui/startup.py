@@ -329,8 +329,12 @@ class StartupController(QObject):
     # ------------------------------------------------------------------ shutdown
     async def shutdown(self) -> None:
         """Disconnect, then stop the embedded server; safe to call twice."""
-        for task in list(self._tasks):
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current and not t.done()]
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.client.disconnect()
         if self.embedded is not None:

@@ -87,5 +87,6 @@ def make_window(qtbot: Any, tmp_path: Path) -> Iterator[Callable[..., MainWindow
 
     yield factory
     for window in windows:
-        window.close()
+        window.close()  # cancels what the window started; let the cancellations land
+        qtbot.waitUntil(lambda w=window: not w.busy, timeout=5000)
         window.deleteLater()
