@@ -68,7 +68,7 @@ def _make_png(path: Path) -> bytes:
     painter = QPainter(image)
     painter.fillRect(40, 40, 120, 120, QColor("#ffffff"))
     painter.end()
-    image.save(str(path), "PNG")
+    image.save(str(path), b"PNG")
     return path.read_bytes()
 
 

@@ -47,14 +47,14 @@ class ImageViewer(QDialog):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.scroll = QScrollArea(self)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.scroll.setWidgetResizable(False)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.scroll_area.setWidgetResizable(False)
         self.label = QLabel("Loading…", self)
         self.label.setObjectName("imageViewerCanvas")
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.scroll.setWidget(self.label)
-        layout.addWidget(self.scroll, 1)
+        self.scroll_area.setWidget(self.label)
+        layout.addWidget(self.scroll_area, 1)
         bar = QHBoxLayout()
         bar.setContentsMargins(10, 6, 10, 8)
         self.info = QLabel(self)
@@ -100,7 +100,7 @@ class ImageViewer(QDialog):
             return
         self.info.setText(f"{self._name} · {pixmap.width()} × {pixmap.height()}")
         if self._fit:
-            area: QSize = self.scroll.viewport().size()
+            area: QSize = self.scroll_area.viewport().size()
             if pixmap.width() > area.width() or pixmap.height() > area.height():
                 pixmap = pixmap.scaled(
                     area,

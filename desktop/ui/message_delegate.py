@@ -279,10 +279,10 @@ class MessageDelegate(QStyledItemDelegate):
             y += DAY_H
         if msg.kind == "system":
             y += 6
-            text_w = min(width - 2 * MARGIN_X, fm.horizontalAdvance(display) + 24)
+            line_w = min(width - 2 * MARGIN_X, fm.horizontalAdvance(display) + 24)
             lines = max(1, -(-fm.horizontalAdvance(display) // max(1, width - 2 * MARGIN_X - 24)))
             h = lines * meta_fm.height() + 8
-            out.system_rect = QRect((width - text_w) // 2, y, text_w, h)
+            out.system_rect = QRect((width - line_w) // 2, y, line_w, h)
             out.height = y + h + 6
             return out
 
