@@ -38,6 +38,18 @@ def max_buffer_bytes(config: ServerConfig) -> int:
     return (config.max_image_bytes + IMAGE_GRACE_BYTES) * 4 // 3 + _FRAMING_OVERHEAD
 
 
+class _SocketServer(socketio.AsyncServer):
+    """python-socketio's AsyncServer with one fix for long-polling clients."""
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        await super()._handle_eio_disconnect(eio_sid, reason)
+        # python-engineio leaves a pending long-poll GET hanging (up to ping timeout) when
+        # the client POSTs a CLOSE packet; wake it so the client's disconnect returns at once.
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and not getattr(sock, "upgraded", False):
+            sock.queue.put_nowait(None)
+
+
 def _origin_check(origins: list[str]) -> Any:
     allowed = set(origins)
 
@@ -50,7 +62,7 @@ def _origin_check(origins: list[str]) -> Any:
 
 def create_app(config: ServerConfig) -> web.Application:
     storage = SQLiteStorage(config.database_path)
-    sio = socketio.AsyncServer(
+    sio = _SocketServer(
         async_mode="aiohttp",
         cors_allowed_origins=_origin_check(config.cors_origins),
         max_http_buffer_size=max_buffer_bytes(config),
@@ -76,8 +88,10 @@ def create_app(config: ServerConfig) -> web.Application:
 
     async def disconnect_clients(app: web.Application) -> None:
         # closing the transports (not a Socket.IO disconnect) lets clients reconnect later
-        if sio.eio.sockets:
-            await sio.eio.disconnect()
+        # (close without waiting for the queue: a peer that already went never drains it)
+        for sock in list(sio.eio.sockets.values()):
+            await sock.close(wait=False, reason=sio.eio.reason.SERVER_DISCONNECT)
+            sock.queue.put_nowait(None)  # after the CLOSE packet: end the writer / long-poll
         await sio.shutdown()
 
     app.cleanup_ctx.append(storage_ctx)
@@ -93,6 +107,7 @@ class RunningServer:
     runner: web.AppRunner
     host: str
     port: int
+    _stopped: bool = False
 
     @property
     def url(self) -> str:
@@ -100,6 +115,10 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
+        """Stop accepting, close every client, finish in-flight work, close storage."""
+        if self._stopped:
+            return
+        self._stopped = True
         await self.runner.cleanup()
         logger.info("server on %s stopped", self.url)
 
