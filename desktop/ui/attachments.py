@@ -81,7 +81,7 @@ def _encode_png(image: QImage) -> bytes:
     array = QByteArray()
     buffer = QBuffer(array)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, b"PNG")
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub wants bytes, the binding a str
     buffer.close()
     return bytes(array.data())
 
