@@ -50,6 +50,34 @@ class _SocketServer(socketio.AsyncServer):
             sock.queue.put_nowait(None)
 
 
+class _WholeBody:
+    """A ``wsgi.input`` whose ``read`` returns the whole body.
+
+    python-engineio's aiohttp driver reads polling POSTs with ``StreamReader.read(n)``,
+    which may return fewer bytes than asked for large bodies (a big image), corrupting
+    the packet. ``request.read()`` always returns all of it.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+
+    async def read(self, length: int = -1) -> bytes:
+        return await self._request.read()
+
+
+def _patch_polling_body(sio: socketio.AsyncServer) -> None:
+    drivers = dict(sio.eio._async)  # a per-server copy: the module's dict stays untouched
+    translate = drivers["translate_request"]
+
+    def translate_request(request: web.Request) -> dict[str, Any]:
+        environ = translate(request)
+        environ["wsgi.input"] = _WholeBody(request)
+        return environ
+
+    drivers["translate_request"] = translate_request
+    sio.eio._async = drivers
+
+
 def _origin_check(origins: list[str]) -> Any:
     allowed = set(origins)
 
@@ -70,6 +98,7 @@ def create_app(config: ServerConfig) -> web.Application:
         logger=False,
         engineio_logger=False,
     )
+    _patch_polling_body(sio)
     chat = ChatService(config, storage, sio)
     sio.register_namespace(ChatNamespace(chat))
 
