@@ -43,6 +43,7 @@ from server.storage.base import (
     NewImage,
     NewMessage,
     PositionState,
+    RoomKind,
     RoomRecord,
     Storage,
     User,
@@ -53,7 +54,6 @@ from server.validation import (
 from server.validation import (
     history_limit,
     message_id,
-    optional_bool,
     optional_message_id,
     optional_str,
     require_room_id,
@@ -301,8 +301,13 @@ class ChatService:
     ) -> MessageRecord:
         record, _ = await self.storage.insert_message(
             NewMessage(
-                room=room_id, sender_id=None, ts=now_ms(), kind="system",
-                text=_SYSTEM_TEXT[event].format(user=user), system_event=event, system_user=user,
+                room=room_id,
+                sender_id=None,
+                ts=now_ms(),
+                kind="system",
+                text=_SYSTEM_TEXT[event].format(user=user),
+                system_event=event,
+                system_user=user,
             )
         )
         await self.sio.emit(Event.MESSAGE, message_to_wire(record), to=room_id, skip_sid=skip_sid)
@@ -323,10 +328,12 @@ class ChatService:
         self, user: User, name: object, topic: object, private: bool, sid: str | None
     ) -> dict[str, Any]:
         if not is_valid_room_id(name):
-            raise bad_request("name must be 1 to 40 characters of a-z 0-9 _ -, starting with a letter or digit.")
+            raise bad_request(
+                "name must be 1 to 40 characters of a-z 0-9 _ -, starting with a letter or digit."
+            )
         assert isinstance(name, str)
         topic_text = self._topic(topic)
-        kind = "private" if private else "public"
+        kind: RoomKind = "private" if private else "public"
         if not await self.storage.create_room(name, kind, topic_text, user.id, [user.id]):
             raise ProtocolError(ErrorCode.CONFLICT, f"The room {name} already exists.")
         logger.info("user %s created %s room %s", user.name, kind, name)
@@ -395,7 +402,9 @@ class ChatService:
         room = await self._member_room(user, room_id)
         return self.members_wire(await self.storage.members(room.id))
 
-    async def invite(self, user: User, room_id: object, invitee_name: object, sid: str | None) -> None:
+    async def invite(
+        self, user: User, room_id: object, invitee_name: object, sid: str | None
+    ) -> None:
         room = await self._member_room(user, room_id)
         if room.kind != "private":
             raise bad_request("Only private rooms take invitations; public rooms are open to all.")
@@ -416,7 +425,9 @@ class ChatService:
         )
         await self._room_updated(room.id, skip_sid=sid)
 
-    async def set_topic(self, user: User, room_id: object, topic: object, sid: str | None) -> dict[str, Any]:
+    async def set_topic(
+        self, user: User, room_id: object, topic: object, sid: str | None
+    ) -> dict[str, Any]:
         room = await self._member_room(user, room_id)
         if topic is None:
             raise bad_request("topic must be a string.")
@@ -469,7 +480,12 @@ class ChatService:
     # -- messages ---------------------------------------------------------------------------
 
     async def send_message(
-        self, user: User, payload: dict[str, Any], sid: str | None, *, require_client_id: bool = True
+        self,
+        user: User,
+        payload: dict[str, Any],
+        sid: str | None,
+        *,
+        require_client_id: bool = True,
     ) -> tuple[MessageRecord, dict[str, Any], bool]:
         """Store and broadcast a message; returns (record, wire for the sender, created)."""
         room_id = require_room_id(payload.get("room"))
@@ -515,15 +531,24 @@ class ChatService:
         if data is not None:
             processed = await media.process_image(data, self.config.max_image_bytes)
             new_image = NewImage(
-                id=uuid.uuid4().hex, mime=processed.mime, name=image_name, data=data,
-                width=processed.width, height=processed.height, thumb=processed.thumb,
+                id=uuid.uuid4().hex,
+                mime=processed.mime,
+                name=image_name,
+                data=data,
+                width=processed.width,
+                height=processed.height,
+                thumb=processed.thumb,
                 thumb_mime=processed.thumb_mime,
             )
         record, created = await self.storage.insert_message(
             NewMessage(
-                room=room.id, sender_id=user.id, ts=now_ms(),
+                room=room.id,
+                sender_id=user.id,
+                ts=now_ms(),
                 kind="image" if new_image is not None else "text",
-                text=text or "", client_id=cid, image=new_image,
+                text=text or "",
+                client_id=cid,
+                image=new_image,
             )
         )
         if created:
@@ -582,7 +607,9 @@ class ChatService:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room.id}.")
         if change.new_delivered > change.old_delivered:
             self._wake_waiters(room.id, user.id, change.new_delivered)
-            await self._status(room.id, user, "delivered", change.old_delivered, change.new_delivered)
+            await self._status(
+                room.id, user, "delivered", change.old_delivered, change.new_delivered
+            )
         if change.new_read > change.old_read:
             await self._status(room.id, user, "read", change.old_read, change.new_read)
 
@@ -598,14 +625,17 @@ class ChatService:
                 continue
             others = [p for p in positions if p.user_id != span.sender_id]
             reached = sum(
-                1 for p in others
-                if (p.read if state == "read" else p.delivered) >= span.up_to
+                1 for p in others if (p.read if state == "read" else p.delivered) >= span.up_to
             )
             await self.sio.emit(
                 Event.MESSAGE_STATUS,
                 {
-                    "room": room_id, "up_to": span.up_to, "state": state, "by": reader.name,
-                    "count": reached, "of": len(others),
+                    "room": room_id,
+                    "up_to": span.up_to,
+                    "state": state,
+                    "by": reader.name,
+                    "count": reached,
+                    "of": len(others),
                 },
                 to=user_channel(span.sender_id),
             )
@@ -621,7 +651,8 @@ class ChatService:
         """Wait up to ``wait_s`` for the online members to confirm delivery; how many did."""
         positions = await self.storage.members(record.room)
         online = {
-            p.user_id for p in positions
+            p.user_id
+            for p in positions
             if p.user_id != sender.id and self.connections.is_online(p.user_id)
         }
         delivered = {

@@ -65,40 +65,56 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--host", default=env.get("PARLEY_HOST", "127.0.0.1"),
+        "--host",
+        default=env.get("PARLEY_HOST", "127.0.0.1"),
         help="address to listen on; 0.0.0.0 for every interface (PARLEY_HOST, default 127.0.0.1)",
     )
     parser.add_argument(
-        "--port", type=_port, default=env.get("PARLEY_PORT", "8765"),
+        "--port",
+        type=_port,
+        default=env.get("PARLEY_PORT", "8765"),
         help="TCP port; 0 picks a free one (PARLEY_PORT, default 8765)",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=env.get("PARLEY_DATA_DIR", str(default_data_dir())),
+        "--data-dir",
+        type=Path,
+        default=env.get("PARLEY_DATA_DIR", str(default_data_dir())),
         help="directory for the SQLite database (PARLEY_DATA_DIR, default %(default)s)",
     )
     parser.add_argument(
-        "--rate-limit", type=parse_rate_limit, default=env.get("PARLEY_RATE_LIMIT", "20/10"),
+        "--rate-limit",
+        type=parse_rate_limit,
+        default=env.get("PARLEY_RATE_LIMIT", "20/10"),
         help="messages per user as N/SECONDS, or 0 to switch the limit off "
         "(PARLEY_RATE_LIMIT, default 20/10)",
     )
     parser.add_argument(
-        "--registration", choices=("open", "closed"),
+        "--registration",
+        choices=("open", "closed"),
         default=env.get("PARLEY_REGISTRATION", "open"),
         help="open: logging in with an unknown name registers it; closed: only existing users "
         "(PARLEY_REGISTRATION, default open)",
     )
     parser.add_argument(
-        "--max-image-mb", type=_positive_float, default=env.get("PARLEY_MAX_IMAGE_MB", "10"),
+        "--max-image-mb",
+        type=_positive_float,
+        default=env.get("PARLEY_MAX_IMAGE_MB", "10"),
         help="largest accepted image in MiB (PARLEY_MAX_IMAGE_MB, default 10)",
     )
     parser.add_argument(
-        "--cors-origin", action="append", dest="cors_origins", default=None, metavar="ORIGIN",
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        default=None,
+        metavar="ORIGIN",
         help="allow browser pages from ORIGIN (e.g. https://chat.example.com) to connect; "
         "repeat for more, '*' allows any. Default: no cross-origin browser connections "
         "(PARLEY_CORS_ORIGINS, comma-separated)",
     )
     parser.add_argument(
-        "--log-level", type=str.upper, choices=LOG_LEVELS,
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
         default=env.get("PARLEY_LOG_LEVEL", "INFO").upper(),
         help="logging verbosity (PARLEY_LOG_LEVEL, default INFO)",
     )
@@ -106,7 +122,9 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
     return parser
 
 
-def config_from_args(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> ServerConfig:
+def config_from_args(
+    argv: Sequence[str] | None = None, env: dict[str, str] | None = None
+) -> ServerConfig:
     parser = build_parser(os.environ if env is None else env)
     args = parser.parse_args(argv)
     # argparse applies `type` to string defaults, so env values are validated like flags
@@ -147,14 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    try:
-        if uvloop is not None:
-            uvloop.run(serve(config))
-        else:
+        try:
+            import uvloop
+        except ImportError:
             asyncio.run(serve(config))
+        else:
+            uvloop.run(serve(config))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

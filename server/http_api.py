@@ -156,7 +156,9 @@ async def metrics(request: web.Request) -> web.Response:
         f"parley_uptime_seconds {time.time() - m.started:.3f}",
     ]
     return web.Response(
-        text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8",
+        text="\n".join(lines) + "\n",
+        content_type="text/plain",
+        charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
     )
 
@@ -196,8 +198,11 @@ async def post_message(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if "image" in body:
         raise bad_request("Images are sent over Socket.IO; this endpoint takes text.")
-    payload = {"room": request.match_info["room"], "text": body.get("text"),
-               "client_id": body.get("client_id")}
+    payload = {
+        "room": request.match_info["room"],
+        "text": body.get("text"),
+        "client_id": body.get("client_id"),
+    }
     if payload["text"] is None:
         raise bad_request("text is required.")
     record, _, _ = await chat.send_message(user, payload, None, require_client_id=False)

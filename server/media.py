@@ -104,9 +104,7 @@ def _process_sync(data: bytes, mime: str) -> ProcessedImage:
         raise ProtocolError(ErrorCode.TOO_LARGE, "The image is too large to decode.") from exc
     except Exception as exc:  # any PIL failure means we cannot read it
         logger.debug("image decode failed: %s", exc)
-        raise ProtocolError(
-            ErrorCode.UNSUPPORTED_MEDIA, "The image could not be decoded."
-        ) from exc
+        raise ProtocolError(ErrorCode.UNSUPPORTED_MEDIA, "The image could not be decoded.") from exc
     return ProcessedImage(mime, width, height, out.getvalue(), thumb_mime)
 
 

@@ -75,7 +75,7 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
         """Overrides AsyncNamespace.trigger_event: route ``a:b`` names, refuse unknown ones."""
-        sid = args[0] if args else None
+        sid: str = args[0] if args else ""
         # a client may *emit* "connect"/"disconnect"; only the engine calls them pre-connection
         from_engine = not self.server.manager.is_connected(sid, self.namespace)
         if event == "connect" and from_engine:
@@ -107,7 +107,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             logger.exception("authentication failed unexpectedly")
             raise socketio.exceptions.ConnectionRefusedError(
                 "The server failed to authenticate you.",
-                {"code": str(ErrorCode.INTERNAL), "message": "The server failed to authenticate you."},
+                {
+                    "code": str(ErrorCode.INTERNAL),
+                    "message": "The server failed to authenticate you.",
+                },
             ) from None
         conn = Connection(sid, user, token_hash(token))
         if not self.chat.prepare_session(conn, token):
@@ -159,8 +162,11 @@ class ChatNamespace(socketio.AsyncNamespace):
     @acked
     async def on_room_create(self, conn: Connection, payload: dict[str, Any]) -> Ack:
         room = await self.chat.create_room(
-            conn.user, payload.get("name"), payload.get("topic"),
-            optional_bool(payload, "private"), conn.sid,
+            conn.user,
+            payload.get("name"),
+            payload.get("topic"),
+            optional_bool(payload, "private"),
+            conn.sid,
         )
         return {"room": room}
 

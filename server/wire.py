@@ -57,9 +57,7 @@ def message_to_wire(
 def messages_to_wire(
     messages: list[MessageRecord], viewer: User, positions: list[MemberPosition]
 ) -> list[dict[str, Any]]:
-    return [
-        message_to_wire(m, positions if m.sender_id == viewer.id else None) for m in messages
-    ]
+    return [message_to_wire(m, positions if m.sender_id == viewer.id else None) for m in messages]
 
 
 def room_to_wire(

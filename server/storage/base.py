@@ -213,7 +213,9 @@ class Storage(abc.ABC):
         again: the first one comes back with created=False."""
 
     @abc.abstractmethod
-    async def message_by_client_id(self, sender_id: int, client_id: str) -> MessageRecord | None: ...
+    async def message_by_client_id(
+        self, sender_id: int, client_id: str
+    ) -> MessageRecord | None: ...
 
     @abc.abstractmethod
     async def history(

@@ -111,12 +111,27 @@ def _message_from_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRecord:
     image = None
     if row[10] is not None:
         image = ImageRecord(
-            id=row[10], mime=row[11], name=row[12], size=row[13], width=row[14],
-            height=row[15], thumb=bytes(row[16]), thumb_mime=row[17],
+            id=row[10],
+            mime=row[11],
+            name=row[12],
+            size=row[13],
+            width=row[14],
+            height=row[15],
+            thumb=bytes(row[16]),
+            thumb_mime=row[17],
         )
     return MessageRecord(
-        id=row[0], room=row[1], sender_id=row[2], sender=row[3], ts=row[4], kind=row[5],
-        text=row[6], client_id=row[7], image=image, system_event=row[8], system_user=row[9],
+        id=row[0],
+        room=row[1],
+        sender_id=row[2],
+        sender=row[3],
+        ts=row[4],
+        kind=row[5],
+        text=row[6],
+        client_id=row[7],
+        image=image,
+        system_event=row[8],
+        system_user=row[9],
     )
 
 
@@ -382,9 +397,7 @@ class SQLiteStorage(Storage):
         ).fetchone()
         return None if row is None else _message_from_row(row)
 
-    def _view_sync(
-        self, conn: sqlite3.Connection, room_id: str, user_id: int
-    ) -> RoomView | None:
+    def _view_sync(self, conn: sqlite3.Connection, room_id: str, user_id: int) -> RoomView | None:
         room = self._room_sync(conn, room_id)
         if room is None:
             return None
@@ -468,15 +481,34 @@ class SQLiteStorage(Storage):
             conn.execute(
                 "INSERT INTO images (id, room_id, mime, name, size, width, height, thumb,"
                 " thumb_mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (img.id, msg.room, img.mime, img.name, len(img.data), img.width, img.height,
-                 img.thumb, img.thumb_mime, img.data),
+                (
+                    img.id,
+                    msg.room,
+                    img.mime,
+                    img.name,
+                    len(img.data),
+                    img.width,
+                    img.height,
+                    img.thumb,
+                    img.thumb_mime,
+                    img.data,
+                ),
             )
             image_id = img.id
         cur = conn.execute(
             "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
             " system_event, system_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (msg.room, msg.sender_id, msg.ts, msg.kind, msg.text, msg.client_id, image_id,
-             msg.system_event, msg.system_user),
+            (
+                msg.room,
+                msg.sender_id,
+                msg.ts,
+                msg.kind,
+                msg.text,
+                msg.client_id,
+                image_id,
+                msg.system_event,
+                msg.system_user,
+            ),
         )
         row = conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} {_MESSAGE_FROM} WHERE m.id = ?", (cur.lastrowid,)

@@ -24,12 +24,17 @@ async def connect(server: RunningServer, transport: str) -> AsyncIterator[Connec
     clients: list[ChatTestClient] = []
 
     async def make(
-        username: str | None = None, password: str = PASSWORD, *, auth: dict[str, Any] | None = None,
+        username: str | None = None,
+        password: str = PASSWORD,
+        *,
+        auth: dict[str, Any] | None = None,
         url: str | None = None,
     ) -> ChatTestClient:
         client = ChatTestClient(url or server.url, [transport])
         clients.append(client)
-        await client.connect(auth if auth is not None else {"username": username, "password": password})
+        await client.connect(
+            auth if auth is not None else {"username": username, "password": password}
+        )
         await client.wait_for("session")
         return client
 

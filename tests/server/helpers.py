@@ -50,7 +50,10 @@ class ChatTestClient:
 
     async def connect(self, auth: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         await self.sio.connect(
-            self.url, auth=auth, transports=self.transports, headers=headers or {},
+            self.url,
+            auth=auth,
+            transports=self.transports,
+            headers=headers or {},
             wait_timeout=TIMEOUT,
         )
 

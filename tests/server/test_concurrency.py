@@ -43,14 +43,21 @@ class Peer:
 
     async def wait_for_message(self, client_id: str) -> None:
         async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(
-                lambda: any(m.get("client_id") == client_id for m in self.messages)),
-                TIMEOUT_S)
+            await asyncio.wait_for(
+                self.arrived.wait_for(
+                    lambda: any(m.get("client_id") == client_id for m in self.messages)
+                ),
+                TIMEOUT_S,
+            )
 
     async def wait_for_count(self, n: int) -> None:
         async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(
-                lambda: sum(m.get("kind") == "text" for m in self.messages) >= n), TIMEOUT_S)
+            await asyncio.wait_for(
+                self.arrived.wait_for(
+                    lambda: sum(m.get("kind") == "text" for m in self.messages) >= n
+                ),
+                TIMEOUT_S,
+            )
 
     async def call(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         ack: dict[str, Any] = await self.sio.call(event, payload, timeout=TIMEOUT_S)
@@ -64,9 +71,15 @@ class Peer:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    running = await start_server(ServerConfig(host="127.0.0.1", port=0,
-                                              data_dir=tmp_path / "data",
-                                              rate_limit_messages=0, log_level="WARNING"))
+    running = await start_server(
+        ServerConfig(
+            host="127.0.0.1",
+            port=0,
+            data_dir=tmp_path / "data",
+            rate_limit_messages=0,
+            log_level="WARNING",
+        )
+    )
     try:
         yield running
     finally:
@@ -80,8 +93,12 @@ async def connect(server: RunningServer) -> AsyncIterator[Any]:
 
     async def make(username: str, transport: str = "websocket") -> Peer:
         peer = Peer()
-        await peer.sio.connect(server.url, auth={"username": username, "password": PASSWORD},
-                               transports=[transport], wait_timeout=10)
+        await peer.sio.connect(
+            server.url,
+            auth={"username": username, "password": PASSWORD},
+            transports=[transport],
+            wait_timeout=10,
+        )
         opened.append(peer)
         return peer
 
@@ -96,14 +113,16 @@ async def all_history(peer: Peer, room: str) -> list[dict[str, Any]]:
     page = await peer.ok(Event.MESSAGE_HISTORY, {"room": room, "limit": 100})
     messages = list(page["messages"])
     while page["has_more"]:
-        page = await peer.ok(Event.MESSAGE_HISTORY, {"room": room, "limit": 100,
-                                                      "before": messages[0]["id"]})
+        page = await peer.ok(
+            Event.MESSAGE_HISTORY, {"room": room, "limit": 100, "before": messages[0]["id"]}
+        )
         messages = page["messages"] + messages
     return messages
 
 
 async def test_same_client_id_from_two_connections_is_stored_and_broadcast_once(
-        connect: Any) -> None:
+    connect: Any,
+) -> None:
     phone = await connect("alice")
     laptop = await connect("alice", "polling")
     observer = await connect("bob")
@@ -111,18 +130,21 @@ async def test_same_client_id_from_two_connections_is_stored_and_broadcast_once(
 
     for cid in client_ids:
         payload = {"room": "general", "client_id": cid, "text": f"once {cid}"}
-        a, b = await asyncio.gather(phone.call(Event.MESSAGE_SEND, payload),
-                                    laptop.call(Event.MESSAGE_SEND, payload))
+        a, b = await asyncio.gather(
+            phone.call(Event.MESSAGE_SEND, payload), laptop.call(Event.MESSAGE_SEND, payload)
+        )
         assert a["ok"] is True and b["ok"] is True, (a, b)
         assert a["message"]["id"] == b["message"]["id"], (a, b)
         assert a["message"]["client_id"] == b["message"]["client_id"] == cid
 
     # A later message from each connection: once it has reached the observer, any
     # duplicate broadcast of the raced ones would have been emitted before it.
-    await phone.ok(Event.MESSAGE_SEND, {"room": "general", "client_id": "barrier-1",
-                                        "text": "barrier"})
-    await laptop.ok(Event.MESSAGE_SEND, {"room": "general", "client_id": "barrier-2",
-                                         "text": "barrier"})
+    await phone.ok(
+        Event.MESSAGE_SEND, {"room": "general", "client_id": "barrier-1", "text": "barrier"}
+    )
+    await laptop.ok(
+        Event.MESSAGE_SEND, {"room": "general", "client_id": "barrier-2", "text": "barrier"}
+    )
     await observer.wait_for_message("barrier-1")
     await observer.wait_for_message("barrier-2")
 
@@ -133,17 +155,19 @@ async def test_same_client_id_from_two_connections_is_stored_and_broadcast_once(
 
 
 async def test_many_concurrent_senders_lose_nothing_and_ids_increase(connect: Any) -> None:
-    senders = [await connect(f"sender{i}", "polling" if i % 3 == 0 else "websocket")
-               for i in range(8)]
+    senders = [
+        await connect(f"sender{i}", "polling" if i % 3 == 0 else "websocket") for i in range(8)
+    ]
     observer = await connect("watcher")
     per_sender = 25
 
     async def send_all(i: int, peer: Peer) -> list[int]:
         ids = []
         for j in range(per_sender):
-            ack = await peer.ok(Event.MESSAGE_SEND, {"room": "general",
-                                                     "client_id": f"s{i}-{j}",
-                                                     "text": f"message {j} from {i}"})
+            ack = await peer.ok(
+                Event.MESSAGE_SEND,
+                {"room": "general", "client_id": f"s{i}-{j}", "text": f"message {j} from {i}"},
+            )
             ids.append(ack["message"]["id"])
         return ids
 
@@ -162,4 +186,3 @@ async def test_many_concurrent_senders_lose_nothing_and_ids_increase(connect: An
     await observer.wait_for_count(total)
     got = Counter(m["id"] for m in observer.messages if m.get("kind") == "text")
     assert set(got) == acked and set(got.values()) == {1}
-

@@ -53,8 +53,16 @@ def _tiny_png() -> bytes:
 # A valid PNG, so valid-looking image payloads reach the media code.
 TINY_PNG = _tiny_png()
 
-SERVER_TO_CLIENT = {Event.SESSION, Event.MESSAGE, Event.MESSAGE_STATUS, Event.PRESENCE,
-                    Event.ROOM_ADDED, Event.ROOM_UPDATED, Event.ROOM_CLOSED, Event.NOTICE}
+SERVER_TO_CLIENT = {
+    Event.SESSION,
+    Event.MESSAGE,
+    Event.MESSAGE_STATUS,
+    Event.PRESENCE,
+    Event.ROOM_ADDED,
+    Event.ROOM_UPDATED,
+    Event.ROOM_CLOSED,
+    Event.NOTICE,
+}
 CLIENT_TO_SERVER = [e for e in Event if e not in SERVER_TO_CLIENT]
 CLEAN_CODES = {c.value for c in ErrorCode} - {ErrorCode.INTERNAL.value}
 
@@ -86,8 +94,7 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-loop",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-loop", daemon=True)
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = ACK_TIMEOUT_S) -> T:
@@ -114,9 +121,18 @@ class FuzzTarget:
 
     def __init__(self, data_dir: Path) -> None:
         self.lt = LoopThread()
-        self.server: RunningServer = self.lt.run(start_server(ServerConfig(
-            host="127.0.0.1", port=0, data_dir=data_dir, rate_limit_messages=0,
-            max_image_bytes=MAX_IMAGE_BYTES, log_level="WARNING")))
+        self.server: RunningServer = self.lt.run(
+            start_server(
+                ServerConfig(
+                    host="127.0.0.1",
+                    port=0,
+                    data_dir=data_dir,
+                    rate_limit_messages=0,
+                    max_image_bytes=MAX_IMAGE_BYTES,
+                    log_level="WARNING",
+                )
+            )
+        )
         self.clients: list[socketio.AsyncClient] = []
         self.peer = self.connect(PEER)
         self.client = self.connect("fuzzer")
@@ -131,24 +147,33 @@ class FuzzTarget:
             assert ack["ok"] is True, ack
             self.image_id = ""
         if not self.image_id:
-            ack = self.call(Event.MESSAGE_SEND, {
-                "room": FUZZ_ROOM, "client_id": f"img-{uuid.uuid4()}",
-                "image": {"data": TINY_PNG, "name": "tiny.png"}})
+            ack = self.call(
+                Event.MESSAGE_SEND,
+                {
+                    "room": FUZZ_ROOM,
+                    "client_id": f"img-{uuid.uuid4()}",
+                    "image": {"data": TINY_PNG, "name": "tiny.png"},
+                },
+            )
             assert ack["ok"] is True, ack
             self.image_id = ack["message"]["image"]["id"]
 
     def connect(self, username: str) -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
-        self.lt.run(client.connect(self.server.url, auth={"username": username,
-                                                          "password": PASSWORD},
-                                   transports=["websocket"], wait_timeout=10))
+        self.lt.run(
+            client.connect(
+                self.server.url,
+                auth={"username": username, "password": PASSWORD},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
+        )
         self.clients.append(client)
         return client
 
     def call(self, event: str, data: Any, client: socketio.AsyncClient | None = None) -> Any:
         sio = client or self.client
-        return self.lt.run(sio.call(event, data, timeout=ACK_TIMEOUT_S),
-                           timeout=ACK_TIMEOUT_S + 5)
+        return self.lt.run(sio.call(event, data, timeout=ACK_TIMEOUT_S), timeout=ACK_TIMEOUT_S + 5)
 
     def assert_alive(self, client: socketio.AsyncClient | None = None) -> None:
         """The connection survived: still connected and a valid call is answered ok."""
@@ -179,8 +204,12 @@ def assert_clean_ack(event: str, payload: Any, ack: Any) -> None:
 
 def with_real_image_id(args: Any, image_id: str) -> Any:
     """valid_payload cannot know the image id at strategy time; fill it in here."""
-    if isinstance(args, tuple) and args and isinstance(args[0], dict) \
-            and args[0].get("id") == "<image>":
+    if (
+        isinstance(args, tuple)
+        and args
+        and isinstance(args[0], dict)
+        and args[0].get("id") == "<image>"
+    ):
         return ({**args[0], "id": image_id}, *args[1:])
     return args
 
@@ -202,18 +231,40 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
 # --------------------------------------------------------------------------- strategies
 
 scalars = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(),
     st.sampled_from([0, -1, 1, 2**31 - 1, 2**31, 2**53, 2**63 - 1, 2**63, 2**64, -(2**63)]),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=50),
-    st.sampled_from(["", " ", "\x00", "general", FUZZ_ROOM, "dm:a:b", "dm:fuzzer:fuzzpeer",
-                     PEER, "fuzzer", "GENERAL", "../etc", "a" * 41, "é", "\ud7ff",
-                     "delivered", "read"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "general",
+            FUZZ_ROOM,
+            "dm:a:b",
+            "dm:fuzzer:fuzzpeer",
+            PEER,
+            "fuzzer",
+            "GENERAL",
+            "../etc",
+            "a" * 41,
+            "é",
+            "\ud7ff",
+            "delivered",
+            "read",
+        ]
+    ),
     st.binary(max_size=64),
 )
-HUGE: list[Any] = ["x" * 100_000, "é" * 50_000, "a" * (protocol.MAX_TEXT_CHARS + 1),
-                   b"\xff" * 300_000]
+HUGE: list[Any] = [
+    "x" * 100_000,
+    "é" * 50_000,
+    "a" * (protocol.MAX_TEXT_CHARS + 1),
+    b"\xff" * 300_000,
+]
 huge = st.integers(min_value=0, max_value=len(HUGE) - 1).map(HUGE.__getitem__)
 
 
@@ -226,29 +277,47 @@ def nested(depth: int) -> Any:
 
 junk = st.recursive(
     scalars | huge,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 ) | st.sampled_from([nested(50), nested(300)])
 
 
 def plausible(key: str) -> st.SearchStrategy[Any]:
     """Values of roughly the right type, including boundary and near-valid ones."""
-    rooms = st.sampled_from(["general", FUZZ_ROOM, "nosuchroom", "dm:fuzzer:fuzzpeer",
-                             "dm:fuzzpeer:fuzzer", "a" * 40, "a" * 41, "-bad", "Upper", ""])
+    rooms = st.sampled_from(
+        [
+            "general",
+            FUZZ_ROOM,
+            "nosuchroom",
+            "dm:fuzzer:fuzzpeer",
+            "dm:fuzzpeer:fuzzer",
+            "a" * 40,
+            "a" * 41,
+            "-bad",
+            "Upper",
+            "",
+        ]
+    )
     strategies: dict[str, st.SearchStrategy[Any]] = {
         "room": rooms,
         "name": st.from_regex(protocol.ROOM_ID_RE, fullmatch=True) | rooms,
         "user": st.sampled_from([PEER, "fuzzer", "nobody", "", "x" * 33, "FUZZPEER"]),
-        "topic": st.text(max_size=5) | st.sampled_from(["t" * protocol.MAX_TOPIC_CHARS,
-                                                        "t" * (protocol.MAX_TOPIC_CHARS + 1)]),
+        "topic": st.text(max_size=5)
+        | st.sampled_from(["t" * protocol.MAX_TOPIC_CHARS, "t" * (protocol.MAX_TOPIC_CHARS + 1)]),
         "private": st.booleans(),
-        "client_id": st.text(min_size=0, max_size=3) | st.sampled_from(
-            ["c" * protocol.MAX_CLIENT_ID_CHARS, "c" * (protocol.MAX_CLIENT_ID_CHARS + 1)]),
-        "text": st.text(max_size=20) | st.sampled_from(
-            ["   ", "t" * protocol.MAX_TEXT_CHARS, "t" * (protocol.MAX_TEXT_CHARS + 1)]),
-        "image": st.fixed_dictionaries({"data": st.binary(max_size=64)},
-                                       optional={"name": scalars}),
+        "client_id": st.text(min_size=0, max_size=3)
+        | st.sampled_from(
+            ["c" * protocol.MAX_CLIENT_ID_CHARS, "c" * (protocol.MAX_CLIENT_ID_CHARS + 1)]
+        ),
+        "text": st.text(max_size=20)
+        | st.sampled_from(
+            ["   ", "t" * protocol.MAX_TEXT_CHARS, "t" * (protocol.MAX_TEXT_CHARS + 1)]
+        ),
+        "image": st.fixed_dictionaries(
+            {"data": st.binary(max_size=64)}, optional={"name": scalars}
+        ),
         "before": st.integers(min_value=-2, max_value=2**64),
         "after": st.integers(min_value=-2, max_value=2**64),
         "limit": st.integers(min_value=-2, max_value=protocol.HISTORY_LIMIT + 2),
@@ -266,9 +335,13 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
     by_event: dict[Event, st.SearchStrategy[dict[str, Any]]] = {
         Event.SESSION_LOGOUT: st.just({}),
         Event.ROOMS_LIST: st.just({}),
-        Event.ROOM_CREATE: st.fixed_dictionaries({
-            "name": st.uuids().map(lambda u: f"r{u.hex[:12]}"), "topic": st.text(max_size=20),
-            "private": st.booleans()}),
+        Event.ROOM_CREATE: st.fixed_dictionaries(
+            {
+                "name": st.uuids().map(lambda u: f"r{u.hex[:12]}"),
+                "topic": st.text(max_size=20),
+                "private": st.booleans(),
+            }
+        ),
         Event.ROOM_JOIN: st.fixed_dictionaries({"room": room}),
         Event.ROOM_LEAVE: st.fixed_dictionaries({"room": room}),
         Event.ROOM_MEMBERS: st.fixed_dictionaries({"room": room}),
@@ -278,14 +351,30 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
         Event.DM_OPEN: st.fixed_dictionaries({"user": st.just(PEER)}),
         Event.MESSAGE_SEND: st.one_of(
             st.fixed_dictionaries({"room": room, "client_id": cid, "text": st.just("hi")}),
-            st.fixed_dictionaries({"room": room, "client_id": cid, "image": st.just(
-                {"data": TINY_PNG, "name": "tiny.png"})}, optional={"text": st.text()})),
-        Event.MESSAGE_HISTORY: st.fixed_dictionaries({"room": room}, optional={
-            "limit": st.integers(1, protocol.HISTORY_LIMIT), "before": st.integers(1, 10**6),
-            "after": st.integers(1, 10**6)}),
-        Event.MESSAGE_RECEIPT: st.fixed_dictionaries({
-            "room": room, "id": st.integers(1, 10**6),
-            "state": st.sampled_from(["delivered", "read"])}),
+            st.fixed_dictionaries(
+                {
+                    "room": room,
+                    "client_id": cid,
+                    "image": st.just({"data": TINY_PNG, "name": "tiny.png"}),
+                },
+                optional={"text": st.text()},
+            ),
+        ),
+        Event.MESSAGE_HISTORY: st.fixed_dictionaries(
+            {"room": room},
+            optional={
+                "limit": st.integers(1, protocol.HISTORY_LIMIT),
+                "before": st.integers(1, 10**6),
+                "after": st.integers(1, 10**6),
+            },
+        ),
+        Event.MESSAGE_RECEIPT: st.fixed_dictionaries(
+            {
+                "room": room,
+                "id": st.integers(1, 10**6),
+                "state": st.sampled_from(["delivered", "read"]),
+            }
+        ),
         Event.MEDIA_GET: st.just({"id": "<image>"}),
         Event.TYPING: st.fixed_dictionaries({"room": room, "typing": st.booleans()}),
     }
@@ -318,15 +407,21 @@ def mutated(draw: st.DrawFn, event: Event) -> dict[str, Any]:
 
 def payloads(event: Event) -> st.SearchStrategy[Any]:
     keys = FIELDS[event]
-    shaped: list[st.SearchStrategy[Any]] = [junk, mutated(event), mutated(event),
-                                            valid_payload(event)]
+    shaped: list[st.SearchStrategy[Any]] = [
+        junk,
+        mutated(event),
+        mutated(event),
+        valid_payload(event),
+    ]
     if keys:
         # The right keys with arbitrary (mostly wrong) types.
         shaped.append(st.fixed_dictionaries({}, optional={k: junk for k in keys}))
         # The right keys with plausible and boundary values, plus stray keys.
-        shaped.append(st.fixed_dictionaries(
-            {}, optional={**{k: plausible(k) for k in keys}, "sender": scalars,
-                          "extra": junk}))
+        shaped.append(
+            st.fixed_dictionaries(
+                {}, optional={**{k: plausible(k) for k in keys}, "sender": scalars, "extra": junk}
+            )
+        )
     else:
         shaped.append(st.dictionaries(st.text(max_size=8), junk, max_size=3))
     return st.one_of(shaped)
@@ -336,14 +431,19 @@ def payloads(event: Event) -> st.SearchStrategy[Any]:
 # all, or stray extra arguments.
 def arguments(event: Event) -> st.SearchStrategy[Any]:
     one = payloads(event).map(lambda p: (p,))
-    return st.one_of(one, one, one, st.just(None),
-                     st.tuples(payloads(event), scalars))
+    return st.one_of(one, one, one, st.just(None), st.tuples(payloads(event), scalars))
 
 
-FUZZ_SETTINGS = settings(max_examples=80, deadline=None, derandomize=False,
-                         suppress_health_check=[HealthCheck.too_slow,
-                                                HealthCheck.data_too_large,
-                                                HealthCheck.function_scoped_fixture])
+FUZZ_SETTINGS = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 
 
 # --------------------------------------------------------------------------- tests
@@ -354,12 +454,14 @@ def test_fields_cover_every_client_event() -> None:
     assert set(FIELDS) == set(CLIENT_TO_SERVER)
 
 
-@pytest.mark.parametrize("event", [e for e in CLIENT_TO_SERVER if e != Event.SESSION_LOGOUT],
-                         ids=str)
+@pytest.mark.parametrize(
+    "event", [e for e in CLIENT_TO_SERVER if e != Event.SESSION_LOGOUT], ids=str
+)
 @FUZZ_SETTINGS
 @given(data=st.data())
-def test_any_payload_gets_a_clean_ack_and_the_client_stays(target: FuzzTarget, event: Event,
-                                                           data: st.DataObject) -> None:
+def test_any_payload_gets_a_clean_ack_and_the_client_stays(
+    target: FuzzTarget, event: Event, data: st.DataObject
+) -> None:
     target.reset()
     args = data.draw(arguments(event), label="socket.io arguments")
     args = with_real_image_id(args, target.image_id)

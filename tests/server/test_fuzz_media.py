@@ -27,10 +27,15 @@ from tests.server.test_fuzz_events import FUZZ_ROOM, MAX_IMAGE_BYTES, FuzzTarget
 MEDIA_CODES = {ErrorCode.UNSUPPORTED_MEDIA.value, ErrorCode.TOO_LARGE.value}
 _ids = itertools.count()
 
-MEDIA_SETTINGS = settings(max_examples=120, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
+MEDIA_SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,29 +49,51 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
 
 def encode(fmt: str, size: tuple[int, int] = (40, 30)) -> bytes:
     img = Image.new("RGB", size)
-    img.putdata([((x * 7) % 256, (y * 11) % 256, (x * y) % 256)
-                 for y in range(size[1]) for x in range(size[0])])
+    img.putdata(
+        [
+            ((x * 7) % 256, (y * 11) % 256, (x * y) % 256)
+            for y in range(size[1])
+            for x in range(size[0])
+        ]
+    )
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     return buf.getvalue()
 
 
 GOOD = {fmt: encode(fmt) for fmt in ("PNG", "JPEG", "GIF", "WEBP")}
-MAGIC = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"GIF87a", b"RIFF\x00\x00\x00\x00WEBP",
-         b"BM", b"%PDF-1.4", b"<svg", b"\x00\x00\x01\x00"]
+MAGIC = [
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF89a",
+    b"GIF87a",
+    b"RIFF\x00\x00\x00\x00WEBP",
+    b"BM",
+    b"%PDF-1.4",
+    b"<svg",
+    b"\x00\x00\x01\x00",
+]
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(
-        ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(body))
+        + kind
+        + body
+        + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    )
 
 
 def png_claiming(width: int, height: int) -> bytes:
     """A well-formed PNG header claiming huge dimensions, with a tiny IDAT."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def pillow_decodes(data: bytes) -> bool:
@@ -79,8 +106,11 @@ def pillow_decodes(data: bytes) -> bool:
 
 
 def send_image(target: FuzzTarget, data: bytes, name: Any = "x.png") -> Any:
-    payload = {"room": FUZZ_ROOM, "client_id": f"media-{next(_ids)}",
-               "image": {"data": data, "name": name}}
+    payload = {
+        "room": FUZZ_ROOM,
+        "client_id": f"media-{next(_ids)}",
+        "image": {"data": data, "name": name},
+    }
     return target.call(Event.MESSAGE_SEND, (payload,))
 
 
@@ -115,10 +145,14 @@ def test_random_bytes_are_unsupported_media(target: FuzzTarget, data: bytes) -> 
 
 
 @MEDIA_SETTINGS
-@given(magic=st.sampled_from(MAGIC), tail=st.binary(max_size=2048),
-       name=st.sampled_from(["cat.png", "cat.jpg", "x.gif", "", None]))
-def test_magic_number_with_junk_is_rejected(target: FuzzTarget, magic: bytes, tail: bytes,
-                                            name: Any) -> None:
+@given(
+    magic=st.sampled_from(MAGIC),
+    tail=st.binary(max_size=2048),
+    name=st.sampled_from(["cat.png", "cat.jpg", "x.gif", "", None]),
+)
+def test_magic_number_with_junk_is_rejected(
+    target: FuzzTarget, magic: bytes, tail: bytes, name: Any
+) -> None:
     data = magic + tail
     ack = send_image(target, data, name)
     assert_ok_only_if_decodable(ack, data)
@@ -127,8 +161,9 @@ def test_magic_number_with_junk_is_rejected(target: FuzzTarget, magic: bytes, ta
 
 @MEDIA_SETTINGS
 @given(fmt=st.sampled_from(sorted(GOOD)), cut=st.floats(min_value=0.0, max_value=0.999))
-def test_truncated_images_are_rejected_unless_still_decodable(target: FuzzTarget, fmt: str,
-                                                              cut: float) -> None:
+def test_truncated_images_are_rejected_unless_still_decodable(
+    target: FuzzTarget, fmt: str, cut: float
+) -> None:
     data = GOOD[fmt][: max(1, int(len(GOOD[fmt]) * cut))]
     ack = send_image(target, data)
     assert_ok_only_if_decodable(ack, data)
@@ -136,12 +171,19 @@ def test_truncated_images_are_rejected_unless_still_decodable(target: FuzzTarget
 
 
 @MEDIA_SETTINGS
-@given(fmt=st.sampled_from(sorted(GOOD)),
-       flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.999),
-                                st.integers(min_value=0, max_value=255)),
-                      min_size=1, max_size=8))
-def test_corrupted_images_never_fail_internally(target: FuzzTarget, fmt: str,
-                                                flips: list[tuple[float, int]]) -> None:
+@given(
+    fmt=st.sampled_from(sorted(GOOD)),
+    flips=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=0.999), st.integers(min_value=0, max_value=255)
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_corrupted_images_never_fail_internally(
+    target: FuzzTarget, fmt: str, flips: list[tuple[float, int]]
+) -> None:
     buf = bytearray(GOOD[fmt])
     for where, value in flips:
         buf[int(where * len(buf))] = value
@@ -151,10 +193,12 @@ def test_corrupted_images_never_fail_internally(target: FuzzTarget, fmt: str,
     target.assert_alive()
 
 
-@pytest.mark.parametrize(("width", "height"), [(50_000, 50_000), (2**31 - 1, 1), (1, 2**31 - 1),
-                                               (10_000, 4_001), (0, 0)])
-def test_png_header_claiming_huge_or_zero_dimensions(target: FuzzTarget, width: int,
-                                                     height: int) -> None:
+@pytest.mark.parametrize(
+    ("width", "height"), [(50_000, 50_000), (2**31 - 1, 1), (1, 2**31 - 1), (10_000, 4_001), (0, 0)]
+)
+def test_png_header_claiming_huge_or_zero_dimensions(
+    target: FuzzTarget, width: int, height: int
+) -> None:
     data = png_claiming(width, height)
     ack = send_image(target, data)
     assert_media_error(ack, data)
@@ -177,7 +221,8 @@ def test_real_decompression_bomb_is_too_large(target: FuzzTarget) -> None:
 
 @pytest.mark.parametrize("extra", [1, 4096, protocol.IMAGE_GRACE_BYTES - 4096])
 def test_oversize_image_within_grace_gets_too_large_and_stays_connected(
-        target: FuzzTarget, extra: int) -> None:
+    target: FuzzTarget, extra: int
+) -> None:
     data = GOOD["PNG"] + b"\x00" * (MAX_IMAGE_BYTES + extra - len(GOOD["PNG"]))
     assert len(data) == MAX_IMAGE_BYTES + extra
     ack = send_image(target, data)

@@ -31,7 +31,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def login(http: aiohttp.ClientSession, server: RunningServer, name: str) -> dict:
-    async with http.post(f"{server.url}/api/login", json={"username": name, "password": PASSWORD}) as r:
+    async with http.post(
+        f"{server.url}/api/login", json={"username": name, "password": PASSWORD}
+    ) as r:
         assert r.status == 200
         return await r.json()
 
@@ -40,7 +42,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_healthz_and_metrics(server: RunningServer, http: aiohttp.ClientSession, connect: Connect) -> None:
+async def test_healthz_and_metrics(
+    server: RunningServer, http: aiohttp.ClientSession, connect: Connect
+) -> None:
     await connect("alice")
     async with http.get(f"{server.url}/healthz") as r:
         assert r.status == 200
@@ -53,7 +57,9 @@ async def test_healthz_and_metrics(server: RunningServer, http: aiohttp.ClientSe
     assert "# TYPE parley_messages_total counter" in text
 
 
-async def test_login_rooms_and_history(server: RunningServer, http: aiohttp.ClientSession, connect: Connect) -> None:
+async def test_login_rooms_and_history(
+    server: RunningServer, http: aiohttp.ClientSession, connect: Connect
+) -> None:
     alice = await connect("alice")
     sent = [await alice.send(GENERAL_ROOM, f"m{i}") for i in range(3)]
     body = await login(http, server, "ALICE")
@@ -62,7 +68,9 @@ async def test_login_rooms_and_history(server: RunningServer, http: aiohttp.Clie
     async with http.get(f"{server.url}/api/rooms", headers=headers) as r:
         rooms = (await r.json())["rooms"]
     assert [room["id"] for room in rooms] == [GENERAL_ROOM]
-    async with http.get(f"{server.url}/api/rooms/{GENERAL_ROOM}/messages?limit=2", headers=headers) as r:
+    async with http.get(
+        f"{server.url}/api/rooms/{GENERAL_ROOM}/messages?limit=2", headers=headers
+    ) as r:
         page = await r.json()
     assert [m["id"] for m in page["messages"]] == [m["id"] for m in sent[1:]] and page["has_more"]
     async with http.get(
@@ -81,12 +89,15 @@ async def test_post_message_broadcasts_and_counts_delivery(
 
     async def deliver() -> None:
         message = await bob.wait_for(Event.MESSAGE, lambda m: m["text"] == "from a bot")
-        await bob.ok(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": message["id"], "state": "delivered"})
+        await bob.ok(
+            Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": message["id"], "state": "delivered"}
+        )
 
     receipt = asyncio.create_task(deliver())
     async with http.post(
         f"{server.url}/api/rooms/{GENERAL_ROOM}/messages?wait_ms=10000",
-        json={"text": "from a bot", "client_id": "bot-1"}, headers=bearer(token),
+        json={"text": "from a bot", "client_id": "bot-1"},
+        headers=bearer(token),
     ) as r:
         assert r.status == 201
         body = await r.json()
@@ -97,7 +108,8 @@ async def test_post_message_broadcasts_and_counts_delivery(
     # without wait_ms nothing is waited for; idempotent like message:send
     async with http.post(
         f"{server.url}/api/rooms/{GENERAL_ROOM}/messages",
-        json={"text": "from a bot", "client_id": "bot-1"}, headers=bearer(token),
+        json={"text": "from a bot", "client_id": "bot-1"},
+        headers=bearer(token),
     ) as r:
         again = await r.json()
     assert again["message"]["id"] == body["message"]["id"]
@@ -111,13 +123,34 @@ async def test_http_errors_use_the_protocol_shape(
     cases = [
         ("GET", "/api/rooms", None, {}, 401, "unauthorized"),
         ("GET", "/api/rooms", None, bearer("nonsense"), 401, "unauthorized"),
-        ("POST", "/api/login", {"username": "alice", "password": "wrong password"}, {}, 401, "unauthorized"),
+        (
+            "POST",
+            "/api/login",
+            {"username": "alice", "password": "wrong password"},
+            {},
+            401,
+            "unauthorized",
+        ),
         ("POST", "/api/login", {"username": "bad name"}, {}, 400, "bad_request"),
         ("GET", "/api/rooms/nowhere/messages", None, bearer(token), 404, "not_found"),
         ("GET", "/api/rooms/general/messages?limit=abc", None, bearer(token), 400, "bad_request"),
         ("POST", "/api/rooms/general/messages", {"text": ""}, bearer(token), 400, "bad_request"),
-        ("POST", "/api/rooms/general/messages?wait_ms=10001", {"text": "x"}, bearer(token), 400, "bad_request"),
-        ("POST", "/api/rooms/general/messages", {"text": "x" * 4001}, bearer(token), 413, "too_large"),
+        (
+            "POST",
+            "/api/rooms/general/messages?wait_ms=10001",
+            {"text": "x"},
+            bearer(token),
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/rooms/general/messages",
+            {"text": "x" * 4001},
+            bearer(token),
+            413,
+            "too_large",
+        ),
         ("GET", "/media/nothing", None, bearer(token), 404, "not_found"),
     ]
     for method, path, body, headers, status, code in cases:
@@ -125,7 +158,9 @@ async def test_http_errors_use_the_protocol_shape(
             assert r.status == status, (path, await r.text())
             error = (await r.json())["error"]
             assert error["code"] == code and error["message"], path
-    async with http.post(f"{server.url}/api/login", data=b"not json", headers={"Content-Type": "application/json"}) as r:
+    async with http.post(
+        f"{server.url}/api/login", data=b"not json", headers={"Content-Type": "application/json"}
+    ) as r:
         assert r.status == 400
 
 
@@ -156,16 +191,24 @@ async def test_cross_origin_handshake_refused_unless_allowed(server_factory: Ser
     closed = await server_factory()
     client = ChatTestClient(closed.url, ["polling"])
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect({"username": "alice", "password": PASSWORD}, headers={"Origin": "https://evil.example"})
+        await client.connect(
+            {"username": "alice", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
+        )
     ws_client = ChatTestClient(closed.url, ["websocket"])
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await ws_client.connect({"username": "alice", "password": PASSWORD}, headers={"Origin": "https://evil.example"})
+        await ws_client.connect(
+            {"username": "alice", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
+        )
 
     allowed = await server_factory(cors_origins=["https://chat.example"])
     ok = ChatTestClient(allowed.url, ["polling"])
-    await ok.connect({"username": "alice", "password": PASSWORD}, headers={"Origin": "https://chat.example"})
+    await ok.connect(
+        {"username": "alice", "password": PASSWORD}, headers={"Origin": "https://chat.example"}
+    )
     assert (await ok.wait_for(Event.SESSION))["user"]["name"] == "alice"
     await ok.disconnect()
     refused = ChatTestClient(allowed.url, ["websocket"])
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await refused.connect({"username": "alice", "password": PASSWORD}, headers={"Origin": "https://other.example"})
+        await refused.connect(
+            {"username": "alice", "password": PASSWORD}, headers={"Origin": "https://other.example"}
+        )

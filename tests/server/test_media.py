@@ -36,8 +36,12 @@ async def test_png_roundtrip_with_thumbnail_and_exact_bytes(connect: Connect) ->
     data = png_bytes(800, 600)
     ack = await alice.ok(
         Event.MESSAGE_SEND,
-        {"room": GENERAL_ROOM, "client_id": "img", "text": "a caption",
-         "image": {"data": data, "name": "../../etc/red.png"}},
+        {
+            "room": GENERAL_ROOM,
+            "client_id": "img",
+            "text": "a caption",
+            "image": {"data": data, "name": "../../etc/red.png"},
+        },
     )
     message = ack["message"]
     image = message["image"]
@@ -71,18 +75,27 @@ async def test_other_formats_are_sniffed_not_trusted(connect: Connect) -> None:
         Image.new("RGB", (40, 30), "blue").save(out, fmt)
         ack = await alice.ok(
             Event.MESSAGE_SEND,
-            {"room": GENERAL_ROOM, "client_id": fmt, "image": {"data": out.getvalue(), "name": "x.png"}},
+            {
+                "room": GENERAL_ROOM,
+                "client_id": fmt,
+                "image": {"data": out.getvalue(), "name": "x.png"},
+            },
         )
         assert ack["message"]["image"]["mime"] == mime
 
 
 async def test_non_images_are_unsupported_media(connect: Connect) -> None:
     alice = await connect("alice")
-    for i, data in enumerate([b"%PDF-1.4 not an image", b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50,
-                              b"BM" + b"\x00" * 100]):
+    for i, data in enumerate(
+        [b"%PDF-1.4 not an image", b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, b"BM" + b"\x00" * 100]
+    ):
         code = await alice.error(
             Event.MESSAGE_SEND,
-            {"room": GENERAL_ROOM, "client_id": f"bad{i}", "image": {"data": data, "name": "cat.png"}},
+            {
+                "room": GENERAL_ROOM,
+                "client_id": f"bad{i}",
+                "image": {"data": data, "name": "cat.png"},
+            },
         )
         assert code == "unsupported_media", data[:10]
 
@@ -94,7 +107,11 @@ async def test_decompression_bomb_header_is_too_large(connect: Connect) -> None:
     payload = {"room": GENERAL_ROOM, "client_id": "bomb", "image": {"data": bomb}}
     assert await alice.error(Event.MESSAGE_SEND, payload) == "too_large"
     # just over 40 megapixels is refused as well
-    payload = {"room": GENERAL_ROOM, "client_id": "big", "image": {"data": png_claiming(8000, 5001)}}
+    payload = {
+        "room": GENERAL_ROOM,
+        "client_id": "big",
+        "image": {"data": png_claiming(8000, 5001)},
+    }
     assert await alice.error(Event.MESSAGE_SEND, payload) == "too_large"
 
 

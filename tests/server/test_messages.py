@@ -16,7 +16,10 @@ async def test_send_acks_the_stored_message_and_broadcasts_to_others(connect: Co
     alice_phone = await connect(auth={"token": alice.session["token"]})
     bob = await connect("bob")
     cid = str(uuid.uuid4())
-    ack = await alice.ok(Event.MESSAGE_SEND, {"room": GENERAL_ROOM, "client_id": cid, "text": "hi <b>bob</b>", "sender": "mallory"})
+    ack = await alice.ok(
+        Event.MESSAGE_SEND,
+        {"room": GENERAL_ROOM, "client_id": cid, "text": "hi <b>bob</b>", "sender": "mallory"},
+    )
     message = ack["message"]
     assert message["sender"] == "alice" and message["kind"] == "text"
     assert message["text"] == "hi <b>bob</b>" and message["client_id"] == cid
@@ -90,7 +93,10 @@ async def test_invalid_sends_are_refused_with_the_right_code(connect: Connect) -
     for payload, code in cases:
         assert await alice.error(Event.MESSAGE_SEND, payload) == code, payload
     bob = await connect("bob")
-    assert await bob.error(Event.MESSAGE_SEND, {"room": "secret", "client_id": "b", "text": "x"}) == "forbidden"
+    assert (
+        await bob.error(Event.MESSAGE_SEND, {"room": "secret", "client_id": "b", "text": "x"})
+        == "forbidden"
+    )
     # nothing above was stored; the connection is fine
     assert (await alice.send(GENERAL_ROOM, "x" * 4000))["text"] == "x" * 4000
 
@@ -99,7 +105,7 @@ async def test_history_pages_before_and_after(connect: Connect) -> None:
     alice = await connect("alice")
     await alice.ok(Event.ROOM_CREATE, {"name": "log"})
     sent = [(await alice.send("log", f"m{i}"))["id"] for i in range(7)]
-    everything = (await alice.ok(Event.MESSAGE_HISTORY, {"room": "log"}))
+    everything = await alice.ok(Event.MESSAGE_HISTORY, {"room": "log"})
     assert everything["has_more"] is False
     all_ids = [m["id"] for m in everything["messages"]]
     assert all_ids[1:] == sent  # the first is the "created" system message
@@ -118,9 +124,18 @@ async def test_history_pages_before_and_after(connect: Connect) -> None:
     own = tail["messages"][0]
     assert own["receipts"] == {"delivered": 0, "read": 0, "of": 0}
 
-    for bad in [{"limit": 0}, {"limit": 101}, {"limit": "5"}, {"before": -1}, {"after": 2**70},
-                {"before": True}, {"before": 1, "after": 1}]:
-        assert await alice.error(Event.MESSAGE_HISTORY, {"room": "log", **bad}) == "bad_request", bad
+    for bad in [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "5"},
+        {"before": -1},
+        {"after": 2**70},
+        {"before": True},
+        {"before": 1, "after": 1},
+    ]:
+        assert await alice.error(Event.MESSAGE_HISTORY, {"room": "log", **bad}) == "bad_request", (
+            bad
+        )
 
 
 async def test_typing_is_relayed_to_other_connections_only(connect: Connect) -> None:
@@ -148,7 +163,10 @@ async def test_message_rate_limit_answers_rate_limited_and_keeps_the_connection(
     await alice.wait_for(Event.SESSION)
     for i in range(5):
         await alice.send(GENERAL_ROOM, f"m{i}")
-    assert await alice.error(Event.MESSAGE_SEND, {"room": GENERAL_ROOM, "client_id": "6", "text": "x"}) == "rate_limited"
+    assert (
+        await alice.error(Event.MESSAGE_SEND, {"room": GENERAL_ROOM, "client_id": "6", "text": "x"})
+        == "rate_limited"
+    )
     assert alice.sio.connected
     assert (await alice.ok(Event.ROOMS_LIST))["rooms"]
     await alice.disconnect()

@@ -22,7 +22,11 @@ async def test_online_and_offline_reach_each_connection_once(connect: Connect) -
     await bob_again.disconnect()
 
     def bob_states() -> list[str]:
-        return [p["state"] for p in alice.received(Event.PRESENCE) if p.get("user") == "bob" and "room" not in p]
+        return [
+            p["state"]
+            for p in alice.received(Event.PRESENCE)
+            if p.get("user") == "bob" and "room" not in p
+        ]
 
     await alice.wait_for(Event.PRESENCE, lambda _: bob_states().count("offline") == 2)
     # once each although alice and bob share two rooms, and bob_phone was no news

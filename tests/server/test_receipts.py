@@ -15,24 +15,44 @@ async def test_receipts_move_status_and_never_go_back(connect: Connect) -> None:
     second = await alice.send(GENERAL_ROOM, "two")
     assert second["receipts"] == {"delivered": 0, "read": 0, "of": 2}
 
-    await bob.ok(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": second["id"], "state": "delivered"})
+    await bob.ok(
+        Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": second["id"], "state": "delivered"}
+    )
     status = await alice.wait_for(Event.MESSAGE_STATUS)
-    assert status == {"room": GENERAL_ROOM, "up_to": second["id"], "state": "delivered",
-                      "by": "bob", "count": 1, "of": 2}
+    assert status == {
+        "room": GENERAL_ROOM,
+        "up_to": second["id"],
+        "state": "delivered",
+        "by": "bob",
+        "count": 1,
+        "of": 2,
+    }
     # every connection of the sender hears it
     assert await alice_phone.wait_for(Event.MESSAGE_STATUS) == status
 
     # read implies delivered: carol reads straight away
-    await carol.ok(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": first["id"], "state": "read"})
+    await carol.ok(
+        Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": first["id"], "state": "read"}
+    )
     read = await alice.wait_for(Event.MESSAGE_STATUS, lambda s: s["state"] == "read")
-    assert read == {"room": GENERAL_ROOM, "up_to": first["id"], "state": "read", "by": "carol",
-                    "count": 1, "of": 2}
-    delivered = await alice.wait_for(Event.MESSAGE_STATUS, lambda s: s["by"] == "carol" and s["state"] == "delivered")
+    assert read == {
+        "room": GENERAL_ROOM,
+        "up_to": first["id"],
+        "state": "read",
+        "by": "carol",
+        "count": 1,
+        "of": 2,
+    }
+    delivered = await alice.wait_for(
+        Event.MESSAGE_STATUS, lambda s: s["by"] == "carol" and s["state"] == "delivered"
+    )
     assert delivered["up_to"] == first["id"] and delivered["count"] == 2
 
     # a receipt behind the position changes nothing and sends nothing
     before = len(alice.received(Event.MESSAGE_STATUS))
-    await bob.ok(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": first["id"], "state": "delivered"})
+    await bob.ok(
+        Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": first["id"], "state": "delivered"}
+    )
     history = (await alice.ok(Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM}))["messages"]
     by_id = {m["id"]: m for m in history}
     assert by_id[first["id"]]["receipts"] == {"delivered": 2, "read": 1, "of": 2}
@@ -68,10 +88,20 @@ async def test_receipt_validation(connect: Connect) -> None:
     alice = await connect("alice")
     await alice.ok(Event.ROOM_CREATE, {"name": "secret", "private": True})
     bob = await connect("bob")
-    assert await bob.error(Event.MESSAGE_RECEIPT, {"room": "secret", "id": 1, "state": "read"}) == "forbidden"
-    for bad in [{"id": "1", "state": "read"}, {"id": 1, "state": "seen"}, {"id": -1, "state": "read"},
-                {"state": "read"}, {"id": 1}]:
-        assert await bob.error(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, **bad}) == "bad_request", bad
+    assert (
+        await bob.error(Event.MESSAGE_RECEIPT, {"room": "secret", "id": 1, "state": "read"})
+        == "forbidden"
+    )
+    for bad in [
+        {"id": "1", "state": "read"},
+        {"id": 1, "state": "seen"},
+        {"id": -1, "state": "read"},
+        {"state": "read"},
+        {"id": 1},
+    ]:
+        assert (
+            await bob.error(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, **bad}) == "bad_request"
+        ), bad
     # a position past the newest message is clamped, so later messages stay unread
     await bob.ok(Event.MESSAGE_RECEIPT, {"room": GENERAL_ROOM, "id": 10**9, "state": "read"})
     await alice.send(GENERAL_ROOM, "new")

@@ -38,8 +38,7 @@ class Peer:
 
     def __init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
-        self.session: asyncio.Future[dict[str, Any]] = (
-            asyncio.get_running_loop().create_future())
+        self.session: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.sio.on(Event.SESSION, self._on_session)
 
     async def _on_session(self, data: dict[str, Any]) -> None:
@@ -101,8 +100,9 @@ async def restart(server: ServerProcess, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
-async def test_everything_survives_a_restart(server: ServerProcess, peers: list[Peer],
-                                             how: str) -> None:
+async def test_everything_survives_a_restart(
+    server: ServerProcess, peers: list[Peer], how: str
+) -> None:
     url = server.url
     alice = await Peer.connect(url, {"username": "alice", "password": PASSWORD})
     bob = await Peer.connect(url, {"username": "bob", "password": PASSWORD})
@@ -114,17 +114,32 @@ async def test_everything_survives_a_restart(server: ServerProcess, peers: list[
     await alice.ok(Event.ROOM_CREATE, {"name": "secret", "private": True})
     await alice.ok(Event.ROOM_INVITE, {"room": "secret", "user": "bob"})
     await bob.ok(Event.ROOM_JOIN, {"room": "proj"})
-    text = (await alice.ok(Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-1",
-                                                 "text": "before the restart"}))["message"]
+    text = (
+        await alice.ok(
+            Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-1", "text": "before the restart"}
+        )
+    )["message"]
     image_bytes = png_bytes()
-    image = (await alice.ok(Event.MESSAGE_SEND, {
-        "room": "proj", "client_id": "i-1", "text": "a picture",
-        "image": {"data": image_bytes, "name": "pic.png"}}))["message"]
-    secret = (await alice.ok(Event.MESSAGE_SEND, {"room": "secret", "client_id": "s-1",
-                                                   "text": "just us"}))["message"]
+    image = (
+        await alice.ok(
+            Event.MESSAGE_SEND,
+            {
+                "room": "proj",
+                "client_id": "i-1",
+                "text": "a picture",
+                "image": {"data": image_bytes, "name": "pic.png"},
+            },
+        )
+    )["message"]
+    secret = (
+        await alice.ok(
+            Event.MESSAGE_SEND, {"room": "secret", "client_id": "s-1", "text": "just us"}
+        )
+    )["message"]
     await bob.ok(Event.MESSAGE_RECEIPT, {"room": "proj", "id": text["id"], "state": "read"})
-    await bob.ok(Event.MESSAGE_RECEIPT, {"room": "secret", "id": secret["id"],
-                                         "state": "delivered"})
+    await bob.ok(
+        Event.MESSAGE_RECEIPT, {"room": "secret", "id": secret["id"], "state": "delivered"}
+    )
     before = (await bob.ok(Event.ROOMS_LIST, {}))["rooms"]
     await alice.close()
     await bob.close()
@@ -169,17 +184,22 @@ async def test_everything_survives_a_restart(server: ServerProcess, peers: list[
     assert media["data"] == image_bytes and media["mime"] == "image/png"
 
     # Idempotency survives: the same client_id answers the stored message.
-    again = (await alice.ok(Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-1",
-                                                  "text": "before the restart"}))["message"]
+    again = (
+        await alice.ok(
+            Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-1", "text": "before the restart"}
+        )
+    )["message"]
     assert again["id"] == text["id"]
     # Ids keep increasing after the restart.
-    new = (await alice.ok(Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-2",
-                                                "text": "after"}))["message"]
+    new = (
+        await alice.ok(Event.MESSAGE_SEND, {"room": "proj", "client_id": "t-2", "text": "after"})
+    )["message"]
     assert new["id"] > max(text["id"], image["id"], secret["id"])
 
 
-async def test_every_acked_message_survives_sigkill_mid_burst(server: ServerProcess,
-                                                              peers: list[Peer]) -> None:
+async def test_every_acked_message_survives_sigkill_mid_burst(
+    server: ServerProcess, peers: list[Peer]
+) -> None:
     """Kill the server while sends are still in flight: whatever was acked is stored."""
     alice = await Peer.connect(server.url, {"username": "alice", "password": PASSWORD})
     peers.append(alice)
@@ -188,9 +208,10 @@ async def test_every_acked_message_survives_sigkill_mid_burst(server: ServerProc
 
     async def send(i: int) -> None:
         try:
-            ack = await alice.call(Event.MESSAGE_SEND, {"room": "general",
-                                                        "client_id": f"burst-{i}",
-                                                        "text": f"burst {i}"})
+            ack = await alice.call(
+                Event.MESSAGE_SEND,
+                {"room": "general", "client_id": f"burst-{i}", "text": f"burst {i}"},
+            )
         except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
             return  # in flight when the server died: may or may not be stored
         if ack.get("ok"):
@@ -215,12 +236,13 @@ async def test_every_acked_message_survives_sigkill_mid_burst(server: ServerProc
         stored |= {m["id"] for m in page["messages"]}
         if not page["has_more"]:
             break
-        page = await alice.ok(Event.MESSAGE_HISTORY, {"room": "general", "limit": 100,
-                                                      "before": page["messages"][0]["id"]})
+        page = await alice.ok(
+            Event.MESSAGE_HISTORY,
+            {"room": "general", "limit": 100, "before": page["messages"][0]["id"]},
+        )
     missing = sorted(set(acked) - stored)
     assert len(acked) >= 20
     assert not missing, f"{len(missing)} acked messages lost by SIGKILL: {missing[:10]}"
-
 
 
 VANISHING_CLIENT = """
@@ -250,8 +272,12 @@ def polling_session_then_vanish(url: str) -> None:
     assert opening.startswith("0"), opening
     sid = json.loads(opening[1:])["sid"]
     auth = json.dumps({"username": "ghost", "password": "ghost password"})
-    post = urllib.request.Request(f"{base}&sid={sid}", data=f"40{auth}".encode(),
-                                  method="POST", headers={"Content-Type": "text/plain"})
+    post = urllib.request.Request(
+        f"{base}&sid={sid}",
+        data=f"40{auth}".encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
     with urllib.request.urlopen(post, timeout=TIMEOUT_S) as resp:
         assert resp.read().lower() == b"ok"
     received = ""
@@ -266,7 +292,8 @@ async def vanish(server: ServerProcess, transport: str) -> None:
         await asyncio.to_thread(polling_session_then_vanish, server.url)
         return
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", VANISHING_CLIENT, server.url, stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-c", VANISHING_CLIENT, server.url, stdout=asyncio.subprocess.PIPE
+    )
     assert child.stdout is not None
     line = await asyncio.wait_for(child.stdout.readline(), TIMEOUT_S)
     assert line.strip() == b"connected"
@@ -276,7 +303,8 @@ async def vanish(server: ServerProcess, transport: str) -> None:
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
 async def test_sigterm_exits_cleanly_while_a_vanished_client_is_connected(
-        server: ServerProcess, transport: str) -> None:
+    server: ServerProcess, transport: str
+) -> None:
     """A client that went away without a goodbye must not stall shutdown.
 
     SIGTERM must end the server by itself (exit 0), not by ServerProcess's SIGKILL
@@ -293,6 +321,8 @@ async def test_sigterm_exits_cleanly_while_a_vanished_client_is_connected(
     except subprocess.TimeoutExpired:
         proc.kill()
         await asyncio.to_thread(proc.wait)
-        pytest.fail(f"SIGTERM did not stop the server within {SHUTDOWN_GRACE_S}s with a "
-                    f"vanished {transport} client; log:\n{server.read_log()}")
+        pytest.fail(
+            f"SIGTERM did not stop the server within {SHUTDOWN_GRACE_S}s with a "
+            f"vanished {transport} client; log:\n{server.read_log()}"
+        )
     assert returncode == 0, server.read_log()

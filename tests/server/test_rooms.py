@@ -51,9 +51,16 @@ async def test_join_returns_room_members_and_newest_messages_and_tells_the_room(
     ids = [m["id"] for m in ack["messages"]]
     assert ids == sorted(ids) and hello["id"] in ids
     assert ack["messages"][-1]["system"] == {"event": "joined", "user": "bob"}
-    joined = await alice.wait_for(Event.MESSAGE, lambda m: m["kind"] == "system" and m["room"] == "lobby" and m["system"]["event"] == "joined")
+    joined = await alice.wait_for(
+        Event.MESSAGE,
+        lambda m: (
+            m["kind"] == "system" and m["room"] == "lobby" and m["system"]["event"] == "joined"
+        ),
+    )
     assert joined["sender"] is None and joined["text"] == "bob joined"
-    await alice.wait_for(Event.PRESENCE, lambda p: p == {"room": "lobby", "user": "bob", "state": "joined"})
+    await alice.wait_for(
+        Event.PRESENCE, lambda p: p == {"room": "lobby", "user": "bob", "state": "joined"}
+    )
     updated = await alice.wait_for(Event.ROOM_UPDATED, lambda u: u["room"]["id"] == "lobby")
     assert updated["room"]["members"] == 2
     # joining again is harmless: no second system message
@@ -79,8 +86,13 @@ async def test_leave_ends_membership_and_subscription(connect: Connect) -> None:
     await alice.ok(Event.ROOM_CREATE, {"name": "lobby"})
     await bob.ok(Event.ROOM_JOIN, {"room": "lobby"})
     await bob.ok(Event.ROOM_LEAVE, {"room": "lobby"})
-    await alice.wait_for(Event.PRESENCE, lambda p: p == {"room": "lobby", "user": "bob", "state": "left"})
-    await alice.wait_for(Event.MESSAGE, lambda m: m["room"] == "lobby" and m["system"] == {"event": "left", "user": "bob"})
+    await alice.wait_for(
+        Event.PRESENCE, lambda p: p == {"room": "lobby", "user": "bob", "state": "left"}
+    )
+    await alice.wait_for(
+        Event.MESSAGE,
+        lambda m: m["room"] == "lobby" and m["system"] == {"event": "left", "user": "bob"},
+    )
     rooms = {r["id"]: r for r in (await bob.ok(Event.ROOMS_LIST))["rooms"]}
     assert rooms["lobby"]["joined"] is False
     after_leave = await alice.send("lobby", "bob should not get this")
@@ -88,7 +100,10 @@ async def test_leave_ends_membership_and_subscription(connect: Connect) -> None:
     marker = await alice.send(GENERAL_ROOM, "marker")
     await bob.wait_for(Event.MESSAGE, lambda m: m["id"] == marker["id"])
     assert after_leave["id"] not in [m["id"] for m in bob.received(Event.MESSAGE)]
-    assert await bob.error(Event.MESSAGE_SEND, {"room": "lobby", "text": "x", "client_id": "c1"}) == "forbidden"
+    assert (
+        await bob.error(Event.MESSAGE_SEND, {"room": "lobby", "text": "x", "client_id": "c1"})
+        == "forbidden"
+    )
     # leaving general is allowed too
     await bob.ok(Event.ROOM_LEAVE, {"room": GENERAL_ROOM})
 
@@ -105,7 +120,9 @@ async def test_invite_adds_a_member_who_gets_room_added(connect: Connect) -> Non
     # any member may invite; outsiders may not
     await bob.ok(Event.ROOM_INVITE, {"room": "secret", "user": "carol"})
     assert await alice.error(Event.ROOM_INVITE, {"room": "secret", "user": "nobody"}) == "not_found"
-    assert await alice.error(Event.ROOM_INVITE, {"room": GENERAL_ROOM, "user": "bob"}) == "bad_request"
+    assert (
+        await alice.error(Event.ROOM_INVITE, {"room": GENERAL_ROOM, "user": "bob"}) == "bad_request"
+    )
     history = (await alice.ok(Event.MESSAGE_HISTORY, {"room": "secret"}))["messages"]
     assert {"event": "invited", "user": "bob"} in [m["system"] for m in history]
 
@@ -125,7 +142,10 @@ async def test_topic_change_updates_every_member(connect: Connect) -> None:
     updated = await bob.wait_for(Event.ROOM_UPDATED, lambda u: u["room"]["topic"] == "Welcome!")
     assert updated["room"]["id"] == GENERAL_ROOM
     await bob.wait_for(Event.MESSAGE, lambda m: m["system"] == {"event": "topic", "user": "alice"})
-    assert await alice.error(Event.ROOM_TOPIC, {"room": GENERAL_ROOM, "topic": "x" * 201}) == "bad_request"
+    assert (
+        await alice.error(Event.ROOM_TOPIC, {"room": GENERAL_ROOM, "topic": "x" * 201})
+        == "bad_request"
+    )
     assert await alice.error(Event.ROOM_TOPIC, {"room": GENERAL_ROOM}) == "bad_request"
 
 
@@ -142,7 +162,9 @@ async def test_owner_closes_a_room_and_members_get_room_closed(connect: Connect)
     assert "lobby" not in [r["id"] for r in (await bob.ok(Event.ROOMS_LIST))["rooms"]]
     # the id is free again
     await bob.ok(Event.ROOM_CREATE, {"name": "lobby"})
-    assert (await bob.ok(Event.MESSAGE_HISTORY, {"room": "lobby"}))["messages"][0]["system"]["user"] == "bob"
+    assert (await bob.ok(Event.MESSAGE_HISTORY, {"room": "lobby"}))["messages"][0]["system"][
+        "user"
+    ] == "bob"
 
 
 async def test_dm_open_creates_the_room_for_both(connect: Connect) -> None:

@@ -30,7 +30,9 @@ async def test_session_is_the_first_event_and_describes_the_server(connect: Conn
     assert isinstance(session["token"], str) and len(session["token"]) >= 22
     assert session["server"]["protocol"] == PROTOCOL_VERSION
     assert session["server"]["limits"] == {
-        "max_text_chars": 4000, "max_image_bytes": 10 * 1024 * 1024, "history_limit": 100,
+        "max_text_chars": 4000,
+        "max_image_bytes": 10 * 1024 * 1024,
+        "history_limit": 100,
     }
 
 
@@ -49,7 +51,9 @@ async def test_token_resumes_the_session(connect: Connect) -> None:
     assert resumed.session["token"] == alice.session["token"]
 
 
-async def test_logout_revokes_the_token(server: RunningServer, connect: Connect, transport: str) -> None:
+async def test_logout_revokes_the_token(
+    server: RunningServer, connect: Connect, transport: str
+) -> None:
     alice = await connect("alice")
     token = alice.session["token"]
     await alice.ok(Event.SESSION_LOGOUT)
@@ -57,7 +61,9 @@ async def test_logout_revokes_the_token(server: RunningServer, connect: Connect,
     assert data["code"] == "unauthorized"
 
 
-async def test_wrong_password_is_unauthorized(server: RunningServer, connect: Connect, transport: str) -> None:
+async def test_wrong_password_is_unauthorized(
+    server: RunningServer, connect: Connect, transport: str
+) -> None:
     await connect("alice")
     data = await refused(server.url, transport, {"username": "alice", "password": "wrong password"})
     assert data["code"] == "unauthorized"
@@ -113,7 +119,9 @@ async def test_failed_logins_are_rate_limited_per_username(
     await client.connect({"username": "alice", "password": PASSWORD})
     await client.disconnect()
     for _ in range(3):
-        data = await refused(server.url, "websocket", {"username": "alice", "password": "bad password"})
+        data = await refused(
+            server.url, "websocket", {"username": "alice", "password": "bad password"}
+        )
         assert data["code"] == "unauthorized"
     # even the right password is refused while the window is full
     data = await refused(server.url, "websocket", {"username": "ALICE", "password": PASSWORD})
@@ -132,12 +140,14 @@ async def test_connections_per_user_are_limited(server_factory: ServerFactory) -
     await second.disconnect()
     # a slot frees up when a connection goes
     third = ChatTestClient(server.url, ["websocket"])
+
     async def connects() -> bool:
         try:
             await third.connect({"token": token})
         except socketio.exceptions.ConnectionError:
             return False
         return True
+
     for _ in range(50):  # the disconnect reaches the server asynchronously
         if await connects():
             break
