@@ -10,8 +10,11 @@ Signals: ``ready(str key)``, ``failed(str key, str reason)``.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import weakref
 
+import shiboken6
 from PySide6.QtCore import (
     QBuffer,
     QByteArray,
@@ -22,7 +25,6 @@ from PySide6.QtCore import (
     Qt,
     QThreadPool,
     Signal,
-    Slot,
 )
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
@@ -83,15 +85,50 @@ def image_size(data: bytes) -> QSize:
 
 
 class _Relay(QObject):
-    """Lives on the GUI thread; a worker emits on it, so delivery is queued to the GUI."""
+    """Lives on the GUI thread for the whole run; workers emit on it, so delivery is queued.
 
-    done = Signal(str, QImage)
-    error = Signal(str, str)
+    It is shared and never deleted: a decoder (and the window owning it) may be destroyed
+    while a job is still running, and a job must never emit on a deleted object. Results
+    are routed to the decoder by its serial number, if it still exists.
+    """
+
+    done = Signal(int, str, QImage)
+    error = Signal(int, str, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoders: weakref.WeakValueDictionary[int, ImageDecoder] = (
+            weakref.WeakValueDictionary()
+        )
+        self.done.connect(self.on_done)
+        self.error.connect(self.on_error)
+
+    def on_done(self, serial: int, key: str, image: QImage) -> None:
+        decoder = self.decoders.get(serial)
+        if decoder is not None and shiboken6.isValid(decoder):
+            decoder.take_result(key, image)
+
+    def on_error(self, serial: int, key: str, reason: str) -> None:
+        decoder = self.decoders.get(serial)
+        if decoder is not None and shiboken6.isValid(decoder):
+            decoder.take_error(key, reason)
+
+
+_relay: _Relay | None = None
+_serials = itertools.count(1)
+
+
+def _shared_relay() -> _Relay:
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+    return _relay
 
 
 class _DecodeJob(QRunnable):
-    def __init__(self, key: str, data: bytes, max_side: int, relay: _Relay) -> None:
+    def __init__(self, serial: int, key: str, data: bytes, max_side: int, relay: _Relay) -> None:
         super().__init__()
+        self._serial = serial
         self._key = key
         self._data = data
         self._max_side = max_side
@@ -101,13 +138,13 @@ class _DecodeJob(QRunnable):
         try:
             image = decode_image(self._data, self._max_side)
         except ValueError as exc:
-            self._relay.error.emit(self._key, str(exc))
+            self._relay.error.emit(self._serial, self._key, str(exc))
             return
         except Exception:  # a decoder bug must not kill the pool thread silently
             logger.exception("image decode crashed")
-            self._relay.error.emit(self._key, "the image could not be decoded")
+            self._relay.error.emit(self._serial, self._key, "the image could not be decoded")
             return
-        self._relay.done.emit(self._key, image)
+        self._relay.done.emit(self._serial, self._key, image)
 
 
 class ImageDecoder(QObject):
@@ -125,9 +162,9 @@ class ImageDecoder(QObject):
         super().__init__(parent)
         self.cache = cache if cache is not None else PixmapCache()
         self._pool = pool if pool is not None else QThreadPool.globalInstance()
-        self._relay = _Relay(self)
-        self._relay.done.connect(self.on_relay_done)
-        self._relay.error.connect(self.on_relay_error)
+        self._relay = _shared_relay()
+        self._serial = next(_serials)
+        self._relay.decoders[self._serial] = self
         self._in_flight: set[str] = set()
         self._failed: dict[str, str] = {}
         self.natural_sizes: dict[str, QSize] = {}
@@ -149,18 +186,18 @@ class ImageDecoder(QObject):
         if key in self._in_flight or key in self._failed:
             return None
         self._in_flight.add(key)
-        self._pool.start(_DecodeJob(key, data, max_side, self._relay))
+        self._pool.start(_DecodeJob(self._serial, key, data, max_side, self._relay))
         return None
 
-    @Slot(str, QImage)
-    def on_relay_done(self, key: str, image: QImage) -> None:
+    def take_result(self, key: str, image: QImage) -> None:
+        """A job finished (called on the GUI thread by the relay)."""
         self._in_flight.discard(key)
         self.natural_sizes[key] = image.size()
         self.cache.put(key, QPixmap.fromImage(image))
         self.ready.emit(key)
 
-    @Slot(str, str)
-    def on_relay_error(self, key: str, reason: str) -> None:
+    def take_error(self, key: str, reason: str) -> None:
+        """A job refused or failed to decode (called on the GUI thread by the relay)."""
         self._in_flight.discard(key)
         self._failed[key] = reason
         logger.debug("image %s not decoded: %s", key, reason)
