@@ -1,8 +1,9 @@
 """Finds Parley's resource files and turns its SVG glyphs into theme-coloured icons.
 
-Resources are plain files under ``resources/`` at the repository root. They are found the
-same way from a checkout, an editable install and a PyInstaller bundle (where ``build.spec``
-copies them to ``sys._MEIPASS/resources``). Monochrome glyphs are drawn with
+Resources are plain files under ``resources/`` at the repository root. They are found in a
+PyInstaller bundle (``build.spec`` copies them to ``sys._MEIPASS/resources``), beside the
+packages in a checkout or an editable install, and under ``<prefix>/share/parley`` when a
+wheel installed them as data files. Monochrome glyphs are drawn with
 ``currentColor``; :func:`icon` substitutes a real colour (by default the palette's text
 colour) before rendering, so one SVG is legible in light and dark themes. Icons are cached
 per colour, so a UI that follows a palette change just calls :func:`icon` again.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import site
 import sys
 from functools import cache
 from pathlib import Path
@@ -46,12 +48,24 @@ _GLYPH_SIZES: tuple[int, ...] = (16, 24, 32, 48, 64, 128)
 _CURRENT_COLOR = "currentColor"
 
 
-def resources_root() -> Path:
-    """The ``resources/`` directory: in a PyInstaller bundle, or beside the packages."""
+def _candidate_roots() -> list[Path]:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle is not None:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[1] / "resources"
+        return [Path(bundle) / "resources"]
+    roots = [Path(__file__).resolve().parents[1] / "resources"]
+    # A wheel's data files land in <prefix>/share/parley: the venv, or ~/.local for --user.
+    prefixes = [sys.prefix, sys.base_prefix, site.getuserbase()]
+    roots += [Path(prefix) / "share" / "parley" for prefix in dict.fromkeys(prefixes)]
+    return roots
+
+
+def resources_root() -> Path:
+    """The resources directory: in a PyInstaller bundle, beside the packages, or installed."""
+    roots = _candidate_roots()
+    for root in roots:
+        if (root / "icons").is_dir():
+            return root
+    return roots[0]
 
 
 def resource_path(rel: str | Path) -> Path:

@@ -70,6 +70,22 @@ def test_resource_path_uses_the_pyinstaller_bundle_dir(
     assert resource_path("icons/send.svg") == tmp_path / "resources" / "icons" / "send.svg"
 
 
+def test_resource_path_finds_wheel_data_files_when_installed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A non-editable install: the module sits in site-packages with no resources/ beside
+    # it, and the wheel put the files in <prefix>/share/parley.
+    site_packages = tmp_path / "lib" / "site-packages" / "desktop"
+    site_packages.mkdir(parents=True)
+    installed = tmp_path / "share" / "parley"
+    (installed / "icons").mkdir(parents=True)
+    (installed / "icons" / "send.svg").write_text("<svg/>", encoding="utf-8")
+    monkeypatch.setattr(resources, "__file__", str(site_packages / "resources.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert resources_root() == installed
+    assert resource_path("icons/send.svg").is_file()
+
+
 @pytest.mark.parametrize("name", ICON_NAMES)
 @pytest.mark.parametrize("text", [LIGHT_TEXT, DARK_TEXT], ids=["light", "dark"])
 def test_every_glyph_renders_visibly_in_the_requested_colour(
