@@ -187,7 +187,7 @@ def test_every_event_name_used_is_a_protocol_event() -> None:
     names = {e.value for e in Event}
     here = Path(__file__).parent
     used: set[str] = set()
-    for script in ("auth.js", "chat.js"):
+    for script in ("auth.js", "chat.js", "rooms.js"):
         src = (here / script).read_text()
         used |= set(re.findall(r'(?:call|callWithCallback|waitFor|emit|count)\(\s*"([a-z:]+)"', src))
     assert used and used <= names, used - names
