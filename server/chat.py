@@ -217,7 +217,7 @@ class ChatService:
             room_ids = await self.storage.member_room_ids(conn.user.id)
             for room_id in room_ids:
                 await self.sio.enter_room(conn.sid, room_id)
-            if self.connections.count(conn.user.id) == 1 and room_ids:
+            if conn.first and room_ids:
                 await self._presence(conn.user, room_ids, "online")
         finally:
             conn.ready.set()

@@ -18,6 +18,8 @@ class Connection:
     sid: str
     user: User
     token_hash: str
+    # whether this was the user's first open connection when it was registered
+    first: bool = False
     # set once the session event went out and the rooms are entered; handlers wait on it
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -50,7 +52,8 @@ class ConnectionRegistry:
         self._by_sid[conn.sid] = conn
         sids = self._by_user.setdefault(conn.user.id, set())
         sids.add(conn.sid)
-        return len(sids) == 1
+        conn.first = len(sids) == 1
+        return conn.first
 
     def remove(self, sid: str) -> tuple[Connection | None, bool]:
         """Forget a connection; returns it and whether it was the user's last."""

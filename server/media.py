@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
@@ -65,37 +64,35 @@ def check_image(data: bytes, max_bytes: int) -> str:
 
 def _process_sync(data: bytes, mime: str) -> ProcessedImage:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:  # lazy: reads the header only
-                if _PIL_FORMATS.get(img.format or "") != mime:
-                    raise ProtocolError(
-                        ErrorCode.UNSUPPORTED_MEDIA, "The image content does not match its type."
-                    )
-                width, height = img.size
-                if width <= 0 or height <= 0:
-                    raise ProtocolError(ErrorCode.UNSUPPORTED_MEDIA, "The image has no pixels.")
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ProtocolError(
-                        ErrorCode.TOO_LARGE,
-                        f"The image is {width}x{height} pixels; the limit is "
-                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels.",
-                    )
-                img.seek(0)
-                img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))  # JPEG: decode scaled down
-                frame = ImageOps.exif_transpose(img) if mime == "image/jpeg" else img
-                has_alpha = frame.mode in ("RGBA", "LA", "PA") or (
-                    frame.mode == "P" and "transparency" in frame.info
+        with Image.open(io.BytesIO(data)) as img:  # lazy: reads the header only
+            if _PIL_FORMATS.get(img.format or "") != mime:
+                raise ProtocolError(
+                    ErrorCode.UNSUPPORTED_MEDIA, "The image content does not match its type."
                 )
-                thumb = frame.convert("RGBA" if has_alpha else "RGB")
-                thumb.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE), Image.Resampling.LANCZOS)
-                out = io.BytesIO()
-                if has_alpha:
-                    thumb.save(out, format="PNG", optimize=True)
-                    thumb_mime = "image/png"
-                else:
-                    thumb.save(out, format="JPEG", quality=82)
-                    thumb_mime = "image/jpeg"
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise ProtocolError(ErrorCode.UNSUPPORTED_MEDIA, "The image has no pixels.")
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ProtocolError(
+                    ErrorCode.TOO_LARGE,
+                    f"The image is {width}x{height} pixels; the limit is "
+                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels.",
+                )
+            img.seek(0)
+            img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))  # JPEG: decode scaled down
+            frame = ImageOps.exif_transpose(img) if mime == "image/jpeg" else img
+            has_alpha = frame.mode in ("RGBA", "LA", "PA") or (
+                frame.mode == "P" and "transparency" in frame.info
+            )
+            thumb = frame.convert("RGBA" if has_alpha else "RGB")
+            thumb.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            if has_alpha:
+                thumb.save(out, format="PNG", optimize=True)
+                thumb_mime = "image/png"
+            else:
+                thumb.save(out, format="JPEG", quality=82)
+                thumb_mime = "image/jpeg"
     except ProtocolError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -453,17 +453,30 @@ class SQLiteStorage(Storage):
                         fut.set_exception(exc)
                 continue
             for (_, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
+                if fut.done():
+                    continue
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
                     fut.set_result(result)
 
     def _insert_batch(
         self,
         conn: sqlite3.Connection,
         batch: list[tuple[NewMessage, asyncio.Future[tuple[MessageRecord, bool]]]],
-    ) -> list[tuple[MessageRecord, bool]]:
+    ) -> list[tuple[MessageRecord, bool] | Exception]:
+        # one transaction for the batch; a savepoint per message so one failure stays its own
+        results: list[tuple[MessageRecord, bool] | Exception] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [self._insert_one(conn, msg) for msg, _ in batch]
+            for msg, _ in batch:
+                conn.execute("SAVEPOINT one")
+                try:
+                    results.append(self._insert_one(conn, msg))
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK TO one")
+                    results.append(exc)
+                conn.execute("RELEASE one")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
