@@ -213,9 +213,6 @@ class ComposerPanel(QWidget):
         self.typing_label = QLabel(self)
         self.typing_label.setObjectName("typingIndicator")
         self.typing_label.setTextFormat(Qt.TextFormat.PlainText)
-        pal = self.typing_label.palette()
-        pal.setColor(QPalette.ColorRole.WindowText, theme.muted(self.palette()))
-        self.typing_label.setPalette(pal)
         font = self.typing_label.font()
         font.setItalic(True)
         self.typing_label.setFont(font)
@@ -248,11 +245,6 @@ class ComposerPanel(QWidget):
 
         self.box = QFrame(self)
         self.box.setObjectName("composerBox")
-        border = theme.subtle_border(self.palette()).name()
-        base = self.palette().color(QPalette.ColorRole.Base).name()
-        self.box.setStyleSheet(
-            f"QFrame#composerBox {{ border: 1px solid {border}; border-radius: 10px; background: {base}; }}"
-        )
         row = QHBoxLayout(self.box)
         row.setContentsMargins(6, 4, 6, 4)
         row.setSpacing(4)
@@ -276,6 +268,8 @@ class ComposerPanel(QWidget):
         row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
         outer.addWidget(self.box)
 
+        self.apply_palette(self.palette())
+
         self._error_timer = QTimer(self)
         self._error_timer.setSingleShot(True)
         self._error_timer.setInterval(ERROR_VISIBLE_MS)
@@ -285,6 +279,20 @@ class ComposerPanel(QWidget):
         self._typing_idle.setInterval(TYPING_IDLE_MS)
         self._typing_idle.timeout.connect(self.on_typing_idle_timeout)
         self._connect_signals()
+
+    def apply_palette(self, palette: QPalette) -> None:
+        """Colours from ``palette`` (the main window calls this again on theme changes)."""
+        pal = QPalette(palette)
+        pal.setColor(QPalette.ColorRole.WindowText, theme.muted(palette))
+        self.typing_label.setPalette(pal)
+        border = theme.subtle_border(palette).name()
+        base = palette.color(QPalette.ColorRole.Base).name()
+        self.box.setStyleSheet(
+            f"QFrame#composerBox {{ border: 1px solid {border}; border-radius: 10px;"
+            f" background: {base}; }}"
+        )
+        self.attach_button.setIcon(icons.icon("attach"))
+        self.send_button.setIcon(icons.icon("send"))
 
     def _connect_signals(self) -> None:
         # --- user actions

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self._no_more_history: set[str] = set()
         self._member_model_room: str | None = None
         self.viewers: list[ImageViewer] = []
+        self._repainting = False
         self.setWindowIcon(icons.icon("parley"))
         self._build()
         self._build_menus()
@@ -99,7 +101,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
-        palette = self.palette()
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setHandleWidth(1)
@@ -109,10 +110,6 @@ class MainWindow(QMainWindow):
         self.sidebar = QFrame(self.splitter)
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setAutoFillBackground(True)
-        side_pal = self.sidebar.palette()
-        side_pal.setColor(QPalette.ColorRole.Window, theme.sidebar_background(palette))
-        side_pal.setColor(QPalette.ColorRole.Base, theme.sidebar_background(palette))
-        self.sidebar.setPalette(side_pal)
         side = QVBoxLayout(self.sidebar)
         side.setContentsMargins(0, 0, 0, 0)
         side.setSpacing(0)
@@ -130,7 +127,6 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel("", self.sidebar)
         self.user_label.setObjectName("userName")
         self.user_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.user_label.setStyleSheet(f"color: {theme.muted(palette).name()};")
         title_col.addWidget(self.server_label)
         title_col.addWidget(self.user_label)
         head.addLayout(title_col, 1)
@@ -147,7 +143,6 @@ class MainWindow(QMainWindow):
         side.addLayout(head)
         self.room_list = RoomListView(self.sidebar)
         self.room_list.setModel(self.client.room_model)
-        self.room_list.setPalette(side_pal)
         side.addWidget(self.room_list, 1)
         foot = QHBoxLayout()
         foot.setContentsMargins(16, 8, 12, 10)
@@ -159,18 +154,13 @@ class MainWindow(QMainWindow):
         self.conversation = QWidget(self.splitter)
         self.conversation.setObjectName("conversation")
         self.conversation.setAutoFillBackground(True)
-        conv_pal = self.conversation.palette()
-        conv_pal.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Base))
-        self.conversation.setPalette(conv_pal)
         conv = QVBoxLayout(self.conversation)
         conv.setContentsMargins(0, 0, 0, 0)
         conv.setSpacing(0)
         self.banner = RefusedBanner(self.conversation)
         conv.addWidget(self.banner)
-        header = QFrame(self.conversation)
+        header = self.header = QFrame(self.conversation)
         header.setObjectName("roomHeader")
-        border = theme.subtle_border(palette).name()
-        header.setStyleSheet(f"QFrame#roomHeader {{ border-bottom: 1px solid {border}; }}")
         hl = QHBoxLayout(header)
         hl.setContentsMargins(20, 10, 12, 10)
         hcol = QVBoxLayout()
@@ -185,7 +175,6 @@ class MainWindow(QMainWindow):
         self.room_topic = QLabel("", header)
         self.room_topic.setObjectName("roomTopic")
         self.room_topic.setTextFormat(Qt.TextFormat.PlainText)
-        self.room_topic.setStyleSheet(f"color: {theme.muted(palette).name()};")
         hcol.addWidget(self.room_title)
         hcol.addWidget(self.room_topic)
         hl.addLayout(hcol, 1)
@@ -199,11 +188,6 @@ class MainWindow(QMainWindow):
         self.members_button.setCheckable(True)
         self.members_button.setChecked(True)
         self.members_button.setAutoRaise(True)
-        self.members_button.setStyleSheet(
-            "QToolButton { border: none; border-radius: 6px; padding: 4px 8px; }"
-            f" QToolButton:checked {{ background: {theme.other_bubble(palette).name()}; }}"
-            f" QToolButton:hover {{ background: {theme.selection(palette).name()}; }}"
-        )
         hl.addWidget(self.members_button)
         conv.addWidget(header)
         self.toast = QLabel(self.conversation)
@@ -214,8 +198,6 @@ class MainWindow(QMainWindow):
         self.toast.hide()
         conv.addWidget(self.toast)
         self.timeline = TimelineView(self.decoder, self.conversation)
-        timeline_pal = self.timeline.palette()
-        self.timeline.setPalette(timeline_pal)
         conv.addWidget(self.timeline, 1)
         self.composer_panel = ComposerPanel(self.decoder, self.conversation)
         conv.addWidget(self.composer_panel)
@@ -227,7 +209,6 @@ class MainWindow(QMainWindow):
         self.members_panel = QFrame(self.splitter)
         self.members_panel.setObjectName("membersPanel")
         self.members_panel.setAutoFillBackground(True)
-        self.members_panel.setPalette(side_pal)
         ml = QVBoxLayout(self.members_panel)
         ml.setContentsMargins(0, 14, 0, 0)
         ml.setSpacing(4)
@@ -238,7 +219,6 @@ class MainWindow(QMainWindow):
         self.members_title.setFont(mf)
         ml.addWidget(self.members_title)
         self.member_list = MemberListView(self.members_panel)
-        self.member_list.setPalette(side_pal)
         ml.addWidget(self.member_list, 1)
 
         self.splitter.addWidget(self.sidebar)
@@ -252,10 +232,41 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([260, 740, 200])
         self.setCentralWidget(self.splitter)
 
+        self._apply_palette()
+
         self._toast_timer = QTimer(self)
         self._toast_timer.setSingleShot(True)
         self._toast_timer.setInterval(TOAST_MS)
         self._toast_timer.timeout.connect(self.toast.hide)
+
+    def _apply_palette(self) -> None:
+        """Colour the chrome from the application palette (again when it changes)."""
+        palette = QApplication.palette()
+        side = QPalette(palette)
+        side.setColor(QPalette.ColorRole.Window, theme.sidebar_background(palette))
+        side.setColor(QPalette.ColorRole.Base, theme.sidebar_background(palette))
+        for widget in (self.sidebar, self.room_list, self.members_panel, self.member_list):
+            widget.setPalette(side)
+        conv = QPalette(palette)
+        conv.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Base))
+        self.conversation.setPalette(conv)
+        muted = theme.muted(palette).name()
+        self.user_label.setStyleSheet(f"color: {muted};")
+        self.room_topic.setStyleSheet(f"color: {muted};")
+        border = theme.subtle_border(palette).name()
+        self.header.setStyleSheet(f"QFrame#roomHeader {{ border-bottom: 1px solid {border}; }}")
+        self.members_button.setStyleSheet(
+            "QToolButton { border: none; border-radius: 6px; padding: 4px 8px; }"
+            f" QToolButton:checked {{ background: {theme.other_bubble(palette).name()}; }}"
+            f" QToolButton:hover {{ background: {theme.selection(palette).name()}; }}"
+        )
+        self.composer_panel.apply_palette(palette)
+        for name, button in (
+            ("add", self.add_button),
+            ("members", self.members_button),
+        ):
+            button.setIcon(icons.icon(name))
+        self.timeline.viewport().update()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -762,7 +773,15 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
-        """Overrides QWidget.changeEvent: tell the client whether the user can see us."""
+        """Overrides QWidget.changeEvent: follow theme changes; tell the client whether
+        the user can see us."""
+        palette_events = (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange)
+        if event.type() in palette_events and not self._repainting:
+            self._repainting = True
+            try:
+                self._apply_palette()
+            finally:
+                self._repainting = False
         if event.type() == QEvent.Type.ActivationChange:
             focused = self.isActiveWindow()
             self.client.set_window_focused(focused)

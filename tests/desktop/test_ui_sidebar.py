@@ -199,3 +199,42 @@ def test_notifications_for_others_only_when_not_looking(
         )
     )
     assert ("bob", "quiet now") not in window.notifier.history
+
+
+def test_theme_follows_the_application_palette(server_url, make_client, make_window, qapp, qtbot):
+    from PySide6.QtGui import QColor, QPalette
+
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    original = QPalette(qapp.palette())
+    light_sidebar = window.sidebar.palette().color(QPalette.ColorRole.Window)
+    dark = QPalette(original)
+    for role, colour in (
+        (QPalette.ColorRole.Window, "#1f2124"),
+        (QPalette.ColorRole.Base, "#26282c"),
+        (QPalette.ColorRole.Text, "#e6e6e6"),
+        (QPalette.ColorRole.WindowText, "#e6e6e6"),
+    ):
+        dark.setColor(role, QColor(colour))
+    try:
+        qapp.setPalette(dark)
+        qtbot.waitUntil(
+            lambda: window.sidebar.palette().color(QPalette.ColorRole.Window).lightnessF() < 0.3
+        )
+        assert window.conversation.palette().color(QPalette.ColorRole.Window) == QColor("#26282c")
+        assert window.sidebar.palette().color(QPalette.ColorRole.Window) != light_sidebar
+    finally:
+        qapp.setPalette(original)
+
+
+def test_connection_status_counts_down(qtbot):
+    from desktop.ui.connection_status import ConnectionStatus
+
+    status = ConnectionStatus()
+    qtbot.addWidget(status)
+    status.set_state("reconnecting", 3)
+    assert status.plain_text() == "Reconnecting in 3 s…"
+    qtbot.waitUntil(lambda: status.plain_text() == "Reconnecting in 2 s…", timeout=3000)
+    status.set_state("connected", 0)
+    assert status.plain_text() == "Connected"
+    assert status.objectName() == status.accessibleName() == "connectionStatus"
