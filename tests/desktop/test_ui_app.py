@@ -167,3 +167,26 @@ def test_self_test_command_passes(tmp_path):
     assert "self-test passed" in proc.stdout
     assert "FAIL" not in proc.stdout
     assert proc.stderr.strip() == ""  # a clean run prints no warnings
+
+
+def test_host_a_server_for_the_network_from_the_sign_in_dialog(run, qtbot, tmp_path):
+    from tests.support.server_process import free_port
+
+    settings, client, window, controller = _app(tmp_path, qtbot)
+    port = free_port()
+    try:
+        dialog = controller.open_sign_in()
+        dialog.tabs.setCurrentIndex(1)
+        assert _default_button(dialog).text() == "Start hosting"
+        dialog.host_user_edit.setText("gus")
+        dialog.port_spin.setValue(port)
+        assert f":{port}" in dialog.share_label.text()
+        _default_button(dialog).click()
+        qtbot.waitUntil(lambda: client.is_connected and client.username == "gus", timeout=15_000)
+        assert controller.embedded is not None and controller.embedded.host == "0.0.0.0"
+        assert window.toast.isVisible() and f":{port}" in window.toast.text()
+        account = json.loads((tmp_path / "data" / LOCAL_ACCOUNT_FILE).read_text())
+        assert (account["username"], account["host"], account["port"]) == ("gus", "0.0.0.0", port)
+    finally:
+        run(controller.shutdown())
+        window.close()
