@@ -26,7 +26,7 @@ from tests.server.test_fuzz_events import FUZZ_ROOM, MAX_IMAGE_BYTES, FuzzTarget
 
 # Pillow warns when the in-process server opens an over-limit header (it then answers
 # too_large, which is what these tests check); the warning itself is not a failure.
-IGNORE_BOMB_WARNING = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
 MEDIA_CODES = {ErrorCode.UNSUPPORTED_MEDIA.value, ErrorCode.TOO_LARGE.value}
 _ids = itertools.count()
@@ -211,7 +211,6 @@ def test_png_header_claiming_huge_or_zero_dimensions(
     target.assert_alive()
 
 
-@IGNORE_BOMB_WARNING
 def test_real_decompression_bomb_is_too_large(target: FuzzTarget) -> None:
     """A genuine 42-megapixel PNG that compresses to a few KiB: over the pixel limit."""
     buf = io.BytesIO()
