@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 import threading
 import urllib.request
 import uuid
@@ -38,7 +39,7 @@ from server.protocol import ErrorCode, Event
 T = TypeVar("T")
 
 PASSWORD = "fuzzing password"
-ACK_TIMEOUT_S = 20.0
+ACK_TIMEOUT_S = 10.0  # acks take milliseconds; this only bounds a missing one
 FUZZ_ROOM = "fuzzroom"
 PEER = "fuzzpeer"
 MAX_IMAGE_BYTES = 256 * 1024  # small, so oversize payloads stay cheap to send
@@ -173,7 +174,13 @@ class FuzzTarget:
 
     def call(self, event: str, data: Any, client: socketio.AsyncClient | None = None) -> Any:
         sio = client or self.client
-        return self.lt.run(sio.call(event, data, timeout=ACK_TIMEOUT_S), timeout=ACK_TIMEOUT_S + 5)
+        try:
+            return self.lt.run(sio.call(event, data, timeout=ACK_TIMEOUT_S),
+                               timeout=ACK_TIMEOUT_S + 5)
+        except socketio.exceptions.TimeoutError:
+            # Print at once: shrinking a hang is slow and pytest-timeout may cut it short.
+            print(f"NO ACK for {event} {data!r:.500}", file=sys.stderr)
+            raise AssertionError(f"no ack for {event} {data!r:.300}") from None
 
     def assert_alive(self, client: socketio.AsyncClient | None = None) -> None:
         """The connection survived: still connected and a valid call is answered ok."""
