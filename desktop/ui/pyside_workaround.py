@@ -1,13 +1,16 @@
-"""Work around PySide6 6.12.0 dropping a reference to ``None`` on every void call.
+"""Work around PySide6 6.12.0 dropping references to ``None``, ``True`` and ``False``.
 
-On CPython < 3.12 (where ``None`` is not yet immortal) PySide6/shiboken 6.12.0 returns
-``None`` from wrapped C++ methods that return ``void`` without taking a reference. Each
-``painter.setPen()``, ``label.setText()``... lowers ``None``'s reference count by one, so
-a painting app aborts with "none_dealloc: deallocating None" after a few thousand calls.
+On CPython < 3.12 (where these are not yet immortal) PySide6/shiboken 6.12.0 returns
+``None`` from wrapped C++ methods that return ``void`` without taking a reference, and
+emitting a Python signal carrying ``True``/``False`` drops one as well. Each
+``painter.setPen()``, ``label.setText()``, ``signal.emit(True)``... lowers a count by one,
+so a painting app aborts with "none_dealloc: deallocating None" (or ``bool_dealloc``)
+after a few thousand calls. 6.11.3 does not have the bug.
 
-Python 3.12 made ``None`` immortal (PEP 683); this gives it the same property on 3.11 by
-raising its count far beyond what any run can consume. It does nothing on other versions
-and is safe to call more than once. Remove it once PySide6 is pinned to a fixed release.
+Python 3.12 made these objects immortal (PEP 683); this gives them the same property on
+3.11 by raising their counts far beyond what any run can consume. It does nothing on
+other versions and is safe to call more than once. Remove it once PySide6 is pinned to a
+fixed release.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ def needs_workaround() -> bool:
 
 
 def protect_none_refcount() -> bool:
-    """Make ``None`` effectively immortal if this PySide6/CPython pair needs it."""
+    """Make ``None``, ``True`` and ``False`` effectively immortal if PySide6 needs it."""
     global _applied
     if _applied or not needs_workaround():
         return _applied
-    refcnt = ctypes.c_ssize_t.from_address(id(None))
-    refcnt.value += _HEADROOM
+    for singleton in (None, True, False):
+        refcnt = ctypes.c_ssize_t.from_address(id(singleton))
+        refcnt.value += _HEADROOM
     _applied = True
     logger.debug(
         "PySide6 %s on Python %s: None's reference count protected",
