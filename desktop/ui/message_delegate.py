@@ -192,7 +192,10 @@ class MessageDelegate(QStyledItemDelegate):
             if pixmap is not None:
                 return pixmap
             if index is not None and self._decoder.is_pending(key):
-                self._waiting.setdefault(key, []).append(QPersistentModelIndex(index))
+                waiting = self._waiting.setdefault(key, [])
+                pindex = QPersistentModelIndex(index)
+                if pindex not in waiting:  # paint runs often; remember each row once
+                    waiting.append(pindex)
         # While the server thumbnail decodes, the local echo's pixmap (if any) stands in.
         if local_key is not None:
             return self._decoder.pixmap(local_key)
