@@ -139,3 +139,70 @@ def test_failed_message_shows_retry_and_a_click_retries(
     qtbot.waitUntil(
         lambda: find(model, lambda m: m.text == too_long).status == DeliveryStatus.FAILED
     )
+
+
+def test_grouping_own_bubbles_system_lines_and_receipt_tooltip(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    bob = make_peer(server_url, "bob")
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    model = alice.message_model("general")
+    for text in ("first from bob", "second from bob"):
+        run(
+            bob.call(
+                "message:send", {"room": "general", "client_id": str(uuid.uuid4()), "text": text}
+            )
+        )
+    alice.send_text("general", "mine")
+    qtbot.waitUntil(
+        lambda: find(model, lambda m: m.text == "mine" and m.id is not None) is not None
+    )
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == "second from bob") is not None)
+    timeline = window.timeline
+
+    def layout(predicate):
+        index = model.index(row_of(model, predicate), 0)
+        return (
+            index,
+            timeline.option_for(index),
+            timeline.delegate.layout_for(timeline.option_for(index), index),
+        )
+
+    _i, _o, first = layout(lambda m: m.text == "first from bob")
+    _i, _o, second = layout(lambda m: m.text == "second from bob")
+    assert first.avatar_rect is not None and first.name_rect is not None
+    assert second.avatar_rect is None and second.name_rect is None  # grouped under the first
+    assert second.bubble_rect.left() == first.bubble_rect.left()
+    mine_index, mine_option, mine = layout(lambda m: m.text == "mine")
+    width = mine_option.rect.width()
+    assert mine.avatar_rect is None and mine.name_rect is None
+    assert width - mine.bubble_rect.right() < 30  # own messages sit on the right
+    assert first.bubble_rect.left() < width / 3  # others' on the left
+    _i, _o, system = layout(lambda m: m.kind == "system")
+    assert system.system_rect is not None and system.bubble_rect is None
+    assert abs(system.system_rect.center().x() - width / 2) <= 2  # centred
+
+    # the receipt tooltip on an own message's status
+    run(
+        bob.call(
+            "message:receipt",
+            {"room": "general", "id": find(model, lambda m: m.text == "mine").id, "state": "read"},
+        )
+    )
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == "mine").status == DeliveryStatus.READ)
+    timeline.scrollToBottom()
+    qtbot.waitUntil(
+        lambda: timeline.visualRect(mine_index).bottom() <= timeline.viewport().height()
+    )
+    rect = timeline.visualRect(mine_index)
+    mine = timeline.delegate.layout_for(timeline.option_for(mine_index), mine_index)
+    pos = rect.topLeft() + mine.status_rect.center()
+    event = QHelpEvent(QEvent.Type.ToolTip, pos, timeline.viewport().mapToGlobal(pos))
+    QApplication.sendEvent(timeline.viewport(), event)
+    qtbot.waitUntil(lambda: QToolTip.text().startswith("Read"))
