@@ -438,9 +438,11 @@ class MainWindow(QMainWindow):
             self.room_topic.setText("")
             self.members_button.setText("")
             return
-        prefix = "" if room.kind == "dm" else ("🔒 " if room.kind == "private" else "# ")
+        prefix = "# " if room.kind == "public" else ""
         self.room_title.setText(prefix + room.name)
         topic = room.topic or ("Direct message" if room.kind == "dm" else "No topic yet")
+        if room.kind == "private":
+            topic = f"Private room · {topic}"
         self.room_topic.setText(topic)
         self.members_button.setText(str(room.members) if room.members else "")
         self.composer.setPlaceholderText(

@@ -33,6 +33,8 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QMouseEvent,
+    QPainter,
+    QPaintEvent,
     QResizeEvent,
     QWheelEvent,
 )
@@ -49,6 +51,7 @@ from PySide6.QtWidgets import (
 from desktop.media.decoder import ImageDecoder
 from desktop.models.message_list import MessageRoles
 from desktop.state.types import DeliveryStatus, Message
+from desktop.ui import theme
 from desktop.ui.message_delegate import MessageDelegate
 
 logger = logging.getLogger(__name__)
@@ -263,6 +266,22 @@ class TimelineView(QListView):
         self._place_jump_button()
         if stick:
             self.scrollToBottom()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        """Overrides QListView.paintEvent: a hint instead of an empty white page."""
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() > 0:
+            return
+        hint = (
+            "No messages yet. Say hello!"
+            if model is not None
+            else "Pick a room or a person on the left."
+        )
+        painter = QPainter(self.viewport())
+        painter.setPen(theme.muted(self.palette()))
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, hint)
+        painter.end()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
