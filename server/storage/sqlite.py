@@ -1,7 +1,8 @@
 """SQLite backend: WAL, one dedicated worker thread, group commit for message inserts.
 
-All SQLite calls run on a single-thread executor, so the event loop never blocks and the
-connection is only ever touched by one thread. Concurrent ``insert_message`` calls are
+Every write runs on one dedicated writer thread (one connection), so the event loop never
+blocks and writes are strictly ordered. Reads use a second, read-only connection on its own
+thread: with WAL they see every committed write and never queue behind a commit's fsync. Concurrent ``insert_message`` calls are
 batched into one transaction (one fsync) while the previous batch commits; each caller's
 future resolves only after its batch committed, so an ack never precedes durability.
 """
@@ -141,7 +142,9 @@ class SQLiteStorage(Storage):
     def __init__(self, path: Path) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-sqlite-read")
         self._conn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
         self._pending: list[tuple[NewMessage, asyncio.Future[tuple[MessageRecord, bool]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -154,6 +157,14 @@ class SQLiteStorage(Storage):
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._conn is not None, "storage is not open"
         return fn(self._conn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._call_read, fn)
+
+    def _call_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._rconn is not None, "storage is not open"
+        return fn(self._rconn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` inside one committed transaction."""
@@ -174,6 +185,13 @@ class SQLiteStorage(Storage):
         self._path.parent.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open_sync)
+        await loop.run_in_executor(self._reader, self._open_reader_sync)
+
+    def _open_reader_sync(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self._rconn = conn
 
     def _open_sync(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -201,10 +219,18 @@ class SQLiteStorage(Storage):
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
+        loop = asyncio.get_running_loop()
+        if self._rconn is not None:
+            await loop.run_in_executor(self._reader, self._close_reader_sync)
         if self._conn is not None:
-            loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._close_sync)
+        self._reader.shutdown(wait=True)
         self._executor.shutdown(wait=True)
+
+    def _close_reader_sync(self) -> None:
+        assert self._rconn is not None
+        self._rconn.close()
+        self._rconn = None
 
     def _close_sync(self) -> None:
         assert self._conn is not None
@@ -221,7 +247,7 @@ class SQLiteStorage(Storage):
             ).fetchone()
             return None if row is None else UserCredentials(User(row[0], row[1]), row[2])
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def create_user(self, name: str, password_hash: str, ts: int) -> User | None:
         def tx(conn: sqlite3.Connection) -> User | None:
@@ -243,7 +269,7 @@ class SQLiteStorage(Storage):
             ).fetchone()
             return None if row is None else User(row[0], row[1])
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def add_token(self, token_hash: str, user_id: int, expires_ms: int) -> None:
         def tx(conn: sqlite3.Connection) -> None:
@@ -263,7 +289,7 @@ class SQLiteStorage(Storage):
             ).fetchone()
             return None if row is None else User(row[0], row[1])
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def delete_token(self, token_hash: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
@@ -315,7 +341,7 @@ class SQLiteStorage(Storage):
         return RoomRecord(row[0], row[1], row[2], row[3], row[4], dm_users)
 
     async def get_room(self, room_id: str) -> RoomRecord | None:
-        return await self._run(lambda conn: self._room_sync(conn, room_id))
+        return await self._read(lambda conn: self._room_sync(conn, room_id))
 
     async def set_topic(self, room_id: str, topic: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
@@ -341,7 +367,7 @@ class SQLiteStorage(Storage):
                 is not None
             )
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def add_member(self, room_id: str, user_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -373,7 +399,7 @@ class SQLiteStorage(Storage):
                 for r in conn.execute("SELECT room_id FROM members WHERE user_id = ?", (user_id,))
             ]
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def members(self, room_id: str) -> list[MemberPosition]:
         def q(conn: sqlite3.Connection) -> list[MemberPosition]:
@@ -386,7 +412,7 @@ class SQLiteStorage(Storage):
                 )
             ]
 
-        return await self._run(q)
+        return await self._read(q)
 
     @staticmethod
     def _last_message_sync(conn: sqlite3.Connection, room_id: str) -> MessageRecord | None:
@@ -426,10 +452,10 @@ class SQLiteStorage(Storage):
             views = (self._view_sync(conn, rid, user_id) for rid in ids)
             return [v for v in views if v is not None]
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def room_view(self, room_id: str, user_id: int) -> RoomView | None:
-        return await self._run(lambda conn: self._view_sync(conn, room_id, user_id))
+        return await self._read(lambda conn: self._view_sync(conn, room_id, user_id))
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -539,7 +565,7 @@ class SQLiteStorage(Storage):
         return None if row is None else _message_from_row(row)
 
     async def message_by_client_id(self, sender_id: int, client_id: str) -> MessageRecord | None:
-        return await self._run(lambda conn: self._by_client_id_sync(conn, sender_id, client_id))
+        return await self._read(lambda conn: self._by_client_id_sync(conn, sender_id, client_id))
 
     async def history(
         self, room_id: str, before: int | None, after: int | None, limit: int
@@ -562,7 +588,7 @@ class SQLiteStorage(Storage):
             more = len(rows) > limit
             return [_message_from_row(r) for r in reversed(rows[:limit])], more
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def media(self, image_id: str) -> MediaBlob | None:
         def q(conn: sqlite3.Connection) -> MediaBlob | None:
@@ -571,7 +597,7 @@ class SQLiteStorage(Storage):
             ).fetchone()
             return None if row is None else MediaBlob(row[0], row[1], row[2], bytes(row[3]))
 
-        return await self._run(q)
+        return await self._read(q)
 
     # -- receipts ---------------------------------------------------------------------------
 
@@ -619,7 +645,7 @@ class SQLiteStorage(Storage):
                 )
             ]
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def count_reached(
         self, room_id: str, state: PositionState, message_id: int, exclude_user_id: int
@@ -635,9 +661,9 @@ class SQLiteStorage(Storage):
                 ).fetchone()[0]
             )
 
-        return await self._run(q)
+        return await self._read(q)
 
     async def message_count(self) -> int:
-        return await self._run(
+        return await self._read(
             lambda conn: int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
         )
