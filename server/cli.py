@@ -143,15 +143,16 @@ def config_from_args(
 
 
 async def serve(config: ServerConfig) -> None:
-    running = await start_server(config)
-    print(f"Parley server listening on {running.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # handlers first: a supervisor may signal as soon as it reads the listening line
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: fall back to KeyboardInterrupt
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    running = await start_server(config)
+    print(f"Parley server listening on {running.url}", flush=True)
     try:
         await stop.wait()
     finally:
