@@ -19,6 +19,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QRectF,
     QSize,
     Qt,
     QUrl,
@@ -26,15 +27,18 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QAction,
+    QColor,
     QContextMenuEvent,
     QDesktopServices,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QPen,
     QResizeEvent,
     QWheelEvent,
 )
@@ -85,6 +89,7 @@ class TimelineView(QListView):
         self._adjusting = False
         self._new_below = 0
         self.more_history = True
+        self.drop_hint = False
         self.setObjectName("timeline")
         self.setAccessibleName("timeline")
         self.delegate = MessageDelegate(decoder, self)
@@ -270,6 +275,9 @@ class TimelineView(QListView):
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         """Overrides QListView.paintEvent: a hint instead of an empty white page."""
         super().paintEvent(event)
+        if self.drop_hint:
+            self._paint_drop_hint()
+            return
         model = self.model()
         if model is not None and model.rowCount() > 0:
             return
@@ -282,6 +290,33 @@ class TimelineView(QListView):
         painter.setPen(theme.muted(self.palette()))
         painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, hint)
         painter.end()
+
+    def _paint_drop_hint(self) -> None:
+        painter = QPainter(self.viewport())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = QRectF(self.viewport().rect()).adjusted(12, 12, -12, -12)
+        fill = QColor(theme.ACCENT)
+        fill.setAlpha(28)
+        painter.setBrush(fill)
+        pen = QPen(theme.ACCENT, 2, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.drawRoundedRect(area, 12, 12)
+        font = painter.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        painter.setFont(font)
+        painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "Drop images to attach them")
+        painter.end()
+
+    def _set_drop_hint(self, on: bool) -> None:
+        if self.drop_hint != on:
+            self.drop_hint = on
+            self.viewport().update()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        """Overrides QListView.dragLeaveEvent: hide the drop hint."""
+        self._set_drop_hint(False)
+        event.accept()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
@@ -377,6 +412,7 @@ class TimelineView(QListView):
         """Overrides QListView.dragEnterEvent: accept files and image data."""
         if mime_has_droppable(event.mimeData()):
             event.acceptProposedAction()
+            self._set_drop_hint(True)
         else:
             event.ignore()
 
@@ -390,6 +426,7 @@ class TimelineView(QListView):
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         """Overrides QListView.dropEvent: hand the data to the composer's attachments."""
         mime = event.mimeData()
+        self._set_drop_hint(False)
         if mime_has_droppable(mime):
             event.acceptProposedAction()
             self.mimeDropped.emit(mime)

@@ -68,6 +68,7 @@ def test_drop_file_urls_on_composer_and_timeline(
     mime2 = QMimeData()
     mime2.setUrls([QUrl.fromLocalFile(str(second))])
     assert drop_on(window.timeline.viewport(), mime2)
+    assert not window.timeline.drop_hint  # the "drop here" overlay is gone after the drop
     assert [c.attachment.name for c in window.composer_panel.chips] == ["one.png", "two.png"]
     assert window.composer.toPlainText() == ""  # the path was not pasted as text
 

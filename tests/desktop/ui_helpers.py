@@ -56,14 +56,15 @@ def drop_on(widget: QWidget, mime: QMimeData) -> bool:
     """Drag ``mime`` over ``widget`` and drop it; True if the drop was accepted."""
     pos = QPointF(widget.width() / 2, widget.height() / 2)
     actions = Qt.DropAction.CopyAction
+    # The enter/move constructors take a QPoint in the Python binding, the drop a QPointF.
     enter = QDragEnterEvent(
-        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return False
     move = QDragMoveEvent(
-        pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        pos.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     )
     QApplication.sendEvent(widget, move)
     drop = QDropEvent(pos, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
