@@ -5,6 +5,12 @@ there, offers a "jump to latest" button when new messages arrive while scrolled 
 for older history when the top is reached, and turns clicks into links, image viewer
 requests and retries. Drops of images are handed to whoever owns the composer.
 
+The view never lays out a whole room: ``setModel()`` wraps the room's model in a
+:class:`TimelineWindowModel` showing its newest rows. Reaching the top first grows that
+window from memory; only when it already shows the oldest row in memory does the view
+emit ``loadOlderRequested``. Jumping to (or sitting at) the bottom trims it back.
+``visualRect()`` also accepts indexes of the room's own model.
+
 Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
 ``retryRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
 """
@@ -19,9 +25,11 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QRect,
     QRectF,
     QSize,
     Qt,
+    QTimer,
     QUrl,
     Signal,
 )
@@ -54,6 +62,7 @@ from PySide6.QtWidgets import (
 
 from desktop.media.decoder import ImageDecoder
 from desktop.models.message_list import MessageRoles
+from desktop.models.timeline_window import WINDOW_ROWS, TimelineWindowModel
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import theme
 from desktop.ui.message_delegate import MessageDelegate
@@ -90,6 +99,12 @@ class TimelineView(QListView):
         self._new_below = 0
         self.more_history = True
         self.drop_hint = False
+        self.window_rows = WINDOW_ROWS
+        self._window: TimelineWindowModel | None = None
+        self._trim_timer = QTimer(self)
+        self._trim_timer.setSingleShot(True)
+        self._trim_timer.setInterval(0)
+        self._trim_timer.timeout.connect(self._trim_if_at_bottom)
         self.setObjectName("timeline")
         self.setAccessibleName("timeline")
         self.delegate = MessageDelegate(decoder, self)
@@ -126,7 +141,8 @@ class TimelineView(QListView):
 
     # ----- model wiring
     def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802
-        """Overrides QListView.setModel: rewire insert tracking and start at the bottom."""
+        """Overrides QListView.setModel: show a window of ``model``'s newest rows, rewire
+        insert tracking and start at the bottom."""
         old = self.model()
         if old is not None:
             try:
@@ -134,16 +150,70 @@ class TimelineView(QListView):
                 old.rowsInserted.disconnect(self.on_model_rows_inserted)
             except (RuntimeError, TypeError):
                 pass
-        super().setModel(model)
+        old_window = self._window
+        self._window = None
+        shown = model
+        if model is not None and not isinstance(model, TimelineWindowModel):
+            self._window = TimelineWindowModel(model, self.window_rows, self)
+            shown = self._window
+        elif isinstance(model, TimelineWindowModel):
+            self._window = model
+        super().setModel(shown)
+        if (
+            old_window is not None
+            and old_window is not self._window
+            and old_window.parent() is self
+        ):
+            old_window.deleteLater()
         self._stick_bottom = True
         self._anchor = None
         self._new_below = 0
         self.more_history = True
         self.jump_button.hide()
-        if model is not None:
-            model.rowsAboutToBeInserted.connect(self.on_model_rows_about_to_be_inserted)
-            model.rowsInserted.connect(self.on_model_rows_inserted)
+        if shown is not None:
+            shown.rowsAboutToBeInserted.connect(self.on_model_rows_about_to_be_inserted)
+            shown.rowsInserted.connect(self.on_model_rows_inserted)
         self.scrollToBottom()
+
+    @property
+    def window_model(self) -> TimelineWindowModel | None:
+        """The window the view shows (None without a room)."""
+        return self._window
+
+    def source_model(self) -> QAbstractItemModel | None:
+        """The room's model behind the window."""
+        return self._window.source() if self._window is not None else self.model()
+
+    def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:  # noqa: N802
+        """Overrides QListView.visualRect: also takes an index of the room's model."""
+        window = self._window
+        if window is not None and index.isValid() and index.model() is not window:
+            if index.model() is window.source():
+                index = window.mapFromSource(index)
+            if not index.isValid():
+                return QRect()
+        return super().visualRect(index)
+
+    def _reached_top(self) -> None:
+        """The user is at the top: show older rows from memory, else ask for history."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return
+        window = self._window
+        if window is not None and not window.at_source_top():
+            window.grow()
+            return
+        if self.more_history:
+            self.loadOlderRequested.emit()
+
+    def _can_go_older(self) -> bool:
+        window = self._window
+        return self.more_history or (window is not None and not window.at_source_top())
+
+    def _trim_if_at_bottom(self) -> None:
+        window = self._window
+        if window is not None and self._stick_bottom and self.is_at_bottom():
+            window.trim(self.window_rows)
 
     def is_at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
@@ -176,6 +246,9 @@ class TimelineView(QListView):
                 self._show_jump_button()
         if appended and self._stick_bottom:
             self.scrollToBottom()
+            window = self._window
+            if window is not None and window.rowCount() > 2 * self.window_rows:
+                self._trim_timer.start()  # not from inside the insert notification
 
     def _restore_anchor(self) -> None:
         if self._anchor is None:
@@ -229,16 +302,16 @@ class TimelineView(QListView):
             and self.verticalScrollBar().maximum() - value > self.viewport().height()
         ):
             self._show_jump_button()
-        if value <= LOAD_OLDER_THRESHOLD_PX and not self._adjusting and self.more_history:
-            model = self.model()
-            if model is not None and model.rowCount() > 0:
-                self.loadOlderRequested.emit()
+        if value <= LOAD_OLDER_THRESHOLD_PX and not self._adjusting and self._can_go_older():
+            self._reached_top()
 
     def scroll_to_latest(self) -> None:
         self._stick_bottom = True
         self._anchor = None
         self._new_below = 0
         self.jump_button.hide()
+        if self._window is not None:
+            self._window.trim(self.window_rows)
         self.scrollToBottom()
 
     def on_jump_button_clicked(self) -> None:
@@ -322,10 +395,8 @@ class TimelineView(QListView):
         """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
         super().wheelEvent(event)
         bar = self.verticalScrollBar()
-        if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self.more_history:
-            model = self.model()
-            if model is not None and model.rowCount() > 0:
-                self.loadOlderRequested.emit()
+        if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self._can_go_older():
+            self._reached_top()
 
     def option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
         option = QStyleOptionViewItem()
