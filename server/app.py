@@ -113,6 +113,7 @@ def create_app(config: ServerConfig) -> web.Application:
         await storage.open()
         await chat.start()
         yield
+        await chat.stop()
         await storage.close()
 
     async def disconnect_clients(app: web.Application) -> None:

@@ -63,6 +63,9 @@ from server.wire import message_to_wire, messages_to_wire, room_to_wire
 
 logger = logging.getLogger(__name__)
 
+# how long room:updated waits to coalesce further changes to the same room
+ROOM_UPDATE_DELAY_S = 0.05
+
 _SYSTEM_TEXT = {
     "created": "{user} created the room",
     "joined": "{user} joined",
@@ -110,6 +113,8 @@ class ChatService:
         self._waiters: dict[str, list[_DeliveryWaiter]] = {}
         # the session event of each connection whose connect handler has not finished yet
         self._pending_session: dict[str, dict[str, Any]] = {}
+        self._updates_due: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         if await self.storage.create_room(GENERAL_ROOM, "public", "", None, []):
@@ -313,16 +318,43 @@ class ChatService:
         await self.sio.emit(Event.MESSAGE, message_to_wire(record), to=room_id, skip_sid=skip_sid)
         return record
 
-    async def _room_updated(self, room_id: str, skip_sid: str | None = None) -> None:
-        """Each online member's connections get the Room as that member sees it."""
-        for position in await self.storage.members(room_id):
-            if not self.connections.is_online(position.user_id):
-                continue
-            viewer = User(position.user_id, position.name)
-            room = await self.room_wire(room_id, viewer)
-            await self.sio.emit(
-                Event.ROOM_UPDATED, {"room": room}, to=user_channel(viewer.id), skip_sid=skip_sid
-            )
+    def _room_updated(self, room_id: str) -> None:
+        """Schedule ``room:updated`` for the room's online members.
+
+        Coalesced per room over a short delay: a storm of joins (say, a crowd registering
+        into ``general``) costs one round of updates, not one per join per member.
+        """
+        if room_id in self._updates_due:
+            return
+        self._updates_due.add(room_id)
+        task = asyncio.get_running_loop().create_task(self._send_room_updated(room_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_room_updated(self, room_id: str) -> None:
+        try:
+            await asyncio.sleep(ROOM_UPDATE_DELAY_S)
+            self._updates_due.discard(room_id)
+            positions = await self.storage.members(room_id)
+            online = {p.user_id: p for p in positions if self.connections.is_online(p.user_id)}
+            views = await self.storage.member_views(room_id, list(online))
+            for user_id, view in views.items():
+                viewer = User(user_id, online[user_id].name)
+                room = room_to_wire(view, viewer, positions)
+                await self.sio.emit(Event.ROOM_UPDATED, {"room": room}, to=user_channel(user_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("room:updated for %s failed", room_id)
+        finally:
+            self._updates_due.discard(room_id)
+
+    async def stop(self) -> None:
+        """Cancel background work (pending room updates) before storage closes."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def create_room(
         self, user: User, name: object, topic: object, private: bool, sid: str | None
@@ -367,7 +399,7 @@ class ChatService:
                 to=room.id,
                 skip_sid=self.connections.sids(user.id) or None,
             )
-            await self._room_updated(room.id, skip_sid=sid)
+            self._room_updated(room.id)
         positions = await self.storage.members(room.id)
         messages, _ = await self.storage.history(room.id, None, None, DEFAULT_HISTORY_PAGE)
         return {
@@ -388,7 +420,7 @@ class ChatService:
         )
         await self._leave(user.id, room.id)
         await self._system(room.id, "left", user.name, sid)
-        await self._room_updated(room.id)
+        self._room_updated(room.id)
         # the leaver's other devices learn the room is no longer theirs
         if self.connections.is_online(user.id):
             await self.sio.emit(
@@ -423,7 +455,7 @@ class ChatService:
             {"room": await self.room_wire(room.id, invitee)},
             to=user_channel(invitee.id),
         )
-        await self._room_updated(room.id, skip_sid=sid)
+        self._room_updated(room.id)
 
     async def set_topic(
         self, user: User, room_id: object, topic: object, sid: str | None
@@ -434,7 +466,7 @@ class ChatService:
         text = self._topic(topic)
         await self.storage.set_topic(room.id, text)
         await self._system(room.id, "topic", user.name, sid)
-        await self._room_updated(room.id, skip_sid=sid)
+        self._room_updated(room.id)
         return await self.room_wire(room.id, user)
 
     async def close_room(self, user: User, room_id: object) -> None:

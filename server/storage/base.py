@@ -206,6 +206,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def room_view(self, room_id: str, user_id: int) -> RoomView | None: ...
 
+    @abc.abstractmethod
+    async def member_views(self, room_id: str, user_ids: list[int]) -> dict[int, RoomView]:
+        """The room as each of these members sees it, computed in one pass."""
+
     # messages
     @abc.abstractmethod
     async def insert_message(self, message: NewMessage) -> tuple[MessageRecord, bool]:

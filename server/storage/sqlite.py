@@ -457,6 +457,27 @@ class SQLiteStorage(Storage):
     async def room_view(self, room_id: str, user_id: int) -> RoomView | None:
         return await self._read(lambda conn: self._view_sync(conn, room_id, user_id))
 
+    async def member_views(self, room_id: str, user_ids: list[int]) -> dict[int, RoomView]:
+        wanted = set(user_ids)
+
+        def q(conn: sqlite3.Connection) -> dict[int, RoomView]:
+            room = self._room_sync(conn, room_id)
+            if room is None or not wanted:
+                return {}
+            last = self._last_message_sync(conn, room_id)
+            rows = conn.execute(
+                "SELECT mb.user_id, COUNT(m.id) FROM members mb"
+                " LEFT JOIN messages m ON m.room_id = mb.room_id AND m.id > mb.read"
+                " AND (m.sender_id IS NULL OR m.sender_id != mb.user_id)"
+                " WHERE mb.room_id = ? GROUP BY mb.user_id",
+                (room_id,),
+            ).fetchall()
+            return {
+                uid: RoomView(room, True, unread, last) for uid, unread in rows if uid in wanted
+            }
+
+        return await self._read(q)
+
     # -- messages ---------------------------------------------------------------------------
 
     async def insert_message(self, message: NewMessage) -> tuple[MessageRecord, bool]:
