@@ -60,6 +60,9 @@ SEND_TIMEOUT_S = 30.0
 MAX_SEND_ATTEMPTS = 8
 RECONNECT_DELAYS_S = (1, 2, 4, 8, 15, 30)
 MEDIA_CACHE_BYTES = 64 * 1024 * 1024
+# Receipts are cumulative, so one per room and state per this many seconds (the highest
+# id) says the same as one per message, without a durable server write for each.
+RECEIPT_DEBOUNCE_S = 0.25
 
 _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -205,6 +208,11 @@ class ChatClient(QObject):
 
     async def disconnect(self) -> None:  # type: ignore[override]  # the contract's name
         """Close the connection and stop reconnecting; the outbox stays on disk."""
+        if self._ready and self._receipts_due:
+            try:  # what was seen so far, before the debounce would have sent it
+                await asyncio.wait_for(self._flush_receipts(), 2.0)
+            except (asyncio.TimeoutError, RequestError):
+                logger.info("receipts not flushed before disconnecting")
         self._want_connected = False
         self._wake_reconnect.set()
         supervisor, self._supervisor = self._supervisor, None
@@ -849,6 +857,8 @@ class ChatClient(QObject):
 
     # ------------------------------------------------------------------ receipts & read
     def set_active_room(self, room: str | None) -> None:
+        if room != self._active_room and self._receipts_due and self._ready:
+            self._spawn(self._flush_receipts())  # leaving a room: do not sit on its receipts
         self._active_room = room
         if room is not None and room not in self._members_loaded and self._ready:
             self._spawn(self._refresh_members(room))
@@ -873,7 +883,8 @@ class ChatClient(QObject):
             self.mark_read(self._active_room)
 
     def _schedule_receipt(self, room: str, state: str, message_id: int) -> None:
-        """Coalesce receipts: one per room and state per loop turn, only if it moves up."""
+        """Coalesce receipts: one per room and state per RECEIPT_DEBOUNCE_S, only if it
+        moves up (flushed at once on a room switch and before disconnecting)."""
         key = (room, str(state))
         if message_id <= max(self._receipts_due.get(key, 0), self._receipts_sent.get(key, 0)):
             return
@@ -883,8 +894,13 @@ class ChatClient(QObject):
             self._spawn(self._send_receipts())
 
     async def _send_receipts(self) -> None:
-        await asyncio.sleep(0)  # let the rest of this batch of events land first
-        self._receipts_scheduled = False
+        try:
+            await asyncio.sleep(RECEIPT_DEBOUNCE_S)  # let the rest of a flood land first
+        finally:
+            self._receipts_scheduled = False
+        await self._flush_receipts()
+
+    async def _flush_receipts(self) -> None:
         due, self._receipts_due = self._receipts_due, {}
         for (room, state), message_id in due.items():
             if message_id <= self._receipts_sent.get((room, state), 0):
