@@ -165,3 +165,24 @@ async def test_unknown_events_and_garbage_get_bad_request(connect: Connect) -> N
     assert ack["ok"] is False and ack["error"]["code"] == "bad_request"
     # the connection survived all of it
     assert (await alice.ok(Event.ROOMS_LIST))["rooms"]
+
+
+async def test_token_and_membership_survive_a_restart(
+    server_factory: ServerFactory, tmp_path
+) -> None:
+    data_dir = tmp_path / "kept"
+    first = await server_factory(data_dir=data_dir)
+    alice = ChatTestClient(first.url, ["websocket"])
+    await alice.connect({"username": "alice", "password": PASSWORD})
+    token = (await alice.wait_for(Event.SESSION))["token"]
+    await alice.ok(Event.ROOM_CREATE, {"name": "kept"})
+    await alice.disconnect()
+    await first.stop()
+
+    second = await server_factory(data_dir=data_dir)
+    again = ChatTestClient(second.url, ["websocket"])
+    await again.connect({"token": token})
+    assert (await again.wait_for(Event.SESSION))["user"]["name"] == "alice"
+    rooms = {r["id"]: r["joined"] for r in (await again.ok(Event.ROOMS_LIST))["rooms"]}
+    assert rooms == {GENERAL_ROOM: True, "kept": True}
+    await again.disconnect()
