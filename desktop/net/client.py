@@ -211,7 +211,7 @@ class ChatClient(QObject):
         if self._ready and self._receipts_due:
             try:  # what was seen so far, before the debounce would have sent it
                 await asyncio.wait_for(self._flush_receipts(), 2.0)
-            except (asyncio.TimeoutError, RequestError):
+            except (TimeoutError, RequestError):
                 logger.info("receipts not flushed before disconnecting")
         self._want_connected = False
         self._wake_reconnect.set()
