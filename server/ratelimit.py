@@ -6,6 +6,9 @@ import time
 from collections import deque
 
 
+_PURGE_ABOVE = 10_000
+
+
 class SlidingWindow:
     """At most ``limit`` events per key in any ``window_s`` seconds; ``limit`` 0 means no limit."""
 
@@ -32,6 +35,8 @@ class SlidingWindow:
         if len(events) >= self.limit:
             return False
         events.append(now)
+        if len(self._events) > _PURGE_ABOVE:
+            self._purge(now)
         return True
 
     def exceeded(self, key: str) -> bool:
@@ -49,3 +54,11 @@ class SlidingWindow:
             return
         now = time.monotonic()
         self._trim(key, now).append(now)
+        if len(self._events) > _PURGE_ABOVE:
+            self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """Forget keys with nothing in the window (many names tried once, e.g. a scan)."""
+        horizon = now - self.window_s
+        for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= horizon]:
+            del self._events[key]
