@@ -106,14 +106,26 @@ def test_drop_raw_image_data_from_a_browser(
     assert got[0]["image"]["size"] == len(data)
 
 
-def test_paste_image_from_clipboard(server_url, make_client, make_peer, make_window, qtbot):
+@pytest.fixture
+def clipboard():
+    """The application clipboard, emptied afterwards: a QMimeData it still owns when the
+    interpreter exits is freed twice (a segfault at exit)."""
+    board = QGuiApplication.clipboard()
+    yield board
+    board.clear()
+    QGuiApplication.processEvents()
+
+
+def test_paste_image_from_clipboard(
+    server_url, make_client, make_peer, make_window, qtbot, clipboard
+):
     alice, window = _window(server_url, make_client, make_window, qtbot)
     bob = make_peer(server_url, "bob")
     image = QImage(50, 25, QImage.Format.Format_RGB32)
     image.fill(Qt.GlobalColor.darkCyan)
     mime = QMimeData()
     mime.setImageData(image)
-    QGuiApplication.clipboard().setMimeData(mime)
+    clipboard.setMimeData(mime)
     window.composer.setFocus()
     qtbot.keyClick(window.composer, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: len(window.composer_panel.chips) == 1)
@@ -126,7 +138,7 @@ def test_paste_image_from_clipboard(server_url, make_client, make_peer, make_win
     # plain text still pastes as text
     text_mime = QMimeData()
     text_mime.setText("just words")
-    QGuiApplication.clipboard().setMimeData(text_mime)
+    clipboard.setMimeData(text_mime)
     qtbot.keyClick(window.composer, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert window.composer.toPlainText() == "just words"
     assert window.composer_panel.chips == []
