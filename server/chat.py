@@ -217,9 +217,11 @@ class ChatService:
     async def connection_up(self, conn: Connection) -> None:
         """Send ``session`` first, then subscribe to every member room and announce presence."""
         try:
+            room_ids = await self.storage.member_room_ids(conn.user.id)
+            # subscribe right behind the session event, with no storage round trip between:
+            # whatever the client's catch-up history misses then arrives as events
             await self.sio.emit(Event.SESSION, self._pending_session.pop(conn.sid), to=conn.sid)
             await self.sio.enter_room(conn.sid, user_channel(conn.user.id))
-            room_ids = await self.storage.member_room_ids(conn.user.id)
             for room_id in room_ids:
                 await self.sio.enter_room(conn.sid, room_id)
             if conn.first and room_ids:
