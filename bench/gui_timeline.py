@@ -117,7 +117,9 @@ def cold_start_child(argv: list[str]) -> int:
 
 
 # ----------------------------------------------------------------------- the GUI measurements
-async def gui_measurements(url: str, messages: int, flood: int, tmp: Path) -> dict[str, Any]:
+async def gui_measurements(
+    url: str, messages: int, flood: int, tmp: Path, profile: str | None = None
+) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
 
     from desktop.net.client import ChatClient
@@ -173,12 +175,21 @@ async def gui_measurements(url: str, messages: int, flood: int, tmp: Path) -> di
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     peer = run_peer(url, "flooder", "flood", flood, create=False)
     await until(lambda: flood_model.rowCount() > base, 60)
     first = time.perf_counter()
     await until(lambda: flood_model.rowCount() >= base + flood, 300)
     last = time.perf_counter()
     timer.stop()
+    if prof is not None and profile:
+        prof.disable()
+        prof.dump_stats(profile)
     peer.wait(60)
     during = [t for t in ticks if first <= t <= last]
     gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
@@ -197,6 +208,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--flood", type=int, default=2_000)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the flood phase into FILE (inflates the stall)")
     parser.add_argument("--peer", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--cold-start-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,7 +235,8 @@ def main() -> int:
             from desktop.app import ensure_application, run_on_qasync
 
             app = ensure_application()
-            res = run_on_qasync(app, gui_measurements(server.url, args.messages, args.flood, tmp))
+            res = run_on_qasync(app, gui_measurements(server.url, args.messages, args.flood, tmp,
+                                                        args.profile))
 
             pw = tmp / "pw"
             pw.write_text(PASSWORD)

@@ -203,3 +203,10 @@ class TimelineWindowModel(QAbstractProxyModel):
 
     def source(self) -> QAbstractItemModel:
         return self._src
+
+    def message_at(self, row: int) -> Any:
+        """The source's ``message_at(first + row)`` (None outside, or without one)."""
+        getter = getattr(self._src, "message_at", None)
+        if getter is None or not 0 <= row < self.rowCount():
+            return None
+        return getter(row + self._first)

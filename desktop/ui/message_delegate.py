@@ -5,6 +5,11 @@ image, text, time and status) and both ``paint()`` and ``sizeHint()`` use it, so
 never disagree. Layouts are cached per message identity, width and the few inputs that
 change geometry; a width change simply misses the cache.
 
+``sizeHint()`` is what a QListView calls for every row of every layout pass (each insert
+during a flood), so it and ``paint()`` use a cheaper cache first: the layout per message
+object and width, with no role lookups. The view calls ``forget()`` for rows whose data changed
+(the model emits dataChanged for a status change and for a row whose neighbours changed).
+
 Text is plain text laid out with QTextLayout: never rich text or HTML. The only formats
 are the link ranges the delegate found itself (colour + underline on URLs).
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +124,12 @@ class RowLayout:
 
 
 def _ts_text(ts: int) -> str:
-    return QDateTime.fromMSecsSinceEpoch(ts).toString("HH:mm")
+    return _minute_text(ts // 60_000)
+
+
+@lru_cache(maxsize=4096)
+def _minute_text(minute: int) -> str:
+    return QDateTime.fromMSecsSinceEpoch(minute * 60_000).toString("HH:mm")
 
 
 def _image_key(msg: Message) -> tuple[str | None, bytes | None, str | None, bytes | None]:
@@ -152,6 +163,11 @@ class MessageDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._decoder = decoder
         self._layouts: OrderedDict[Hashable, RowLayout] = OrderedDict()
+        # id(message) -> (message, width, layout): the fast path (see module doc)
+        self._rows: dict[int, tuple[Message, int, RowLayout]] = {}
+        self._rows_font: QFont | None = None
+        self._key_font: QFont | None = None
+        self._font_key = ""
         self._waiting: dict[str, list[QPersistentModelIndex]] = {}
         self.hover_link: str | None = None
         decoder.ready.connect(self.on_decoder_ready)
@@ -215,15 +231,54 @@ class MessageDelegate(QStyledItemDelegate):
     def _drop_cached(self, index: QModelIndex) -> None:
         msg = index.data(MessageRoles.ItemRole)
         if isinstance(msg, Message):
+            self.forget(msg)
             ident = msg.client_id or msg.id
             for key in [k for k in self._layouts if isinstance(k, tuple) and k[0] == ident]:
                 del self._layouts[key]
 
     # ----- layout
+    @staticmethod
+    def message(index: AnyIndex) -> Message | None:
+        """The row's Message, straight from a model with ``message_at`` when it has one."""
+        getter = getattr(index.model(), "message_at", None)
+        msg = getter(index.row()) if getter is not None else index.data(MessageRoles.ItemRole)
+        return msg if isinstance(msg, Message) else None
+
+    def forget(self, msg: Message) -> None:
+        """Drop ``msg``'s cached layout (its data or its neighbours changed)."""
+        self._rows.pop(id(msg), None)
+
+    def _font_cache_key(self, font: QFont) -> str:
+        if self._key_font is None or font != self._key_font:
+            self._key_font = QFont(font)
+            self._font_key = font.key()
+        return self._font_key
+
     def _meta_text(self, msg: Message, own: bool) -> str:
         if own and msg.status == DeliveryStatus.FAILED:
             return "Not sent · Retry"
         return _ts_text(msg.ts)
+
+    def fast_layout(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
+        """:meth:`layout_for`, first from the per-message cache that needs no role lookups
+        (what sizeHint and paint use: a QListView asks for every row on each layout)."""
+        msg = self.message(index)
+        if msg is None:
+            return RowLayout(height=1)
+        width = option.rect.width() if option.rect.width() > 0 else 600
+        font = option.font
+        if self._rows_font is None or font != self._rows_font:
+            self._rows.clear()
+            self._rows_font = QFont(font)
+        ident = id(msg)
+        hit = self._rows.get(ident)
+        if hit is not None and hit[0] is msg and hit[1] == width:
+            return hit[2]
+        lay = self.layout_for(option, index)
+        self._rows[ident] = (msg, width, lay)
+        if len(self._rows) > CACHE_LIMIT:
+            del self._rows[next(iter(self._rows))]
+        return lay
 
     def layout_for(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
         """The cached :class:`RowLayout` of ``index`` at the option's width."""
@@ -246,7 +301,7 @@ class MessageDelegate(QStyledItemDelegate):
             None if thumb is None else (thumb.width(), thumb.height()),
             meta,
             msg.text if msg.kind != "system" else display,
-            option.font.key(),
+            self._font_cache_key(option.font),
         )
         cached = self._layouts.get(key)
         if cached is not None:
@@ -425,16 +480,16 @@ class MessageDelegate(QStyledItemDelegate):
 
     # ----- QStyledItemDelegate
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        """Overrides QStyledItemDelegate.sizeHint: the height from ``_layout``."""
-        lay = self.layout_for(option, index)
-        return QSize(option.rect.width(), lay.height)
+        """Overrides QStyledItemDelegate.sizeHint: the height from ``_layout``, cached per
+        message object and width."""
+        return QSize(option.rect.width(), self.fast_layout(option, index).height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Overrides QStyledItemDelegate.paint: everything from the same ``_layout``."""
-        msg = index.data(MessageRoles.ItemRole)
-        if not isinstance(msg, Message):
+        msg = self.message(index)
+        if msg is None:
             return
-        lay = self.layout_for(option, index)
+        lay = self.fast_layout(option, index)
         palette = option.palette
         text_font, name_font, meta_font = self._fonts(option.font)
         own = bool(index.data(MessageRoles.IsOwnRole))

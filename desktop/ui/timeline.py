@@ -101,6 +101,7 @@ class TimelineView(QListView):
         self.drop_hint = False
         self.window_rows = WINDOW_ROWS
         self._window: TimelineWindowModel | None = None
+        self._window_source: QAbstractItemModel | None = None
         self._trim_timer = QTimer(self)
         self._trim_timer.setSingleShot(True)
         self._trim_timer.setInterval(0)
@@ -150,6 +151,12 @@ class TimelineView(QListView):
                 old.rowsInserted.disconnect(self.on_model_rows_inserted)
             except (RuntimeError, TypeError):
                 pass
+        old_source = self._window_source or old
+        if old_source is not None:
+            try:
+                old_source.dataChanged.disconnect(self.on_model_data_changed)
+            except (RuntimeError, TypeError):
+                pass
         old_window = self._window
         self._window = None
         shown = model
@@ -158,6 +165,7 @@ class TimelineView(QListView):
             shown = self._window
         elif isinstance(model, TimelineWindowModel):
             self._window = model
+        self._window_source = self._window.source() if self._window is not None else None
         super().setModel(shown)
         if (
             old_window is not None
@@ -173,6 +181,8 @@ class TimelineView(QListView):
         if shown is not None:
             shown.rowsAboutToBeInserted.connect(self.on_model_rows_about_to_be_inserted)
             shown.rowsInserted.connect(self.on_model_rows_inserted)
+            # from the room's model: rows outside the window can change too
+            (self._window_source or shown).dataChanged.connect(self.on_model_data_changed)
         self.scrollToBottom()
 
     @property
@@ -187,9 +197,8 @@ class TimelineView(QListView):
     def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:  # noqa: N802
         """Overrides QListView.visualRect: also takes an index of the room's model."""
         window = self._window
-        if window is not None and index.isValid() and index.model() is not window:
-            if index.model() is window.source():
-                index = window.mapFromSource(index)
+        if window is not None and index.model() is self._window_source:
+            index = window.mapFromSource(index)
             if not index.isValid():
                 return QRect()
         return super().visualRect(index)
@@ -231,6 +240,16 @@ class TimelineView(QListView):
             self._anchor = QPersistentModelIndex(index)
             self._anchor_top = self.visualRect(index).top()
 
+    def on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        """A row's data (or its neighbours) changed: its cached layout is stale."""
+        model = top_left.model()
+        if model is None:
+            return
+        for row in range(top_left.row(), bottom_right.row() + 1):
+            msg = self.delegate.message(model.index(row, 0))
+            if msg is not None:
+                self.delegate.forget(msg)
+
     def on_model_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
         model = self.model()
         if model is None:
@@ -245,7 +264,8 @@ class TimelineView(QListView):
                 self._new_below += others
                 self._show_jump_button()
         if appended and self._stick_bottom:
-            self.scrollToBottom()
+            # No scrollToBottom() here: it would lay out at once for every batch; the
+            # view's delayed layout ends in updateGeometries(), which pins the bottom.
             window = self._window
             if window is not None and window.rowCount() > 2 * self.window_rows:
                 self._trim_timer.start()  # not from inside the insert notification
