@@ -49,7 +49,7 @@ from desktop.ui.main_window import MainWindow  # noqa: E402
 logger = logging.getLogger("screenshot")
 
 PASSWORD = "correct-horse-battery"
-WINDOW_SIZE = QSize(1280, 860)
+WINDOW_SIZE = QSize(1280, 900)
 SHOWN_ROOM = "design"
 
 
