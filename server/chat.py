@@ -549,12 +549,14 @@ class ChatService:
                 ErrorCode.TOO_LARGE, f"Text is limited to {self.config.max_text_chars} characters."
             )
 
-        existing = await self.storage.message_by_client_id(user.id, cid)
+        existing, room, member = await self.storage.send_context(room_id, user.id, cid)
         if existing is not None:
             positions = await self.storage.members(existing.room)
             return existing, message_to_wire(existing, positions), False
-
-        room = await self._member_room(user, room_id)
+        if room is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no room {room_id}.")
+        if not member:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room_id}.")
         if not self.message_limiter.allow(str(user.id)):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
@@ -590,8 +592,13 @@ class ChatService:
             if new_image is not None:
                 self.metrics.images_total += 1
             await self.sio.emit(Event.MESSAGE, message_to_wire(record), to=room.id, skip_sid=sid)
+        if created:
+            # a new message is beyond every receipt position: nobody else has it yet
+            wire = message_to_wire(record)
+            wire["receipts"] = {"delivered": 0, "read": 0, "of": max(room.members - 1, 0)}
+            return record, wire, True
         positions = await self.storage.members(record.room)
-        return record, message_to_wire(record, positions), created
+        return record, message_to_wire(record, positions), False
 
     async def history(self, user: User, payload: dict[str, Any]) -> dict[str, Any]:
         room = await self._member_room(user, payload.get("room"))

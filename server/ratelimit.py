@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import deque
 
-
 _PURGE_ABOVE = 10_000
 
 

@@ -222,6 +222,13 @@ class Storage(abc.ABC):
     ) -> MessageRecord | None: ...
 
     @abc.abstractmethod
+    async def send_context(
+        self, room_id: str, user_id: int, client_id: str
+    ) -> tuple[MessageRecord | None, RoomRecord | None, bool]:
+        """What a send needs in one round trip: the message already stored under
+        (user, client_id), the room, and whether the user is a member."""
+
+    @abc.abstractmethod
     async def history(
         self, room_id: str, before: int | None, after: int | None, limit: int
     ) -> tuple[list[MessageRecord], bool]:
@@ -236,7 +243,8 @@ class Storage(abc.ABC):
         self, room_id: str, user_id: int, state: PositionState, message_id: int
     ) -> PositionChange | None:
         """Move a member's position forward (never back; read implies delivered), clamped to
-        the room's newest message. None when the user is not a member."""
+        the room's newest message. None when the user is not a member. Positions may be
+        committed without their own fsync: a lost receipt is resent by the client."""
 
     @abc.abstractmethod
     async def senders_in_span(

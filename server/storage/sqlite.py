@@ -166,17 +166,27 @@ class SQLiteStorage(Storage):
         assert self._rconn is not None, "storage is not open"
         return fn(self._rconn)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` inside one committed transaction."""
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+        """Run ``fn`` inside one committed transaction.
+
+        ``durable=False`` commits without an fsync of its own (WAL + synchronous=NORMAL): the
+        change survives a process crash, and the next durable commit syncs it with its own.
+        """
 
         def tx(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous=FULL")
             return result
 
         return await self._run(tx)
@@ -585,6 +595,24 @@ class SQLiteStorage(Storage):
         ).fetchone()
         return None if row is None else _message_from_row(row)
 
+    async def send_context(
+        self, room_id: str, user_id: int, client_id: str
+    ) -> tuple[MessageRecord | None, RoomRecord | None, bool]:
+        def q(conn: sqlite3.Connection) -> tuple[MessageRecord | None, RoomRecord | None, bool]:
+            existing = self._by_client_id_sync(conn, user_id, client_id)
+            if existing is not None:
+                return existing, None, False
+            room = self._room_sync(conn, room_id)
+            member = room is not None and (
+                conn.execute(
+                    "SELECT 1 FROM members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+                ).fetchone()
+                is not None
+            )
+            return None, room, member
+
+        return await self._read(q)
+
     async def message_by_client_id(self, sender_id: int, client_id: str) -> MessageRecord | None:
         return await self._read(lambda conn: self._by_client_id_sync(conn, sender_id, client_id))
 
@@ -649,7 +677,7 @@ class SQLiteStorage(Storage):
                 )
             return PositionChange(old_delivered, new_delivered, old_read, new_read)
 
-        return await self._write(tx)
+        return await self._write(tx, durable=False)
 
     async def senders_in_span(
         self, room_id: str, after: int, up_to: int, exclude_user_id: int
