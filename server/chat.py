@@ -256,6 +256,12 @@ class ChatService:
             skip_sid=self.connections.sids(user.id) or None,
         )
 
+    async def broadcast_notice(self, text: str, level: str = "info") -> None:
+        """Send an operator ``notice`` to every connection (in-process API for operators)."""
+        if level not in ("info", "warning"):
+            raise ValueError(f"notice level must be info or warning, not {level!r}")
+        await self.sio.emit(Event.NOTICE, {"text": text, "level": level})
+
     # -- rooms ------------------------------------------------------------------------------
 
     async def _room(self, room_id: object) -> RoomRecord:

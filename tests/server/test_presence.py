@@ -42,3 +42,15 @@ async def test_members_show_who_is_online(connect: Connect) -> None:
     await alice.wait_for(Event.PRESENCE, lambda p: p == {"user": "bob", "state": "offline"})
     members = (await alice.ok(Event.ROOM_MEMBERS, {"room": "general"}))["members"]
     assert {"name": "bob", "online": False} in members
+
+
+async def test_operator_notice_reaches_every_connection(server, connect: Connect) -> None:
+    from server.http_api import CHAT_KEY
+
+    alice = await connect("alice")
+    await alice.ok(Event.ROOM_LEAVE, {"room": "general"})  # in no room at all
+    bob = await connect("bob")
+    await server.app[CHAT_KEY].broadcast_notice("Maintenance at 22:00", "warning")
+    for client in (alice, bob):
+        notice = await client.wait_for(Event.NOTICE)
+        assert notice == {"text": "Maintenance at 22:00", "level": "warning"}
