@@ -175,6 +175,19 @@ async def gui_measurements(
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
+    gc_pauses: list[tuple[float, float, int]] = []  # (start, seconds, generation)
+    gc_start: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_start[:] = [time.perf_counter()]
+        elif gc_start:
+            gc_pauses.append((gc_start[0], time.perf_counter() - gc_start[0],
+                              int(info.get("generation", -1))))
+
+    import gc
+
+    gc.callbacks.append(on_gc)
     prof = None
     if profile:
         import cProfile
@@ -187,6 +200,7 @@ async def gui_measurements(
     await until(lambda: flood_model.rowCount() >= base + flood, 300)
     last = time.perf_counter()
     timer.stop()
+    gc.callbacks.remove(on_gc)
     if prof is not None and profile:
         prof.disable()
         prof.dump_stats(profile)
@@ -197,6 +211,11 @@ async def gui_measurements(
     results["flood_s"] = last - first
     results["flood_max_stall_ms"] = max(gaps) * 1000 if gaps else float("nan")
     results["flood_ticks"] = len(during)
+    worst = sorted(zip(gaps, during, strict=False), reverse=True)[:5]
+    results["flood_worst_gaps"] = [(round(g * 1000), round(t - first, 2)) for g, t in worst]
+    pauses = [p for p in gc_pauses if first <= p[0] <= last]
+    results["flood_gc_max_ms"] = max((p[1] for p in pauses), default=0.0) * 1000
+    results["flood_gc_gen2"] = sum(1 for p in pauses if p[2] == 2)
 
     await client.disconnect()
     window.close()
@@ -258,6 +277,9 @@ def main() -> int:
             server.stop()
 
     print()
+    print(f"flood: {res['flood_rows'] / res['flood_s']:.0f} msg/s; worst gaps (ms, at s) "
+          f"{res['flood_worst_gaps']}; longest GC pause {res['flood_gc_max_ms']:.0f} ms, "
+          f"{res['flood_gc_gen2']} full collections")
     print("| benchmark | target | measured |")
     print("|---|---|---|")
     print(f"| open a room of {args.messages:,} messages (server, newest page), first paint "

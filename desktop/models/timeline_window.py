@@ -9,33 +9,48 @@ show a window of the newest rows: this proxy exposes the source rows
 already starts at row 0 does the view ask the server for older history); ``trim()`` drops
 rows from its top again when the user is back at the bottom.
 
+Rows appended at the bottom are announced at once after a quiet spell, else in batches,
+at most one every ``APPEND_INTERVAL_MS``: each announcement costs the view a layout pass and a repaint, so
+during a flood this bounds the GUI's work per second instead of paying it per message.
+With ``follow_latest`` set (the user is at the bottom) a batch also trims the top back to
+``window_rows``, so the rows laid out stay few however long the flood.
+
 Rows keep their source data unchanged (a window's top row may therefore have no header:
 the view grows the window before it is looked at).
+
+It is a QAbstractListModel (with ``mapToSource``/``mapFromSource`` like a proxy) rather
+than a QAbstractProxyModel: the view calls ``index()`` and ``rowCount()`` several times per
+row on every layout pass, and the list model's C++ ``index()`` plus a cached row count
+keep those calls cheap.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
-    QAbstractProxyModel,
+    QAbstractListModel,
+    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     Qt,
+    QTimer,
 )
 
 logger = logging.getLogger(__name__)
 
 WINDOW_ROWS = 150
 GROW_ROWS = 100
+APPEND_INTERVAL_MS = 50
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
-class TimelineWindowModel(QAbstractProxyModel):
+class TimelineWindowModel(QAbstractListModel):
     """A flat proxy over a list model's newest rows; see the module docstring."""
 
     def __init__(
@@ -47,11 +62,17 @@ class TimelineWindowModel(QAbstractProxyModel):
         super().__init__(parent)
         self.window_rows = max(1, window_rows)
         self._first = 0
-        self._pending_remove: tuple[int, int, int] | None = None  # (s, e, removed in window)
+        self._pending_remove: tuple[int, int] | None = None  # (rows above, rows inside)
         self._insert_inside = False
         self._src: QAbstractItemModel = source
         self._first = max(0, source.rowCount() - self.window_rows)
-        super().setSourceModel(source)
+        self._count = source.rowCount() - self._first
+        self.follow_latest = False
+        self._append_timer = QTimer(self)
+        self._append_timer.setSingleShot(True)
+        self._append_timer.setInterval(APPEND_INTERVAL_MS)
+        self._append_timer.timeout.connect(self.release)
+        self._last_release = 0.0
         source.rowsAboutToBeInserted.connect(self.on_source_rows_about_to_be_inserted)
         source.rowsInserted.connect(self.on_source_rows_inserted)
         source.rowsAboutToBeRemoved.connect(self.on_source_rows_about_to_be_removed)
@@ -70,6 +91,24 @@ class TimelineWindowModel(QAbstractProxyModel):
         """The source row shown as this model's row 0."""
         return self._first
 
+    @property
+    def held(self) -> int:
+        """Source rows appended below the window and not announced yet."""
+        return self._src.rowCount() - self._first - self._count
+
+    def release(self) -> int:
+        """Announce the rows appended since the last batch (the timer calls this)."""
+        self._append_timer.stop()
+        self._last_release = time.monotonic()
+        held = self.held
+        if held > 0:
+            self.beginInsertRows(QModelIndex(), self._count, self._count + held - 1)
+            self._count += held
+            self.endInsertRows()
+        if self.follow_latest:
+            self.trim()
+        return max(0, held)
+
     def at_source_top(self) -> bool:
         """True when the window starts at the source's first row (nothing more in memory)."""
         return self._first == 0
@@ -81,6 +120,7 @@ class TimelineWindowModel(QAbstractProxyModel):
             return 0
         self.beginInsertRows(QModelIndex(), 0, count - 1)
         self._first -= count
+        self._count += count
         self.endInsertRows()
         return count
 
@@ -92,6 +132,7 @@ class TimelineWindowModel(QAbstractProxyModel):
             return 0
         self.beginRemoveRows(QModelIndex(), 0, extra - 1)
         self._first += extra
+        self._count -= extra
         self.endRemoveRows()
         return extra
 
@@ -100,44 +141,56 @@ class TimelineWindowModel(QAbstractProxyModel):
         if parent.isValid():
             return
         # Rows above the window stay out of it, except history prepended to a window that
-        # already shows everything (the user asked for it by scrolling to the top).
-        self._insert_inside = s > self._first or (s == self._first and self._first == 0)
+        # already shows everything (the user asked for it by scrolling to the top); rows
+        # at or after the window's end wait for the next batch.
+        first, end = self._first, self._first + self._count
+        above = s < first or (s == first and first > 0)
+        self._insert_inside = not above and s < end
         if self._insert_inside:
-            self.beginInsertRows(QModelIndex(), s - self._first, e - self._first)
+            self.beginInsertRows(QModelIndex(), s - first, e - first)
 
     def on_source_rows_inserted(self, parent: QModelIndex, s: int, e: int) -> None:
         if parent.isValid():
             return
         if self._insert_inside:
             self._insert_inside = False
+            self._count += e - s + 1
             self.endInsertRows()
-        else:
+        elif s < self._first or (s == self._first and self._first > 0):
             self._first += e - s + 1
+        elif not self._append_timer.isActive():
+            wait_ms = APPEND_INTERVAL_MS - (time.monotonic() - self._last_release) * 1000
+            if wait_ms <= 0:
+                self.release()  # the first rows after a quiet spell show at once
+            else:
+                self._append_timer.start(max(1, int(wait_ms)))
 
     def on_source_rows_about_to_be_removed(self, parent: QModelIndex, s: int, e: int) -> None:
         if parent.isValid():
             return
-        lo = max(s, self._first)
-        inside = max(0, e - lo + 1)
-        self._pending_remove = (s, e, inside)
+        first, end = self._first, self._first + self._count
+        lo, hi = max(s, first), min(e, end - 1)
+        inside = max(0, hi - lo + 1)
+        above = max(0, min(e, first - 1) - s + 1)
+        self._pending_remove = (above, inside)
         if inside:
-            self.beginRemoveRows(QModelIndex(), lo - self._first, e - self._first)
+            self.beginRemoveRows(QModelIndex(), lo - first, hi - first)
 
-    def on_source_rows_removed(self, parent: QModelIndex, s: int, e: int) -> None:
+    def on_source_rows_removed(self, parent: QModelIndex, _s: int, _e: int) -> None:
         if parent.isValid() or self._pending_remove is None:
             return
-        _s, _e, inside = self._pending_remove
+        above, inside = self._pending_remove
         self._pending_remove = None
-        above = (e - s + 1) - inside
         self._first -= above
         if inside:
+            self._count -= inside
             self.endRemoveRows()
 
     def on_source_data_changed(
         self, top_left: QModelIndex, bottom_right: QModelIndex, roles: list[int]
     ) -> None:
         top = max(top_left.row(), self._first)
-        bottom = bottom_right.row()
+        bottom = min(bottom_right.row(), self._first + self._count - 1)
         if bottom < top:
             return
         self.dataChanged.emit(
@@ -146,60 +199,43 @@ class TimelineWindowModel(QAbstractProxyModel):
 
     def on_source_model_reset(self) -> None:
         self._first = max(0, self._src.rowCount() - self.window_rows)
+        self._count = self._src.rowCount() - self._first
+        self._append_timer.stop()
         self.endResetModel()
 
-    # ----- QAbstractProxyModel
+    # ----- proxy-style mapping
     def mapToSource(self, proxy_index: AnyIndex) -> QModelIndex:  # noqa: N802
-        """Overrides QAbstractProxyModel.mapToSource."""
+        """The source index of a row of this model."""
         if not proxy_index.isValid():
             return QModelIndex()
         return self._src.index(proxy_index.row() + self._first, proxy_index.column())
 
     def mapFromSource(self, source_index: AnyIndex) -> QModelIndex:  # noqa: N802
-        """Overrides QAbstractProxyModel.mapFromSource (invalid outside the window)."""
-        if not source_index.isValid() or source_index.row() < self._first:
+        """This model's index of a source row (invalid outside the window)."""
+        row = source_index.row()
+        if not source_index.isValid() or not self._first <= row < self._first + self._count:
             return QModelIndex()
         return self.index(source_index.row() - self._first, source_index.column())
 
-    def index(self, row: int, column: int = 0, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        """Overrides QAbstractItemModel.index."""
-        if parent.isValid() or column != 0 or not 0 <= row < self.rowCount():
-            return QModelIndex()
-        return self.createIndex(row, column)
-
-    def parent(self, _index: AnyIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
-        """Overrides QAbstractItemModel.parent: a flat list."""
-        return QModelIndex()
-
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
         """Overrides QAbstractItemModel.rowCount."""
-        if parent.isValid():
-            return 0
-        return max(0, self._src.rowCount() - self._first)
+        return 0 if parent.isValid() else self._count
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        """Overrides QAbstractItemModel.columnCount."""
-        return 0 if parent.isValid() else 1
+    def roleNames(self) -> dict[int, QByteArray]:  # noqa: N802
+        """Overrides QAbstractItemModel.roleNames: the source's."""
+        return self._src.roleNames()
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Overrides QAbstractProxyModel.data (straight to the source row)."""
+        """Overrides QAbstractItemModel.data (straight to the source row)."""
         if not index.isValid():
             return None
         return self._src.data(self._src.index(index.row() + self._first, 0), role)
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        """Overrides QAbstractProxyModel.flags."""
+        """Overrides QAbstractItemModel.flags."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
         return self._src.flags(self._src.index(index.row() + self._first, 0))
-
-    def sibling(self, row: int, column: int, _index: AnyIndex) -> QModelIndex:
-        """Overrides QAbstractProxyModel.sibling."""
-        return self.index(row, column)
-
-    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: N802, B008
-        """Overrides QAbstractProxyModel.hasChildren."""
-        return not parent.isValid() and self.rowCount() > 0
 
     def source(self) -> QAbstractItemModel:
         return self._src

@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from functools import lru_cache
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import (

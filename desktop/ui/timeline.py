@@ -92,7 +92,7 @@ class TimelineView(QListView):
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._stick_bottom = True
+        self._stick = True
         self._anchor: QPersistentModelIndex | None = None
         self._anchor_top = 0
         self._adjusting = False
@@ -102,10 +102,6 @@ class TimelineView(QListView):
         self.window_rows = WINDOW_ROWS
         self._window: TimelineWindowModel | None = None
         self._window_source: QAbstractItemModel | None = None
-        self._trim_timer = QTimer(self)
-        self._trim_timer.setSingleShot(True)
-        self._trim_timer.setInterval(0)
-        self._trim_timer.timeout.connect(self._trim_if_at_bottom)
         self.setObjectName("timeline")
         self.setAccessibleName("timeline")
         self.delegate = MessageDelegate(decoder, self)
@@ -219,10 +215,16 @@ class TimelineView(QListView):
         window = self._window
         return self.more_history or (window is not None and not window.at_source_top())
 
-    def _trim_if_at_bottom(self) -> None:
-        window = self._window
-        if window is not None and self._stick_bottom and self.is_at_bottom():
-            window.trim(self.window_rows)
+    @property
+    def _stick_bottom(self) -> bool:
+        """Following the newest message (the window then trims its top as rows arrive)."""
+        return self._stick
+
+    @_stick_bottom.setter
+    def _stick_bottom(self, on: bool) -> None:
+        self._stick = on
+        if self._window is not None:
+            self._window.follow_latest = on
 
     def is_at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
@@ -266,9 +268,7 @@ class TimelineView(QListView):
         if appended and self._stick_bottom:
             # No scrollToBottom() here: it would lay out at once for every batch; the
             # view's delayed layout ends in updateGeometries(), which pins the bottom.
-            window = self._window
-            if window is not None and window.rowCount() > 2 * self.window_rows:
-                self._trim_timer.start()  # not from inside the insert notification
+            pass
 
     def _restore_anchor(self) -> None:
         if self._anchor is None:
@@ -331,6 +331,7 @@ class TimelineView(QListView):
         self._new_below = 0
         self.jump_button.hide()
         if self._window is not None:
+            self._window.release()
             self._window.trim(self.window_rows)
         self.scrollToBottom()
 
