@@ -54,8 +54,12 @@ async def _peer_send(url: str, user: str, room: str, count: int, create: bool) -
     import socketio
 
     sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(url, auth={"username": user, "password": PASSWORD},
-                      transports=["websocket"], wait_timeout=20)
+    await sio.connect(
+        url,
+        auth={"username": user, "password": PASSWORD},
+        transports=["websocket"],
+        wait_timeout=20,
+    )
     if create:
         await sio.call("room:create", {"name": room}, timeout=20)
     else:
@@ -64,10 +68,16 @@ async def _peer_send(url: str, user: str, room: str, count: int, create: bool) -
 
     async def one(i: int) -> None:
         async with window:
-            ack = await sio.call("message:send", {
-                "room": room, "client_id": uuid.uuid4().hex,
-                "text": f"message {i}: the quick brown fox jumps over the lazy dog " * (1 + i % 3),
-            }, timeout=60)
+            ack = await sio.call(
+                "message:send",
+                {
+                    "room": room,
+                    "client_id": uuid.uuid4().hex,
+                    "text": f"message {i}: the quick brown fox jumps over the lazy dog "
+                    * (1 + i % 3),
+                },
+                timeout=60,
+            )
             if not ack.get("ok"):
                 raise RuntimeError(f"send failed: {ack}")
 
@@ -76,8 +86,10 @@ async def _peer_send(url: str, user: str, room: str, count: int, create: bool) -
 
 
 def run_peer(url: str, user: str, room: str, count: int, create: bool) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--peer", url, user, room, str(count),
-                             "1" if create else "0"], cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--peer", url, user, room, str(count), "1" if create else "0"],
+        cwd=REPO,
+    )
 
 
 # ----------------------------------------------------------------------- cold start child
@@ -85,7 +97,7 @@ def cold_start_child(argv: list[str]) -> int:
     """Run the real app; print seconds since ``spawn_ts`` when the main window painted."""
     spawn_ts = float(argv[0])
     from PySide6.QtCore import QEvent, QObject, QTimer
-    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtWidgets import QAbstractItemView, QApplication, QMainWindow
 
     from desktop.app import ensure_application, main
 
@@ -97,9 +109,8 @@ def cold_start_child(argv: list[str]) -> int:
             self.done = False
 
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-            if (not self.done and event.type() == QEvent.Type.Paint
-                    and isinstance(obj, QMainWindow)):
-                room_list = obj.findChild(QObject, "roomList")
+            if not self.done and event.type() == QEvent.Type.Paint and isinstance(obj, QMainWindow):
+                room_list = obj.findChild(QAbstractItemView, "roomList")
                 model = room_list.model() if room_list is not None else None
                 if model is not None and model.rowCount() > 0:
                     self.done = True
@@ -182,8 +193,9 @@ async def gui_measurements(
         if phase == "start":
             gc_start[:] = [time.perf_counter()]
         elif gc_start:
-            gc_pauses.append((gc_start[0], time.perf_counter() - gc_start[0],
-                              int(info.get("generation", -1))))
+            gc_pauses.append(
+                (gc_start[0], time.perf_counter() - gc_start[0], int(info.get("generation", -1)))
+            )
 
     import gc
 
@@ -227,8 +239,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--flood", type=int, default=2_000)
-    parser.add_argument("--profile", metavar="FILE",
-                        help="cProfile the flood phase into FILE (inflates the stall)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the flood phase into FILE (inflates the stall)"
+    )
     parser.add_argument("--peer", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--cold-start-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -248,24 +261,42 @@ def main() -> int:
             seed = run_peer(server.url, "seeder", "big", args.messages, create=True)
             if seed.wait() != 0:
                 raise SystemExit("seeding failed")
-            subprocess.run([sys.executable, __file__, "--peer", server.url, "flooder", "flood",
-                            "0", "1"], cwd=REPO, check=True)
+            subprocess.run(
+                [sys.executable, __file__, "--peer", server.url, "flooder", "flood", "0", "1"],
+                cwd=REPO,
+                check=True,
+            )
 
             from desktop.app import ensure_application, run_on_qasync
 
             app = ensure_application()
-            res = run_on_qasync(app, gui_measurements(server.url, args.messages, args.flood, tmp,
-                                                        args.profile))
+            res = run_on_qasync(
+                app, gui_measurements(server.url, args.messages, args.flood, tmp, args.profile)
+            )
 
             pw = tmp / "pw"
             pw.write_text(PASSWORD)
             colds = []
             for i in range(3):
                 out = subprocess.run(
-                    [sys.executable, __file__, "--cold-start-child", repr(time.time()),
-                     "--server", server.url, "--user", "coldstart", "--password-file", str(pw),
-                     "--data-dir", str(tmp / f"cold-{i}")],
-                    cwd=REPO, capture_output=True, text=True, timeout=120,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--cold-start-child",
+                        repr(time.time()),
+                        "--server",
+                        server.url,
+                        "--user",
+                        "coldstart",
+                        "--password-file",
+                        str(pw),
+                        "--data-dir",
+                        str(tmp / f"cold-{i}"),
+                    ],
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
                 )
                 line = next((ln for ln in out.stdout.splitlines() if "cold_start_s" in ln), None)
                 if line:
@@ -277,21 +308,33 @@ def main() -> int:
             server.stop()
 
     print()
-    print(f"flood: {res['flood_rows'] / res['flood_s']:.0f} msg/s; worst gaps (ms, at s) "
-          f"{res['flood_worst_gaps']}; longest GC pause {res['flood_gc_max_ms']:.0f} ms, "
-          f"{res['flood_gc_gen2']} full collections")
+    print(
+        f"flood: {res['flood_rows'] / res['flood_s']:.0f} msg/s; worst gaps (ms, at s) "
+        f"{res['flood_worst_gaps']}; longest GC pause {res['flood_gc_max_ms']:.0f} ms, "
+        f"{res['flood_gc_gen2']} full collections"
+    )
     print("| benchmark | target | measured |")
     print("|---|---|---|")
-    print(f"| open a room of {args.messages:,} messages (server, newest page), first paint "
-          f"| ≤ 300 ms | {res['open_server_ms']:.0f} ms |")
-    print(f"| open a room with {res['rows_loaded']:,} messages loaded in the client, first paint "
-          f"| ≤ 300 ms | {res['open_loaded_ms']:.0f} ms |")
-    print(f"| flood of {res['flood_rows']:,} incoming messages ({res['flood_s']:.1f} s), "
-          f"longest event-loop stall | ≤ 50 ms | {res['flood_max_stall_ms']:.0f} ms |")
-    print(f"| resident memory with {res['rows_loaded']:,} messages loaded | ≤ 300 MB "
-          f"| {res['rss_mb']:.0f} MB |")
-    print(f"| cold start of `parley` to first painted window (median of 3) | recorded "
-          f"| {res['cold_start_s'] * 1000:.0f} ms |")
+    print(
+        f"| open a room of {args.messages:,} messages (server, newest page), first paint "
+        f"| ≤ 300 ms | {res['open_server_ms']:.0f} ms |"
+    )
+    print(
+        f"| open a room with {res['rows_loaded']:,} messages loaded in the client, first paint "
+        f"| ≤ 300 ms | {res['open_loaded_ms']:.0f} ms |"
+    )
+    print(
+        f"| flood of {res['flood_rows']:,} incoming messages ({res['flood_s']:.1f} s), "
+        f"longest event-loop stall | ≤ 50 ms | {res['flood_max_stall_ms']:.0f} ms |"
+    )
+    print(
+        f"| resident memory with {res['rows_loaded']:,} messages loaded | ≤ 300 MB "
+        f"| {res['rss_mb']:.0f} MB |"
+    )
+    print(
+        f"| cold start of `parley` to first painted window (median of 3) | recorded "
+        f"| {res['cold_start_s'] * 1000:.0f} ms |"
+    )
     return 0
 
 
