@@ -57,6 +57,7 @@ def _port(text: str) -> int:
 
 def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argparse.ArgumentParser:
     origins = [o.strip() for o in env.get("PARLEY_CORS_ORIGINS", "").split(",") if o.strip()]
+    operators = [o.strip() for o in env.get("PARLEY_OPERATORS", "").split(",") if o.strip()]
     parser = argparse.ArgumentParser(
         prog="parley-server",
         description="Run the Parley chat server (Socket.IO protocol v1 and an HTTP API on one port).",
@@ -118,7 +119,16 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         default=env.get("PARLEY_LOG_LEVEL", "INFO").upper(),
         help="logging verbosity (PARLEY_LOG_LEVEL, default INFO)",
     )
-    parser.set_defaults(env_cors_origins=origins)
+    parser.add_argument(
+        "--operator",
+        action="append",
+        dest="operators",
+        default=None,
+        metavar="USER",
+        help="USER may broadcast a notice to every connection with POST /api/notice; repeat "
+        "for more (PARLEY_OPERATORS, comma-separated; default: nobody)",
+    )
+    parser.set_defaults(env_cors_origins=origins, env_operators=operators)
     return parser
 
 
@@ -139,6 +149,7 @@ def config_from_args(
         max_image_bytes=int(args.max_image_mb * 1024 * 1024),
         cors_origins=args.cors_origins if args.cors_origins is not None else args.env_cors_origins,
         log_level=args.log_level,
+        operators=args.operators if args.operators is not None else args.env_operators,
     )
 
 

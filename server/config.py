@@ -34,9 +34,15 @@ class ServerConfig:
     token_ttl_days: int = protocol.TOKEN_TTL_DAYS
     max_connections_per_user: int = protocol.MAX_CONNECTIONS_PER_USER
     max_failed_logins_per_minute: int = protocol.MAX_FAILED_LOGINS_PER_MINUTE
+    # usernames (any case) allowed to broadcast operator notices via POST /api/notice
+    operators: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        self.operators = [name.lower() for name in self.operators]
+
+    def is_operator(self, username: str) -> bool:
+        return username.lower() in self.operators
 
     @property
     def database_path(self) -> Path:

@@ -211,6 +211,27 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"message": message, "delivered": delivered}, status=201)
 
 
+async def post_notice(request: web.Request) -> web.Response:
+    """An operator's broadcast to every connection (``notice`` event)."""
+    chat = request.app[CHAT_KEY]
+    user = await _user(request)
+    if not chat.config.is_operator(user.name):
+        raise ProtocolError(ErrorCode.FORBIDDEN, "Only the server's operators may send notices.")
+    body = await _json_body(request)
+    text, level = body.get("text"), body.get("level", "info")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("text must be a non-empty string.")
+    if len(text) > chat.config.max_text_chars:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"A notice is at most {chat.config.max_text_chars} characters."
+        )
+    if level not in ("info", "warning"):
+        raise bad_request("level must be info or warning.")
+    await chat.broadcast_notice(text, level)
+    logger.info("operator %s broadcast a %s notice", user.name, level)
+    return json_response({"ok": True, "connections": len(chat.connections)})
+
+
 async def get_media(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
     user = await _user(request)
@@ -233,4 +254,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/rooms", rooms)
     app.router.add_get("/api/rooms/{room}/messages", get_messages)
     app.router.add_post("/api/rooms/{room}/messages", post_message)
+    app.router.add_post("/api/notice", post_notice)
     app.router.add_get("/media/{id}", get_media)

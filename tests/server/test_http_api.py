@@ -212,3 +212,30 @@ async def test_cross_origin_handshake_refused_unless_allowed(server_factory: Ser
         await refused.connect(
             {"username": "alice", "password": PASSWORD}, headers={"Origin": "https://other.example"}
         )
+
+
+async def test_operator_notice_reaches_every_connection_and_others_are_refused(
+    server_factory: ServerFactory, http: aiohttp.ClientSession, transport: str
+) -> None:
+    server = await server_factory(operators=["Olivia"])
+    listener = ChatTestClient(server.url, [transport])
+    await listener.connect({"username": "bob", "password": PASSWORD})
+    await listener.wait_for("session")
+    try:
+        operator = await login(http, server, "olivia")
+        plain = await login(http, server, "carol")
+        notice = {"text": "Maintenance at 18:00 UTC", "level": "warning"}
+        async with http.post(f"{server.url}/api/notice", json=notice,
+                             headers=bearer(plain["token"])) as r:
+            assert r.status == 403
+            assert (await r.json())["error"]["code"] == "forbidden"
+        async with http.post(f"{server.url}/api/notice", json={"text": " ", "level": "info"},
+                             headers=bearer(operator["token"])) as r:
+            assert r.status == 400
+        async with http.post(f"{server.url}/api/notice", json=notice,
+                             headers=bearer(operator["token"])) as r:
+            assert r.status == 200
+            assert (await r.json())["connections"] == 1
+        assert await listener.wait_for("notice") == notice
+    finally:
+        await listener.disconnect()
