@@ -141,6 +141,7 @@ class ChatClient(QObject):
         self._receipts_due: dict[tuple[str, str], int] = {}
         self._receipts_sent: dict[tuple[str, str], int] = {}
         self._receipts_scheduled = False
+        self.receipt_debounce_s = RECEIPT_DEBOUNCE_S
         self._typing: dict[str, dict[str, float]] = {}  # room -> user -> expiry (monotonic)
         self._typing_sent: dict[str, float] = {}  # room -> when we last sent true
         self._typing_names: dict[str, str] = {}  # lowercased -> as the server spells it
@@ -895,7 +896,7 @@ class ChatClient(QObject):
 
     async def _send_receipts(self) -> None:
         try:
-            await asyncio.sleep(RECEIPT_DEBOUNCE_S)  # let the rest of a flood land first
+            await asyncio.sleep(self.receipt_debounce_s)  # let the rest of a flood land first
         finally:
             self._receipts_scheduled = False
         await self._flush_receipts()
