@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ import pytest
 
 from server.app import RunningServer, start_server
 from server.config import ServerConfig
+
+# Every Qt test runs offscreen, with or without a display, before any QApplication exists.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
