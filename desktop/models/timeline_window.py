@@ -64,6 +64,7 @@ class TimelineWindowModel(QAbstractListModel):
         self._first = 0
         self._pending_remove: tuple[int, int] | None = None  # (rows above, rows inside)
         self._insert_inside = False
+        self._above_insert = False
         self._src: QAbstractItemModel = source
         self._first = max(0, source.rowCount() - self.window_rows)
         self._count = source.rowCount() - self._first
@@ -141,13 +142,23 @@ class TimelineWindowModel(QAbstractListModel):
         if parent.isValid():
             return
         # Rows above the window stay out of it, except history prepended to a window that
-        # already shows everything (the user asked for it by scrolling to the top); rows
-        # at or after the window's end wait for the next batch.
+        # already shows everything: the user asked for it by scrolling to the top, or the
+        # window is not full yet. Rows at or after the window's end wait for the batch.
         first, end = self._first, self._first + self._count
-        above = s < first or (s == first and first > 0)
+        above = self._is_above(s)
+        self._above_insert = above
         self._insert_inside = not above and s < end
         if self._insert_inside:
             self.beginInsertRows(QModelIndex(), s - first, e - first)
+
+    def _is_above(self, s: int) -> bool:
+        first = self._first
+        if s != first:
+            return s < first
+        if first > 0:
+            return True
+        # history arriving while the user follows the bottom of a full window
+        return self.follow_latest and self._count >= self.window_rows
 
     def on_source_rows_inserted(self, parent: QModelIndex, s: int, e: int) -> None:
         if parent.isValid():
@@ -156,7 +167,7 @@ class TimelineWindowModel(QAbstractListModel):
             self._insert_inside = False
             self._count += e - s + 1
             self.endInsertRows()
-        elif s < self._first or (s == self._first and self._first > 0):
+        elif self._above_insert:
             self._first += e - s + 1
         elif not self._append_timer.isActive():
             wait_ms = APPEND_INTERVAL_MS - (time.monotonic() - self._last_release) * 1000

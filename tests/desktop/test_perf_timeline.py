@@ -235,3 +235,18 @@ def test_receipts_waiting_for_the_debounce_are_sent_on_a_room_switch(
         ),
         timeout=10_000,
     )
+
+
+def test_history_arriving_while_following_the_bottom_stays_above_a_full_window(view, qtbot):
+    store = MessageStore("viewer")
+    store.add_many("big", [_msg(i) for i in range(1000, 1400)])
+    source = MessageListModel(store, "big", "viewer")
+    view.setModel(source)
+    window = view.window_model
+    assert window is not None
+    qtbot.waitUntil(view.is_at_bottom)
+    before = _window_ids(window)
+    store.add_many("big", [_msg(i) for i in range(900, 1000)])  # an older page arrives
+    qtbot.waitUntil(lambda: source.rowCount() == 500)
+    assert _window_ids(window) == before  # nothing to lay out while at the bottom
+    assert window.first == 500 - WINDOW_ROWS
