@@ -564,6 +564,11 @@ class ChatService:
         if not member:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room_id}.")
         if not self.message_limiter.allow(str(user.id)):
+            # a retry of a stored message is answered, never refused
+            stored = await self.storage.message_by_client_id(user.id, cid)
+            if stored is not None:
+                positions = await self.storage.members(stored.room)
+                return stored, message_to_wire(stored, positions), False
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"At most {self.config.rate_limit_messages} messages in "

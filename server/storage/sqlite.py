@@ -5,6 +5,11 @@ blocks and writes are strictly ordered. Reads use a second, read-only connection
 thread: with WAL they see every committed write and never queue behind a commit's fsync. Concurrent ``insert_message`` calls are
 batched into one transaction (one fsync) while the previous batch commits; each caller's
 future resolves only after its batch committed, so an ack never precedes durability.
+
+Rooms and memberships are also kept in memory (loaded at open, updated by this object's own
+writes), so ``get_room``, ``is_member`` and ``send_context`` answer without a thread hop.
+That is sound because one server process owns the file; a multi-process backend would not
+cache this way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -147,6 +153,9 @@ class SQLiteStorage(Storage):
         self._rconn: sqlite3.Connection | None = None
         self._pending: list[tuple[NewMessage, asyncio.Future[tuple[MessageRecord, bool]]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # in-memory copy of rooms (members count left 0) and member ids, touched on the loop only
+        self._rooms: dict[str, RoomRecord] = {}
+        self._members: dict[str, set[int]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -196,6 +205,28 @@ class SQLiteStorage(Storage):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open_sync)
         await loop.run_in_executor(self._reader, self._open_reader_sync)
+        self._rooms, self._members = await self._read(self._load_rooms_sync)
+
+    @classmethod
+    def _load_rooms_sync(
+        cls, conn: sqlite3.Connection
+    ) -> tuple[dict[str, RoomRecord], dict[str, set[int]]]:
+        rooms: dict[str, RoomRecord] = {}
+        for (room_id,) in conn.execute("SELECT id FROM rooms").fetchall():
+            room = cls._room_sync(conn, room_id)
+            if room is not None:
+                rooms[room_id] = room
+        members: dict[str, set[int]] = {room_id: set() for room_id in rooms}
+        for room_id, user_id in conn.execute("SELECT room_id, user_id FROM members"):
+            members.setdefault(room_id, set()).add(user_id)
+        return rooms, members
+
+    def _cached_room(self, room_id: str) -> RoomRecord | None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return None
+        count = len(self._members.get(room_id, ()))
+        return room if room.members == count else replace(room, members=count)
 
     def _open_reader_sync(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -312,21 +343,26 @@ class SQLiteStorage(Storage):
     async def create_room(
         self, room_id: str, kind: RoomKind, topic: str, owner_id: int | None, member_ids: list[int]
     ) -> bool:
-        def tx(conn: sqlite3.Connection) -> bool:
+        def tx(conn: sqlite3.Connection) -> RoomRecord | None:
             cur = conn.execute(
                 "INSERT INTO rooms (id, kind, topic, owner_id) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(id) DO NOTHING",
                 (room_id, kind, topic, owner_id),
             )
             if cur.rowcount == 0:
-                return False
+                return None
             conn.executemany(
                 "INSERT OR IGNORE INTO members (room_id, user_id) VALUES (?, ?)",
                 [(room_id, uid) for uid in member_ids],
             )
-            return True
+            return self._room_sync(conn, room_id)
 
-        return await self._write(tx)
+        room = await self._write(tx)
+        if room is None:
+            return False
+        self._rooms[room_id] = room
+        self._members[room_id] = set(member_ids)
+        return True
 
     @staticmethod
     def _room_sync(conn: sqlite3.Connection, room_id: str) -> RoomRecord | None:
@@ -351,15 +387,22 @@ class SQLiteStorage(Storage):
         return RoomRecord(row[0], row[1], row[2], row[3], row[4], dm_users)
 
     async def get_room(self, room_id: str) -> RoomRecord | None:
-        return await self._read(lambda conn: self._room_sync(conn, room_id))
+        return self._cached_room(room_id)
 
     async def set_topic(self, room_id: str, topic: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE rooms SET topic = ? WHERE id = ?", (topic, room_id))
 
         await self._write(tx)
+        room = self._rooms.get(room_id)
+        if room is not None:
+            self._rooms[room_id] = replace(room, topic=topic)
 
     async def delete_room(self, room_id: str) -> None:
+        # forgotten before the delete commits: no send slips in once the close began
+        self._rooms.pop(room_id, None)
+        self._members.pop(room_id, None)
+
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
             conn.execute("DELETE FROM images WHERE room_id = ?", (room_id,))
@@ -369,15 +412,7 @@ class SQLiteStorage(Storage):
         await self._write(tx)
 
     async def is_member(self, room_id: str, user_id: int) -> bool:
-        def q(conn: sqlite3.Connection) -> bool:
-            return (
-                conn.execute(
-                    "SELECT 1 FROM members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
-                ).fetchone()
-                is not None
-            )
-
-        return await self._read(q)
+        return user_id in self._members.get(room_id, ())
 
     async def add_member(self, room_id: str, user_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -391,7 +426,10 @@ class SQLiteStorage(Storage):
             )
             return cur.rowcount > 0
 
-        return await self._write(tx)
+        added = await self._write(tx)
+        if added and room_id in self._rooms:
+            self._members.setdefault(room_id, set()).add(user_id)
+        return added
 
     async def remove_member(self, room_id: str, user_id: int) -> bool:
         def tx(conn: sqlite3.Connection) -> bool:
@@ -400,6 +438,8 @@ class SQLiteStorage(Storage):
             )
             return cur.rowcount > 0
 
+        # forgotten before the delete commits: no send from the leaver slips in after it
+        self._members.get(room_id, set()).discard(user_id)
         return await self._write(tx)
 
     async def member_room_ids(self, user_id: int) -> list[str]:
@@ -541,13 +581,30 @@ class SQLiteStorage(Storage):
         return results
 
     def _insert_one(self, conn: sqlite3.Connection, msg: NewMessage) -> tuple[MessageRecord, bool]:
-        if msg.client_id is not None and msg.sender_id is not None:
+        img = msg.image
+        # UNIQUE(sender_id, client_id) reports a retry; only then is the stored row looked up
+        cur = conn.execute(
+            "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
+            " system_event, system_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sender_id, client_id) DO NOTHING",
+            (
+                msg.room,
+                msg.sender_id,
+                msg.ts,
+                msg.kind,
+                msg.text,
+                msg.client_id,
+                None if img is None else img.id,
+                msg.system_event,
+                msg.system_user,
+            ),
+        )
+        if cur.rowcount == 0:
+            assert msg.sender_id is not None and msg.client_id is not None
             existing = self._by_client_id_sync(conn, msg.sender_id, msg.client_id)
-            if existing is not None:
-                return existing, False
-        image_id = None
-        if msg.image is not None:
-            img = msg.image
+            assert existing is not None
+            return existing, False
+        if img is not None:
             conn.execute(
                 "INSERT INTO images (id, room_id, mime, name, size, width, height, thumb,"
                 " thumb_mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -564,22 +621,6 @@ class SQLiteStorage(Storage):
                     img.data,
                 ),
             )
-            image_id = img.id
-        cur = conn.execute(
-            "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
-            " system_event, system_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                msg.room,
-                msg.sender_id,
-                msg.ts,
-                msg.kind,
-                msg.text,
-                msg.client_id,
-                image_id,
-                msg.system_event,
-                msg.system_user,
-            ),
-        )
         row = conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} {_MESSAGE_FROM} WHERE m.id = ?", (cur.lastrowid,)
         ).fetchone()
@@ -598,6 +639,11 @@ class SQLiteStorage(Storage):
     async def send_context(
         self, room_id: str, user_id: int, client_id: str
     ) -> tuple[MessageRecord | None, RoomRecord | None, bool]:
+        room = self._cached_room(room_id)
+        if room is not None and user_id in self._members.get(room_id, ()):
+            # the common case answers from memory; a duplicate client_id shows at the insert
+            return None, room, True
+
         def q(conn: sqlite3.Connection) -> tuple[MessageRecord | None, RoomRecord | None, bool]:
             existing = self._by_client_id_sync(conn, user_id, client_id)
             if existing is not None:
