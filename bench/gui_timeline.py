@@ -147,7 +147,12 @@ def cold_start_child(argv: list[str]) -> int:
 
 # ----------------------------------------------------------------------- the GUI measurements
 async def gui_measurements(
-    url: str, messages: int, flood: int, tmp: Path, profile: str | None = None
+    url: str,
+    messages: int,
+    flood: int,
+    tmp: Path,
+    profile: str | None = None,
+    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
 
@@ -192,6 +197,13 @@ async def gui_measurements(
     results["rows_loaded"] = model.rowCount()
     await asyncio.sleep(0.5)
     results["rss_mb"] = rss_mb()
+    if gc_freeze:
+        # Experiment, not what the app does: move the long-lived heap (10k messages, their
+        # layouts) out of the full collections that otherwise scan it during the flood.
+        import gc
+
+        gc.collect()
+        gc.freeze()
 
     # flood: show the flood room, tick a 10 ms timer, let a peer process flood it
     await client.join_room("flood")
@@ -270,6 +282,11 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--flood", type=int, default=2_000)
     parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="experiment: gc.freeze() after loading, before the flood (the app does not)",
+    )
+    parser.add_argument(
         "--pin", action="store_true", help="pin the GUI and the other processes apart"
     )
     parser.add_argument(
@@ -310,7 +327,10 @@ def main() -> int:
 
             app = ensure_application()
             res = run_on_qasync(
-                app, gui_measurements(server.url, args.messages, args.flood, tmp, args.profile)
+                app,
+                gui_measurements(
+                    server.url, args.messages, args.flood, tmp, args.profile, args.gc_freeze
+                ),
             )
 
             pw = tmp / "pw"
