@@ -18,6 +18,7 @@ from aiohttp import web
 from server import jsoncodec
 from server.chat import ChatService
 from server.config import ServerConfig
+from server.fanout import FanoutManager
 from server.http_api import CHAT_KEY, add_routes
 from server.namespace import ChatNamespace
 from server.protocol import IMAGE_GRACE_BYTES
@@ -95,6 +96,7 @@ def create_app(config: ServerConfig) -> web.Application:
         cors_allowed_origins=_origin_check(config.cors_origins),
         max_http_buffer_size=max_buffer_bytes(config),
         json=jsoncodec,
+        client_manager=FanoutManager(),
         logger=False,
         engineio_logger=False,
     )
