@@ -86,7 +86,9 @@ THUMB_MAX_W = 320
 THUMB_MAX_H = 300
 THUMB_MIN = 48
 RADIUS = 10.0
-CACHE_LIMIT = 4000
+# Rows laid out at once are the window (150-300) plus a grow step or two; every cached
+# layout is ~10 objects a full garbage collection has to walk, so keep this modest.
+CACHE_LIMIT = 1000
 
 URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]", re.IGNORECASE)
 

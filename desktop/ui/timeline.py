@@ -190,10 +190,15 @@ class TimelineView(QListView):
         return self._window.source() if self._window is not None else self.model()
 
     def visualRect(self, index: QModelIndex | QPersistentModelIndex) -> QRect:  # noqa: N802
-        """Overrides QListView.visualRect: also takes an index of the room's model."""
+        """Overrides QListView.visualRect: also takes an index of the room's model (a row
+        appended but not announced yet is announced first)."""
         window = self._window
         if window is not None and index.model() is self._window_source:
+            source_row = index.row()
             index = window.mapFromSource(index)
+            if not index.isValid() and source_row >= window.first + window.rowCount():
+                window.release()  # asked about a row of the batch not announced yet
+                index = window.mapFromSource(window.source().index(source_row, 0))
             if not index.isValid():
                 return QRect()
         return super().visualRect(index)
