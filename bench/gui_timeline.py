@@ -152,7 +152,6 @@ async def gui_measurements(
     flood: int,
     tmp: Path,
     profile: str | None = None,
-    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
 
@@ -197,14 +196,6 @@ async def gui_measurements(
     results["rows_loaded"] = model.rowCount()
     await asyncio.sleep(0.5)
     results["rss_mb"] = rss_mb()
-    if gc_freeze:
-        # Experiment, not what the app does: move the long-lived heap (10k messages, their
-        # layouts) out of the full collections that otherwise scan it during the flood.
-        import gc
-
-        gc.collect()
-        gc.freeze()
-
     # flood: show the flood room, tick a 10 ms timer, let a peer process flood it
     await client.join_room("flood")
     await until(lambda: client.room_model.row_of("flood") is not None)
@@ -282,11 +273,6 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--flood", type=int, default=2_000)
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="experiment: gc.freeze() after loading, before the flood (the app does not)",
-    )
-    parser.add_argument(
         "--pin", action="store_true", help="pin the GUI and the other processes apart"
     )
     parser.add_argument(
@@ -329,7 +315,7 @@ def main() -> int:
             res = run_on_qasync(
                 app,
                 gui_measurements(
-                    server.url, args.messages, args.flood, tmp, args.profile, args.gc_freeze
+                    server.url, args.messages, args.flood, tmp, args.profile
                 ),
             )
 

@@ -54,6 +54,10 @@ def ensure_application() -> QApplication:
     from desktop.ui import icons
 
     app.setWindowIcon(icons.icon("parley"))
+    from desktop.gc_policy import GcSteward
+
+    if app.findChild(GcSteward) is None:
+        GcSteward(app)  # full GCs over a big history would stall floods (bench/gui_timeline.py)
     return app
 
 
