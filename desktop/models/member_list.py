@@ -7,19 +7,13 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
-    QByteArray,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 
-from desktop.models.row_sync import RowMirror
+from desktop.models.row_sync import MirrorListModel, RowMirror
 from desktop.state.members import MemberStore
 from desktop.state.types import Change, Member
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class MemberRoles(IntEnum):
@@ -32,7 +26,7 @@ def _member_key(member: Member) -> Hashable:
     return member.name.lower()
 
 
-class MemberListModel(QAbstractListModel):
+class MemberListModel(MirrorListModel[Member]):
     """Members of ``room``. Roles: MemberRoles (ItemRole returns the Member)."""
 
     Roles = MemberRoles
@@ -63,22 +57,8 @@ class MemberListModel(QAbstractListModel):
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [])
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Overrides QAbstractListModel.rowCount."""
-        return 0 if parent.isValid() else len(self._mirror.rows)
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        """Overrides QAbstractItemModel.roleNames."""
-        names = dict(super().roleNames())
-        for role in MemberRoles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Overrides QAbstractItemModel.data."""
-        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
-            return None
-        member = self._mirror.rows[index.row()]
+    def item_data(self, row: int, member: Member, role: int) -> Any:
+        """Overrides MirrorListModel.item_data."""
         if role == Qt.ItemDataRole.DisplayRole:
             return member.name
         if role == MemberRoles.ItemRole:

@@ -15,16 +15,12 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
-    QByteArray,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
 )
 
-from desktop.models.row_sync import RowMirror
+from desktop.models.row_sync import MirrorListModel, RowMirror
 from desktop.state.messages import MessageStore
 from desktop.state.types import Change, DeliveryStatus, Message
 
@@ -33,7 +29,6 @@ logger = logging.getLogger(__name__)
 HEADER_GAP_MS = 5 * 60 * 1000
 FLUSH_INTERVAL_MS = 8
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class MessageRoles(IntEnum):
@@ -106,7 +101,7 @@ def receipt_text(msg: Message) -> str:
     return "Sent"
 
 
-class MessageListModel(QAbstractListModel):
+class MessageListModel(MirrorListModel[Message]):
     """The rows of one room. Roles: MessageRoles (ItemRole returns the Message)."""
 
     Roles = MessageRoles
@@ -188,26 +183,11 @@ class MessageListModel(QAbstractListModel):
         return None
 
     def message_at(self, row: int) -> Message | None:
-        rows = self._mirror.rows
-        return rows[row] if 0 <= row < len(rows) else None
+        return self.item_at(row)
 
     # ----- QAbstractListModel
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Overrides QAbstractListModel.rowCount."""
-        return 0 if parent.isValid() else len(self._mirror.rows)
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        """Overrides QAbstractItemModel.roleNames."""
-        names = dict(super().roleNames())
-        for role in MessageRoles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Overrides QAbstractItemModel.data."""
-        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
-            return None
-        msg = self._mirror.rows[index.row()]
+    def item_data(self, row: int, msg: Message, role: int) -> Any:
+        """Overrides MirrorListModel.item_data."""
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(msg)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -241,9 +221,9 @@ class MessageListModel(QAbstractListModel):
         if r is MessageRoles.ClientIdRole:
             return msg.client_id
         if r is MessageRoles.ShowHeaderRole:
-            return self._show_header(index.row())
+            return self._show_header(row)
         if r is MessageRoles.DaySeparatorRole:
-            return self._day_separator(index.row())
+            return self._day_separator(row)
         if r is MessageRoles.ReceiptTextRole:
             return receipt_text(msg) if self._is_own(msg) else ""
         return None

@@ -7,20 +7,14 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
-    QByteArray,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
 )
 from PySide6.QtGui import QFont
 
-from desktop.models.row_sync import RowMirror
+from desktop.models.row_sync import MirrorListModel, RowMirror
 from desktop.state.rooms import RoomStore
 from desktop.state.types import Change, Room
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 ROOMS_SECTION = "Rooms"
 DMS_SECTION = "Direct messages"
@@ -58,7 +52,7 @@ def _room_key(room: Room) -> Hashable:
     return room.id
 
 
-class RoomListModel(QAbstractListModel):
+class RoomListModel(MirrorListModel[Room]):
     """Joined rooms. Roles: RoomRoles (ItemRole returns the Room)."""
 
     Roles = RoomRoles
@@ -95,25 +89,10 @@ class RoomListModel(QAbstractListModel):
         return self._mirror.row_of_key(room_id)
 
     def room_at(self, row: int) -> Room | None:
-        rows = self._mirror.rows
-        return rows[row] if 0 <= row < len(rows) else None
+        return self.item_at(row)
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        """Overrides QAbstractListModel.rowCount."""
-        return 0 if parent.isValid() else len(self._mirror.rows)
-
-    def roleNames(self) -> dict[int, QByteArray]:
-        """Overrides QAbstractItemModel.roleNames."""
-        names = dict(super().roleNames())
-        for role in RoomRoles:
-            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
-        return names
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Overrides QAbstractItemModel.data."""
-        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
-            return None
-        room = self._mirror.rows[index.row()]
+    def item_data(self, row: int, room: Room, role: int) -> Any:
+        """Overrides MirrorListModel.item_data."""
         if role == Qt.ItemDataRole.DisplayRole:
             return room.name
         if role == Qt.ItemDataRole.ToolTipRole:

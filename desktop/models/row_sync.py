@@ -9,11 +9,14 @@ beginRemoveRows/beginInsertRows calls. Shared by the three list models.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from enum import IntEnum
+from typing import Any, ClassVar, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex
+from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QPersistentModelIndex, Qt
 
 T = TypeVar("T")
+
+AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class RowMirror(Generic[T]):
@@ -93,3 +96,39 @@ class RowMirror(Generic[T]):
         if self._index is None:
             self._index = {k: i for i, k in enumerate(self.keys)}
         return self._index.get(key)
+
+
+class MirrorListModel(QAbstractListModel, Generic[T]):
+    """The plumbing the three list models share: rows live in ``self._mirror``.
+
+    Subclasses set ``Roles`` (an IntEnum from UserRole) and ``self._mirror``, and answer
+    :meth:`item_data` for one valid row; index checks and role names live here once.
+    """
+
+    Roles: ClassVar[type[IntEnum]]
+    _mirror: RowMirror[T]
+
+    def item_at(self, row: int) -> T | None:
+        rows = self._mirror.rows
+        return rows[row] if 0 <= row < len(rows) else None
+
+    def item_data(self, row: int, item: T, role: int) -> Any:
+        """The value of ``role`` for ``item`` at ``row`` (None when it has none)."""
+        raise NotImplementedError
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        """Overrides QAbstractListModel.rowCount."""
+        return 0 if parent.isValid() else len(self._mirror.rows)
+
+    def roleNames(self) -> dict[int, QByteArray]:
+        """Overrides QAbstractItemModel.roleNames: each role's name in camelCase."""
+        names = dict(super().roleNames())
+        for role in self.Roles:
+            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
+        return names
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Overrides QAbstractItemModel.data."""
+        if not index.isValid() or not 0 <= index.row() < len(self._mirror.rows):
+            return None
+        return self.item_data(index.row(), self._mirror.rows[index.row()], role)
