@@ -378,7 +378,9 @@ class ChatService:
             raise ProtocolError(ErrorCode.CONFLICT, f"The room {name} already exists.")
         logger.info("user %s created %s room %s", user.name, kind, name)
         await self._enter(user.id, name)
-        await self._system(name, "created", user.name, sid)
+        created = await self._system(name, "created", user.name, sid)
+        # the creator has seen their own "created" line: it must not count as unread
+        await self.storage.advance_position(name, user.id, "read", created.id)
         return await self.room_wire(name, user)
 
     @staticmethod

@@ -107,3 +107,16 @@ async def test_receipt_validation(connect: Connect) -> None:
     await alice.send(GENERAL_ROOM, "new")
     rooms = (await bob.ok(Event.ROOMS_LIST))["rooms"]
     assert next(r for r in rooms if r["id"] == GENERAL_ROOM)["unread"] == 1
+
+
+async def test_a_new_room_is_not_unread_for_its_creator(connect: Connect) -> None:
+    alice = await connect("alice")
+    created = await alice.ok(Event.ROOM_CREATE, {"name": "fresh"})
+    assert created["room"]["unread"] == 0
+    rooms = (await alice.ok(Event.ROOMS_LIST))["rooms"]
+    assert next(r["unread"] for r in rooms if r["id"] == "fresh") == 0
+    # someone else's join is a message from someone else: it does count
+    bob = await connect("bob")
+    await bob.ok(Event.ROOM_JOIN, {"room": "fresh"})
+    rooms = (await alice.ok(Event.ROOMS_LIST))["rooms"]
+    assert next(r["unread"] for r in rooms if r["id"] == "fresh") == 1
