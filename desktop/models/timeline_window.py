@@ -36,10 +36,11 @@ from PySide6.QtCore import (
     QByteArray,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
 )
+
+from desktop.models.row_sync import AnyIndex
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ WINDOW_ROWS = 150
 GROW_ROWS = 100
 APPEND_INTERVAL_MS = 50
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class TimelineWindowModel(QAbstractListModel):

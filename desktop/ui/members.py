@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.models.member_list import MemberRoles
+from desktop.models.row_sync import AnyIndex
 from desktop.ui import theme
 
 logger = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 ROW_H = 30
 
 

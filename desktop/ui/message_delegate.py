@@ -64,12 +64,12 @@ from PySide6.QtWidgets import (
 
 from desktop.media.decoder import ImageDecoder
 from desktop.models.message_list import MessageRoles
+from desktop.models.row_sync import AnyIndex
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import icons, theme
 
 logger = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 MARGIN_X = 18
 AVATAR = 34

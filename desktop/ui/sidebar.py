@@ -16,7 +16,6 @@ import logging
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
     QPoint,
     QRect,
     QRectF,
@@ -37,13 +36,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.models.room_list import RoomRoles
+from desktop.models.row_sync import AnyIndex
 from desktop.state.types import Room
 from desktop.ui import theme
 from server.protocol import GENERAL_ROOM
 
 logger = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 ROW_H = 32
 SECTION_H = 34
