@@ -228,6 +228,8 @@ class ChatClient(QObject):
             await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._typing_timer.stop()
+        # unsent messages must be on disk before the app may exit (waited for off the loop)
+        await asyncio.get_running_loop().run_in_executor(None, self.outbox.flush)
         if self.state != "offline":
             self._set_state("offline")
 

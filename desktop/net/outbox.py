@@ -1,7 +1,9 @@
 """Outbox: sends not yet acked, kept on disk so they survive a crash or restart.
 
-The index is one JSON file written atomically (temp file + rename); image bytes sit in
-files next to it. An entry leaves only when the server acks it ok; a non-retryable error
+The index is one JSON file written atomically (temp file + rename + fsync); image bytes
+sit in files next to it. The writes (and their fsyncs) run in order on one background
+writer thread, so a send never blocks the GUI thread on the disk; ``flush()`` waits for
+them, and ``load()`` flushes first so a new Outbox on the same folder sees every write. An entry leaves only when the server acks it ok; a non-retryable error
 marks it failed (kept until the user retries or discards). Resending always reuses the
 entry's ``client_id``, and the server is idempotent on it, so every message lands once.
 """
@@ -14,6 +16,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +29,24 @@ logger = logging.getLogger(__name__)
 RETRYABLE_CODES = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL, "timeout"})
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+# One writer for every Outbox in the process: writes land in the order they were made.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-outbox")
+
+
+def _in_background(job: Callable[[], None]) -> None:
+    def run() -> None:
+        try:
+            job()
+        except OSError:
+            logger.exception("outbox write failed")
+
+    _WRITER.submit(run)
+
+
+def flush() -> None:
+    """Block until every outbox write made so far is on disk."""
+    _WRITER.submit(lambda: None).result()
 
 
 def is_retryable(code: str) -> bool:
@@ -52,6 +74,8 @@ class Outbox:
         self.dir = Path(data_dir) / "outbox"
         self.path = self.dir / "outbox.json"
         self._entries: list[OutboxEntry] = []
+        # bytes of images added in this process, until their entry leaves (no re-read)
+        self._images: dict[str, bytes] = {}
         self.load()
 
     # ----- reading
@@ -74,6 +98,8 @@ class Outbox:
     def image_bytes(self, entry: OutboxEntry) -> bytes | None:
         if entry.image_file is None:
             return None
+        if entry.client_id in self._images:
+            return self._images[entry.client_id]
         try:
             return (self.dir / entry.image_file).read_bytes()
         except OSError:
@@ -90,7 +116,9 @@ class Outbox:
         self.dir.mkdir(parents=True, exist_ok=True)
         if image is not None:
             entry.image_file = _SAFE_ID.sub("_", entry.client_id) + ".bin"
-            _atomic_write(self.dir / entry.image_file, image)
+            self._images[entry.client_id] = image
+            target = self.dir / entry.image_file
+            _in_background(lambda: _atomic_write(target, image))
         self._entries.append(entry)
         self.save()
 
@@ -99,12 +127,10 @@ class Outbox:
         if entry is None:
             return None
         self._entries.remove(entry)
+        self._images.pop(client_id, None)
         self.save()
         if entry.image_file:
-            try:
-                (self.dir / entry.image_file).unlink()
-            except OSError:
-                pass
+            _in_background((self.dir / entry.image_file).unlink)
         return entry
 
     def mark_failed(self, client_id: str, error: str) -> None:
@@ -130,6 +156,7 @@ class Outbox:
 
     # ----- disk
     def load(self) -> None:
+        flush()
         try:
             raw = json.loads(self.path.read_text("utf-8"))
         except FileNotFoundError:
@@ -154,9 +181,16 @@ class Outbox:
         self._entries = entries
 
     def save(self) -> None:
+        """Snapshot the index now; the writer thread puts it on disk (in order)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         data = {"version": 1, "entries": [asdict(e) for e in self._entries]}
-        _atomic_write(self.path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+        encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        path = self.path
+        _in_background(lambda: _atomic_write(path, encoded))
+
+    def flush(self) -> None:
+        """Block until this outbox's writes so far are on disk."""
+        flush()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

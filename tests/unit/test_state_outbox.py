@@ -24,6 +24,7 @@ def test_outbox_survives_a_reload_in_order_with_images(tmp_path: Path) -> None:
     b = again.get("b")
     assert b is not None and again.image_bytes(b) == b"\x89PNGdata"
     again.remove("b")
+    again.flush()  # the writer thread deletes the file
     assert not list((tmp_path / "outbox").glob("*.bin"))
     assert [e.client_id for e in Outbox(tmp_path).entries()] == ["a", "c"]
 
@@ -53,3 +54,18 @@ def test_a_corrupt_outbox_file_starts_empty_and_is_kept_aside(
 def test_retryable_codes() -> None:
     assert is_retryable("rate_limited") and is_retryable("internal") and is_retryable("timeout")
     assert not is_retryable("too_large") and not is_retryable("forbidden")
+
+
+def test_image_writes_happen_in_the_background_in_order(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+    box.add(entry("img-1"), image)
+    added = box.get("img-1")
+    assert added is not None and box.image_bytes(added) == image  # at once, from memory
+    reloaded = Outbox(tmp_path)  # loading waits for the writer: the file is complete
+    again = reloaded.get("img-1")
+    assert again is not None and reloaded.image_bytes(again) == image
+    box.remove("img-1")
+    box.flush()
+    assert list((tmp_path / "outbox").glob("*.bin")) == []
+    assert Outbox(tmp_path).get("img-1") is None
