@@ -54,6 +54,17 @@ _FIELD_ROLES: dict[str, tuple[int, ...]] = {
     "error": (MessageRoles.ReceiptTextRole,),
     "image": (MessageRoles.ImageRole, Qt.ItemDataRole.DisplayRole),
 }
+# Roles that are just a Message field, read as they are.
+_PLAIN_FIELDS: dict[int, str] = {
+    MessageRoles.IdRole: "id",
+    MessageRoles.SenderRole: "sender",
+    MessageRoles.TimestampRole: "ts",
+    MessageRoles.KindRole: "kind",
+    MessageRoles.TextRole: "text",
+    MessageRoles.ImageRole: "image",
+    MessageRoles.SystemRole: "system",
+    MessageRoles.ClientIdRole: "client_id",
+}
 _NEIGHBOUR_ROLES = [MessageRoles.ShowHeaderRole, MessageRoles.DaySeparatorRole]
 
 
@@ -194,37 +205,20 @@ class MessageListModel(MirrorListModel[Message]):
             return receipt_text(msg) if self._is_own(msg) else None
         if role < Qt.ItemDataRole.UserRole:
             return None
-        try:
-            r = MessageRoles(role)
-        except ValueError:
-            return None
-        if r is MessageRoles.ItemRole:
+        field = _PLAIN_FIELDS.get(role)
+        if field is not None:
+            return getattr(msg, field)
+        if role == MessageRoles.ItemRole:
             return msg
-        if r is MessageRoles.IdRole:
-            return msg.id
-        if r is MessageRoles.SenderRole:
-            return msg.sender
-        if r is MessageRoles.TimestampRole:
-            return msg.ts
-        if r is MessageRoles.KindRole:
-            return msg.kind
-        if r is MessageRoles.TextRole:
-            return msg.text
-        if r is MessageRoles.ImageRole:
-            return msg.image
-        if r is MessageRoles.SystemRole:
-            return msg.system
-        if r is MessageRoles.StatusRole:
+        if role == MessageRoles.StatusRole:
             return int(msg.status)
-        if r is MessageRoles.IsOwnRole:
+        if role == MessageRoles.IsOwnRole:
             return self._is_own(msg)
-        if r is MessageRoles.ClientIdRole:
-            return msg.client_id
-        if r is MessageRoles.ShowHeaderRole:
+        if role == MessageRoles.ShowHeaderRole:
             return self._show_header(row)
-        if r is MessageRoles.DaySeparatorRole:
+        if role == MessageRoles.DaySeparatorRole:
             return self._day_separator(row)
-        if r is MessageRoles.ReceiptTextRole:
+        if role == MessageRoles.ReceiptTextRole:
             return receipt_text(msg) if self._is_own(msg) else ""
         return None
 
