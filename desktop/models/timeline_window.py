@@ -102,6 +102,9 @@ class TimelineWindowModel(QAbstractListModel):
         self._append_timer.stop()
         self._last_release = time.monotonic()
         held = self.held
+        if held > 0 and self.follow_latest and self._count + held > self.window_rows:
+            self._drop_before_append(held)
+            held = self.held
         if held > 0:
             self.beginInsertRows(QModelIndex(), self._count, self._count + held - 1)
             self._count += held
@@ -109,6 +112,23 @@ class TimelineWindowModel(QAbstractListModel):
         if self.follow_latest:
             self.trim()
         return max(0, held)
+
+    def _drop_before_append(self, held: int) -> None:
+        """Make room for a batch while following the bottom, before announcing it.
+
+        The rows the batch pushes out of the window go first (and batch rows that would
+        fall out at once are never announced), so a burst that piled up while the GUI was
+        busy is never laid out whole.
+        """
+        overflow = self._count + held - self.window_rows
+        shown_out = min(self._count, overflow)
+        if shown_out > 0:
+            self.beginRemoveRows(QModelIndex(), 0, shown_out - 1)
+            self._first += shown_out
+            self._count -= shown_out
+            self.endRemoveRows()
+        # with the window now empty, batch rows beyond window_rows stay above it, unseen
+        self._first += overflow - shown_out
 
     def at_source_top(self) -> bool:
         """True when the window starts at the source's first row (nothing more in memory)."""
