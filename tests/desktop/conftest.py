@@ -27,6 +27,13 @@ T = TypeVar("T")
 Runner = Callable[..., Any]
 
 
+@pytest.fixture(autouse=True)
+def _application(qapp: Any) -> Any:
+    """Every desktop test runs with the QApplication up, even one that starts with a model
+    (a QTimer made before it exists warns, and any Qt warning fails the test)."""
+    return qapp
+
+
 @pytest.fixture
 def qloop(qapp: Any, qtbot: Any) -> Iterator[asyncio.AbstractEventLoop]:
     """The current (already running) qasync loop for one test."""
