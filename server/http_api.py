@@ -74,7 +74,7 @@ async def _user(request: web.Request) -> User:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ProtocolError(ErrorCode.UNAUTHORIZED, "Send Authorization: Bearer <token>.")
-    return await request.app[CHAT_KEY].user_for_token(token.strip())
+    return await request.app[CHAT_KEY].accounts.user_for_token(token.strip())
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -166,15 +166,15 @@ async def metrics(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
     body = await _json_body(request)
-    user = await chat.login(body.get("username"), body.get("password"))
-    token = await chat.issue_token(user)
+    user = await chat.accounts.login(body.get("username"), body.get("password"))
+    token = await chat.accounts.issue_token(user)
     return json_response({"token": token, "user": {"name": user.name}})
 
 
 async def rooms(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
     user = await _user(request)
-    return json_response({"rooms": await chat.list_rooms(user)})
+    return json_response({"rooms": await chat.rooms.list_rooms(user)})
 
 
 async def get_messages(request: web.Request) -> web.Response:
@@ -186,7 +186,7 @@ async def get_messages(request: web.Request) -> web.Response:
         "after": _int_query(request, "after"),
         "limit": _int_query(request, "limit"),
     }
-    return json_response(await chat.history(user, payload))
+    return json_response(await chat.messages.history(user, payload))
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -205,8 +205,8 @@ async def post_message(request: web.Request) -> web.Response:
     }
     if payload["text"] is None:
         raise bad_request("text is required.")
-    record, _, _ = await chat.send_message(user, payload, None, require_client_id=False)
-    delivered = await chat.wait_delivered(record, user, wait_ms / 1000)
+    record, _, _ = await chat.messages.send_message(user, payload, None, require_client_id=False)
+    delivered = await chat.receipts.wait_delivered(record, user, wait_ms / 1000)
     message = message_to_wire(record, await chat.storage.members(record.room))
     return json_response({"message": message, "delivered": delivered}, status=201)
 
@@ -235,7 +235,7 @@ async def post_notice(request: web.Request) -> web.Response:
 async def get_media(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
     user = await _user(request)
-    mime, _name, data = await chat.media(user, request.match_info["id"])
+    mime, _name, data = await chat.messages.media(user, request.match_info["id"])
     return web.Response(
         body=data,
         content_type=mime,

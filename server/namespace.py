@@ -99,7 +99,7 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            user, token = await self.chat.authenticate(auth)
+            user, token = await self.chat.accounts.authenticate(auth)
         except ProtocolError as exc:
             self.chat.metrics.refused_connections[str(exc.code)] += 1
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_wire()) from None
@@ -113,7 +113,9 @@ class ChatNamespace(socketio.AsyncNamespace):
                 },
             ) from None
         conn = Connection(sid, user, token_hash(token))
-        if not self.chat.prepare_session(conn, token):
+        if not self.chat.presence.prepare_session(
+            conn, self.chat.accounts.session_payload(user, token)
+        ):
             self.chat.metrics.refused_connections[str(ErrorCode.RATE_LIMITED)] += 1
             message = f"At most {self.chat.config.max_connections_per_user} connections per user."
             raise socketio.exceptions.ConnectionRefusedError(
@@ -130,9 +132,9 @@ class ChatNamespace(socketio.AsyncNamespace):
             if eio_sid is None or eio_sid not in self.server.eio.sockets:
                 # the transport died while we were authenticating; no disconnect will come
                 conn.ready.set()
-                await self.chat.connection_down(conn.sid)
+                await self.chat.presence.connection_down(conn.sid)
                 return
-            await self.chat.connection_up(conn)
+            await self.chat.presence.connection_up(conn)
         except Exception:
             logger.exception("setting up connection %s failed", conn.sid)
 
@@ -142,7 +144,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             await conn.ready.wait()
             logger.info("user %s disconnected (%s)", conn.user.name, sid)
         try:
-            await self.chat.connection_down(sid)
+            await self.chat.presence.connection_down(sid)
         except Exception:
             logger.exception("tearing down connection %s failed", sid)
 
@@ -150,18 +152,18 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     @acked
     async def on_session_logout(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.logout(conn)
+        await self.chat.accounts.logout(conn)
         return {}
 
     # -- rooms ------------------------------------------------------------------------------
 
     @acked
     async def on_rooms_list(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        return {"rooms": await self.chat.list_rooms(conn.user)}
+        return {"rooms": await self.chat.rooms.list_rooms(conn.user)}
 
     @acked
     async def on_room_create(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        room = await self.chat.create_room(
+        room = await self.chat.rooms.create_room(
             conn.user,
             payload.get("name"),
             payload.get("topic"),
@@ -172,60 +174,60 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     @acked
     async def on_room_join(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        return await self.chat.join_room(conn.user, payload.get("room"), conn.sid)
+        return await self.chat.rooms.join_room(conn.user, payload.get("room"), conn.sid)
 
     @acked
     async def on_room_leave(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.leave_room(conn.user, payload.get("room"), conn.sid)
+        await self.chat.rooms.leave_room(conn.user, payload.get("room"), conn.sid)
         return {}
 
     @acked
     async def on_room_members(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        return {"members": await self.chat.room_members(conn.user, payload.get("room"))}
+        return {"members": await self.chat.rooms.room_members(conn.user, payload.get("room"))}
 
     @acked
     async def on_room_invite(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.invite(conn.user, payload.get("room"), payload.get("user"), conn.sid)
+        await self.chat.rooms.invite(conn.user, payload.get("room"), payload.get("user"), conn.sid)
         return {}
 
     @acked
     async def on_room_topic(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        room = await self.chat.set_topic(
+        room = await self.chat.rooms.set_topic(
             conn.user, payload.get("room"), payload.get("topic"), conn.sid
         )
         return {"room": room}
 
     @acked
     async def on_room_close(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.close_room(conn.user, payload.get("room"))
+        await self.chat.rooms.close_room(conn.user, payload.get("room"))
         return {}
 
     @acked
     async def on_dm_open(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        return {"room": await self.chat.open_dm(conn.user, payload.get("user"))}
+        return {"room": await self.chat.rooms.open_dm(conn.user, payload.get("user"))}
 
     # -- messages ---------------------------------------------------------------------------
 
     @acked
     async def on_message_send(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        _, message, _ = await self.chat.send_message(conn.user, payload, conn.sid)
+        _, message, _ = await self.chat.messages.send_message(conn.user, payload, conn.sid)
         return {"message": message}
 
     @acked
     async def on_message_history(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        return await self.chat.history(conn.user, payload)
+        return await self.chat.messages.history(conn.user, payload)
 
     @acked
     async def on_message_receipt(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.receipt(conn.user, payload)
+        await self.chat.receipts.receipt(conn.user, payload)
         return {}
 
     @acked
     async def on_media_get(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        mime, name, data = await self.chat.media(conn.user, payload.get("id"))
+        mime, name, data = await self.chat.messages.media(conn.user, payload.get("id"))
         return {"mime": mime, "name": name, "data": data}
 
     @acked
     async def on_typing(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.typing(conn.user, payload, conn.sid)
+        await self.chat.presence.typing(conn.user, payload, conn.sid)
         return {}

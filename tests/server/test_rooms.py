@@ -141,7 +141,11 @@ async def test_topic_change_updates_every_member(connect: Connect) -> None:
     assert ack["room"]["topic"] == "Welcome!"
     updated = await bob.wait_for(Event.ROOM_UPDATED, lambda u: u["room"]["topic"] == "Welcome!")
     assert updated["room"]["id"] == GENERAL_ROOM
-    await bob.wait_for(Event.MESSAGE, lambda m: m["system"] == {"event": "topic", "user": "alice"})
+    line = await bob.wait_for(
+        Event.MESSAGE, lambda m: m["system"] == {"event": "topic", "user": "alice"}
+    )
+    # the readable line carries the new topic, so a client shows what changed
+    assert line["text"] == "alice changed the topic to \u201cWelcome!\u201d"
     assert (
         await alice.error(Event.ROOM_TOPIC, {"room": GENERAL_ROOM, "topic": "x" * 201})
         == "bad_request"
