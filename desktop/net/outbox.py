@@ -65,6 +65,7 @@ class OutboxEntry:
     failed: bool = False
     error: str | None = None
     attempts: int = 0
+    error_code: str | None = None  # the refusal's protocol code (decides if Retry helps)
 
 
 class Outbox:
@@ -133,11 +134,12 @@ class Outbox:
             _in_background((self.dir / entry.image_file).unlink)
         return entry
 
-    def mark_failed(self, client_id: str, error: str) -> None:
+    def mark_failed(self, client_id: str, error: str, code: str | None = None) -> None:
         entry = self.get(client_id)
         if entry is not None:
             entry.failed = True
             entry.error = error
+            entry.error_code = code
             self.save()
 
     def mark_retry(self, client_id: str) -> OutboxEntry | None:
@@ -145,6 +147,7 @@ class Outbox:
         if entry is not None:
             entry.failed = False
             entry.error = None
+            entry.error_code = None
             entry.attempts = 0
             self.save()
         return entry

@@ -1,0 +1,194 @@
+"""The messages concern of ChatClient: sending through the on-disk Outbox, the local
+echoes, and new messages coming in.
+
+Every send is shown at once as a pending echo and queued on disk; while connected the
+outbox is flushed one message at a time, in order, reusing each entry's ``client_id`` so
+the server (idempotent on it) stores every message once. A refusal that waiting cannot
+fix (too large, unsupported, forbidden, ...) marks the message failed for good: the user
+can delete it, and Retry is offered only where retrying can help (``can_retry``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from desktop.net.connection import Handler
+from desktop.net.core import SEND_TIMEOUT_S, ClientCore, RequestError
+from desktop.net.media import sniff_mime
+from desktop.net.outbox import OutboxEntry, is_retryable
+from desktop.state.types import DeliveryStatus, ImageInfo, Message
+from server.protocol import DeliveryState, Event
+
+logger = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 8
+# A failure with this code came from giving up after MAX_SEND_ATTEMPTS transient errors
+# (or a missing image file, which a retry cannot bring back: see ``_fail``).
+GAVE_UP = "gave_up"
+
+
+class SendingMixin(ClientCore):
+    """Outbox, echoes, retry/delete, and incoming messages (see the module doc)."""
+
+    def _init_sending(self) -> None:
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ public
+    def send_text(self, room: str, text: str) -> str:
+        """Show a pending echo now, queue it on disk, send when connected."""
+        return self._queue(room, text=text)
+
+    def send_image(self, room: str, data: bytes, name: str, caption: str = "") -> str:
+        return self._queue(room, text=caption, image=bytes(data), image_name=name)
+
+    def can_retry(self, client_id: str) -> bool:
+        """Whether Retry can help this failed message: False after a refusal that
+        sending it again cannot change (too large, unsupported, forbidden, ...)."""
+        entry = self.outbox.get(client_id)
+        if entry is None or not entry.failed:
+            return False
+        return entry.error_code in (None, GAVE_UP) or is_retryable(entry.error_code)
+
+    def retry(self, client_id: str) -> None:
+        """Send a failed message again (ignored where ``can_retry`` says it cannot help)."""
+        if not self.can_retry(client_id):
+            return
+        if self.outbox.mark_retry(client_id) is None:
+            return
+        self.messages.mark_pending(client_id)
+        self._flush_wake.set()
+
+    def discard(self, client_id: str) -> None:
+        """Delete a failed (or still pending) message for good: from the outbox on disk
+        and from the timeline."""
+        self.outbox.remove(client_id)
+        self.messages.remove_pending(client_id)
+
+    # ------------------------------------------------------------------ queueing
+    def _queue(self, room: str, text: str = "", image: bytes | None = None,
+               image_name: str | None = None) -> str:
+        username = self.username or self._auth.get("username") or ""
+        client_id = str(uuid.uuid4())
+        entry = OutboxEntry(client_id=client_id, room=room, username=username,
+                            ts=int(time.time() * 1000), text=text, image_name=image_name)
+        self.outbox.add(entry, image)
+        self.messages.add_pending(self._echo_for(entry, image))
+        self._flush_wake.set()
+        return client_id
+
+    def _echo_for(self, entry: OutboxEntry, image: bytes | None) -> Message:
+        info = None
+        if image is not None:
+            info = ImageInfo(id="", mime=sniff_mime(image), name=entry.image_name or "",
+                             size=len(image), width=0, height=0, thumb=None)
+        return Message(
+            id=None, room=entry.room, sender=entry.username, ts=entry.ts,
+            kind="image" if image is not None else "text", text=entry.text,
+            client_id=entry.client_id, image=info,
+            status=DeliveryStatus.FAILED if entry.failed else DeliveryStatus.PENDING,
+            local_image=image, error=entry.error,
+        )
+
+    def _restore_outbox_echoes(self) -> None:
+        """Show what an earlier run left unsent (once per session user)."""
+        if not self.username:
+            return
+        orphans = [e for e in self.outbox.entries() if not e.username]
+        for entry in orphans:  # queued before a token sign-in told us who we are
+            entry.username = self.username
+        if orphans:
+            self.outbox.save()
+        for entry in self.outbox.entries(self.username):
+            if self.messages.find_client_id(entry.client_id) is None:
+                self.messages.add_pending(self._echo_for(entry, self.outbox.image_bytes(entry)))
+
+    # ------------------------------------------------------------------ flushing
+    def _start_flushing(self) -> None:
+        self._flush_wake.set()
+        self._flush_task = self._spawn(self._flush_outbox())
+
+    async def _stop_flushing(self) -> None:
+        flush, self._flush_task = self._flush_task, None
+        if flush is not None and not flush.done():
+            flush.cancel()
+            await asyncio.gather(flush, return_exceptions=True)
+
+    async def _flush_outbox(self) -> None:
+        """Send queued messages one at a time, in order, while connected."""
+        while self._ready:
+            self._flush_wake.clear()
+            for entry in self.outbox.sendable(self.username or ""):
+                if not self._ready:
+                    return
+                if self.outbox.get(entry.client_id) is None or entry.failed:
+                    continue  # discarded or failed meanwhile
+                await self._send_entry(entry)
+            await self._flush_wake.wait()
+
+    async def _send_entry(self, entry: OutboxEntry) -> None:
+        payload: dict[str, Any] = {"room": entry.room, "client_id": entry.client_id}
+        if entry.text:
+            payload["text"] = entry.text
+        if entry.image_file is not None:
+            data = self.outbox.image_bytes(entry)
+            if data is None:
+                self._fail(entry, "missing_image", "The image file is missing")
+                return
+            image: dict[str, Any] = {"data": data}
+            if entry.image_name:
+                image["name"] = entry.image_name
+            payload["image"] = image
+        backoff = 1.0
+        while self._ready:
+            self.outbox.note_attempt(entry.client_id)
+            try:
+                ack = await self._call(Event.MESSAGE_SEND, payload, timeout=SEND_TIMEOUT_S)
+            except RequestError as exc:
+                if exc.code == "offline":
+                    return  # resent after the reconnect, same client_id
+                if not is_retryable(exc.code):
+                    self._fail(entry, exc.code, exc.message)
+                    return
+                if entry.attempts >= MAX_SEND_ATTEMPTS:
+                    self._fail(entry, GAVE_UP,
+                               f"Not sent after {entry.attempts} tries ({exc.message})")
+                    return
+                logger.info("send will be retried in %.0fs: %s", backoff, exc.code)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 15.0)
+                continue
+            msg = Message.from_wire(ack["message"])
+            self.messages.add(msg)
+            self.outbox.remove(entry.client_id)
+            self.rooms.set_last_message(msg.room, msg)
+            return
+
+    def _fail(self, entry: OutboxEntry, code: str, reason: str) -> None:
+        """The message stays, marked failed (with the code, so ``can_retry`` knows)."""
+        self.outbox.mark_failed(entry.client_id, reason, code)
+        self.messages.mark_failed(entry.client_id, reason)
+        self.errorOccurred.emit(f"Message not sent: {reason}")
+
+    # ------------------------------------------------------------------ incoming
+    def _event_handlers(self) -> dict[str, Handler]:
+        return {**super()._event_handlers(), str(Event.MESSAGE): self._on_message_event}
+
+    async def _on_message_event(self, data: dict[str, Any]) -> None:
+        msg = Message.from_wire(data)
+        is_new = self.messages.add(msg)
+        self.rooms.set_last_message(msg.room, msg)
+        assert msg.id is not None
+        self._schedule_receipt(msg.room, DeliveryState.DELIVERED, msg.id)
+        self._stop_typing_of(msg.room, msg.sender)
+        if not is_new or self._is_own(msg):
+            return
+        if self._focused and msg.room == self._active_room:
+            self._send_read_if_visible()
+        else:
+            self.rooms.increment_unread(msg.room)
+        self.messageReceived.emit(msg.room, msg)
