@@ -89,16 +89,26 @@ class FormDialog(QDialog):
 
 
 class SignInDialog(FormDialog):
-    """Join a remote server, or host one on this machine that others can join.
+    """Join a remote server, host one on this machine that others can join, or go back
+    to this computer's own server.
 
     Signals: ``joinRequested(str url, str username, str password)``,
-    ``hostRequested(int port, str username)``.
+    ``hostRequested(int port, str username)``, ``localRequested(str username)``.
     """
+
+    JOIN_TAB, HOST_TAB, LOCAL_TAB = 0, 1, 2
 
     joinRequested = Signal(str, str, str)
     hostRequested = Signal(int, str)
+    localRequested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, url: str = "", username: str = "") -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        url: str = "",
+        username: str = "",
+        local_username: str = "",
+    ) -> None:
         super().__init__("Sign in to Parley", parent)
         self.setObjectName("signInDialog")
         self.setMinimumWidth(440)
@@ -138,6 +148,20 @@ class SignInDialog(FormDialog):
         self.port_spin.valueChanged.connect(self._update_share)
         self._update_share()
         self.tabs.addTab(host, "Host a server")
+
+        local = QWidget()
+        lform = QFormLayout(local)
+        local_note = QLabel(
+            "Chat on the server built into Parley, on this computer only. "
+            "Nobody else can join it.",
+            local,
+        )
+        local_note.setWordWrap(True)
+        lform.addRow(local_note)
+        self.local_user_edit = QLineEdit(local_username or username, local)
+        self.local_user_edit.setObjectName("localUsername")
+        lform.addRow("Your name", self.local_user_edit)
+        self.tabs.addTab(local, "This computer")
         self.layout_.addWidget(self.tabs)
         self.add_error_line()
 
@@ -157,12 +181,21 @@ class SignInDialog(FormDialog):
         )
 
     def on_tabs_current_changed(self, index: int) -> None:
-        self.ok_button.setText("Start hosting" if index == 1 else "Sign in")
+        labels = {self.HOST_TAB: "Start hosting", self.LOCAL_TAB: "Use this computer"}
+        self.ok_button.setText(labels.get(index, "Sign in"))
         self.clear_error()
 
     def on_buttons_accepted(self) -> None:
         self.clear_error()
-        if self.tabs.currentIndex() == 1:
+        if self.tabs.currentIndex() == self.LOCAL_TAB:
+            name = self.local_user_edit.text().strip()
+            if not is_valid_username(name):
+                self.show_error(f"Choose a name: {USERNAME_HINT}.")
+                return
+            self.set_busy(True)
+            self.localRequested.emit(name)
+            return
+        if self.tabs.currentIndex() == self.HOST_TAB:
             name = self.host_user_edit.text().strip()
             if not is_valid_username(name):
                 self.show_error(f"Choose a name: {USERNAME_HINT}.")

@@ -9,9 +9,12 @@
   random password lives in ``local-account.json`` in the data dir (mode 0600); the
   session token is kept in AppSettings.
 
-The sign-in dialog (menu or refused-session banner) can switch to a remote server or host
-one on the network (binds 0.0.0.0). Dialogs are opened with ``open()`` and their signals
-drive coroutines, never ``exec()`` inside a coroutine.
+The sign-in dialog (menu or refused-session banner) can switch to a remote server, host
+one on the network (binds 0.0.0.0), or go back to this computer's own server. Every
+switch tries the new connection first (``ChatClient.switch_to``) and keeps the working
+session, and the running embedded server, until the new one is up, and for good if it
+fails: the one error then shows in the dialog. Dialogs are opened with ``open()`` and
+their signals drive coroutines, never ``exec()`` inside a coroutine.
 """
 
 from __future__ import annotations
@@ -222,10 +225,25 @@ class StartupController(QObject):
         ok, message = await self._connect({"username": username, "password": password}, url)
         if ok:
             self._remember(url, embedded=False)
-            if self.embedded is not None:
-                await self.embedded.stop()
-                self.embedded = None
+            await self._stop_embedded()
         return ok, message
+
+    async def _stop_embedded(self, keep: EmbeddedServer | None = None) -> None:
+        """Stop the embedded server we ran, unless it is ``keep``."""
+        embedded = self.embedded
+        if embedded is not None and embedded is not keep:
+            self.embedded = keep
+            await embedded.stop()
+        self.embedded = keep
+
+    async def _switch(self, dialog: FormDialog, url: str, auth: dict[str, str]) -> bool:
+        """Sign in at ``url`` keeping the working session until the new one is up (and
+        for good if it fails); a failure is shown once, in the dialog."""
+        error = await self.client.switch_to(url, auth)
+        if error is not None:
+            dialog.show_error(error)
+            return False
+        return True
 
     def _track(self, dialog: FormDialog) -> None:
         """Remember the open dialog until it closes (it deletes itself then)."""
@@ -249,15 +267,13 @@ class StartupController(QObject):
     async def _first_run_sign_in(self, dialog: FirstRunDialog, name: str) -> None:
         account = LocalAccount(username=name, password=secrets.token_urlsafe(24))
         url = await self._ensure_embedded(LOOPBACK, 0)
-        ok, message = await self._connect(
-            {"username": account.username, "password": account.password}, url
+        error = await self.client.switch_to(
+            url, {"username": account.username, "password": account.password}
         )
-        if not ok:
-            if "password" in message.lower() or "refused" in message.lower():
-                message = (
-                    f"The name {name} is already taken on this computer's server. Choose another."
-                )
-            dialog.show_error(message or "Could not start.")
+        if error is not None:
+            if "password" in error.lower() or "refused" in error.lower():
+                error = f"The name {name} is already taken on this computer's server. Choose another."
+            dialog.show_error(error)
             return
         account.save(self.data_dir)
         self._remember(url, embedded=True)
@@ -268,53 +284,87 @@ class StartupController(QObject):
         if isinstance(self.dialog, SignInDialog) and self.dialog.isVisible():
             self.dialog.raise_()
             return self.dialog
+        account = LocalAccount.load(self.data_dir)
         dialog = SignInDialog(
             self.window,
             url="" if self.settings.embedded_server else self.settings.server_url,
             username=self.settings.username,
+            local_username=account.username if account else self.settings.username,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.joinRequested.connect(
             lambda url, user, pw: self._spawn(self._join(dialog, url, user, pw))
         )
         dialog.hostRequested.connect(lambda port, user: self._spawn(self._host(dialog, port, user)))
+        dialog.localRequested.connect(lambda user: self._spawn(self._use_local(dialog, user)))
         self._track(dialog)
         dialog.open()
         return dialog
 
     async def _join(self, dialog: SignInDialog, url: str, username: str, password: str) -> None:
-        ok, message = await self._sign_in_remote(url, username, password)
-        if ok:
-            dialog.accept()
+        if not await self._switch(dialog, url, {"username": username, "password": password}):
             return
-        dialog.show_error(message or f"Could not sign in to {url}.")
+        self._remember(url, embedded=False)
+        await self._stop_embedded()
+        dialog.accept()
+
+    async def _start_embedded_server(self, host: str, port: int
+                                     ) -> tuple[EmbeddedServer, str, bool]:
+        """(server, client url, is new): the running embedded server if it already is
+        bound that way, else a new one started beside it (the old one keeps serving the
+        current session until the switch is done)."""
+        running = self.embedded
+        if running is not None and running.running and running.host == host and (
+            port == 0 or running.port == port
+        ):
+            return running, str(running.url).replace(ALL_INTERFACES, LOOPBACK), False
+        server = EmbeddedServer(self.data_dir / "server", host=host, port=port)
+        url = await server.start()
+        # the server binds every interface; the client still talks over loopback
+        return server, url.replace(ALL_INTERFACES, LOOPBACK), True
+
+    async def _sign_in_embedded(
+        self, dialog: FormDialog, account: LocalAccount, host: str, port: int
+    ) -> bool:
+        """Start (or reuse) the embedded server as ``host:port`` and switch to it; on any
+        failure the current session and server stay as they were."""
+        try:
+            server, url, new = await self._start_embedded_server(host, port)
+        except OSError as exc:
+            where = f"Port {port}" if port else "The local server"
+            dialog.show_error(f"{where} cannot be used ({exc.strerror or exc}). Try another port."
+                              if port else f"{where} could not start ({exc.strerror or exc}).")
+            return False
+        auth = {"username": account.username, "password": account.password}
+        if not await self._switch(dialog, url, auth):
+            if new:
+                await server.stop()
+            return False
+        await self._stop_embedded(keep=server)
+        account.host, account.port = host, port
+        account.save(self.data_dir)
+        self._remember(url, embedded=True)
+        return True
 
     async def _host(self, dialog: SignInDialog, port: int, username: str) -> None:
         account = LocalAccount.load(self.data_dir)
         if account is None or account.username.lower() != username.lower():
             account = LocalAccount(username=username, password=secrets.token_urlsafe(24))
-        account.host, account.port = ALL_INTERFACES, port
-        await self.client.disconnect()
-        try:
-            url = await self._ensure_embedded(ALL_INTERFACES, port)
-        except OSError as exc:
-            dialog.show_error(
-                f"Port {port} cannot be used ({exc.strerror or exc}). Try another port."
-            )
+        if not await self._sign_in_embedded(dialog, account, ALL_INTERFACES, port):
             return
-        ok, message = await self._connect(
-            {"username": account.username, "password": account.password}, url
-        )
-        if not ok:
-            dialog.show_error(message or "Could not sign in to the server on this computer.")
-            return
-        account.save(self.data_dir)
-        self._remember(url, embedded=True)
         dialog.accept()
         self.window.show_toast(
             f"Hosting: others on your network can join at http://{lan_address()}:{port}",
             error=False,
         )
+
+    async def _use_local(self, dialog: SignInDialog, username: str) -> None:
+        """Back to this computer's own server, only for this user (loopback)."""
+        account = LocalAccount.load(self.data_dir)
+        if account is None or account.username.lower() != username.lower():
+            account = LocalAccount(username=username, password=secrets.token_urlsafe(24))
+        if await self._sign_in_embedded(dialog, account, LOOPBACK, 0):
+            dialog.accept()
 
     def on_window_sign_out_requested(self) -> None:
         self._spawn(self._sign_out())
