@@ -97,6 +97,8 @@ def receipt_text(msg: Message) -> str:
     status = msg.status
     if status == DeliveryStatus.FAILED:
         reason = msg.error or "not sent"
+        if not msg.retryable:
+            return f"Not sent: {reason} — right-click to delete"
         return f"Failed: {reason} — click to retry"
     if status == DeliveryStatus.PENDING:
         return "Sending…"

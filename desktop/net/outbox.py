@@ -66,6 +66,7 @@ class OutboxEntry:
     error: str | None = None
     attempts: int = 0
     error_code: str | None = None  # the refusal's protocol code (decides if Retry helps)
+    drops: int = 0  # connections lost while this one was in flight
 
 
 class Outbox:
@@ -149,8 +150,14 @@ class Outbox:
             entry.error = None
             entry.error_code = None
             entry.attempts = 0
+            entry.drops = 0
             self.save()
         return entry
+
+    def note_drop(self, client_id: str) -> None:
+        entry = self.get(client_id)
+        if entry is not None:
+            entry.drops += 1
 
     def note_attempt(self, client_id: str) -> None:
         entry = self.get(client_id)

@@ -26,9 +26,18 @@ from server.protocol import DeliveryState, Event
 logger = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 8
+# Connections lost while one message was in flight before it counts as the cause.
+MAX_DROPS_PER_SEND = 5
 # A failure with this code came from giving up after MAX_SEND_ATTEMPTS transient errors
 # (or a missing image file, which a retry cannot bring back: see ``_fail``).
 GAVE_UP = "gave_up"
+DROPPED = "connection_dropped"
+
+
+def entry_retryable(entry: OutboxEntry) -> bool:
+    """Whether sending a failed entry again can work: after giving up on transient errors
+    yes, after a refusal of the message itself (too large, forbidden, ...) no."""
+    return entry.error_code in (None, GAVE_UP, DROPPED) or is_retryable(entry.error_code)
 
 
 class SendingMixin(ClientCore):
@@ -37,6 +46,7 @@ class SendingMixin(ClientCore):
     def _init_sending(self) -> None:
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_wake = asyncio.Event()
+        self.max_send_attempts = MAX_SEND_ATTEMPTS
 
     # ------------------------------------------------------------------ public
     def send_text(self, room: str, text: str) -> str:
@@ -52,7 +62,7 @@ class SendingMixin(ClientCore):
         entry = self.outbox.get(client_id)
         if entry is None or not entry.failed:
             return False
-        return entry.error_code in (None, GAVE_UP) or is_retryable(entry.error_code)
+        return entry_retryable(entry)
 
     def retry(self, client_id: str) -> None:
         """Send a failed message again (ignored where ``can_retry`` says it cannot help)."""
@@ -92,6 +102,7 @@ class SendingMixin(ClientCore):
             client_id=entry.client_id, image=info,
             status=DeliveryStatus.FAILED if entry.failed else DeliveryStatus.PENDING,
             local_image=image, error=entry.error,
+            retryable=not entry.failed or self.can_retry(entry.client_id),
         )
 
     def _restore_outbox_echoes(self) -> None:
@@ -130,7 +141,24 @@ class SendingMixin(ClientCore):
                 await self._send_entry(entry)
             await self._flush_wake.wait()
 
+    def _over_limit(self, entry: OutboxEntry, image: bytes | None) -> str | None:
+        """Why the server's announced limits refuse this message, before sending it: an
+        image far over the limit would not even get an answer (the server drops the
+        connection), and resending it after every reconnect would never end."""
+        max_text = int(self._limits.get("max_text_chars") or 0)
+        if max_text and len(entry.text) > max_text:
+            return f"The text is {len(entry.text)} characters; the limit is {max_text}."
+        max_image = int(self._limits.get("max_image_bytes") or 0)
+        if image is not None and max_image and len(image) > max_image:
+            return (f"The image is {_size(len(image))}; "
+                    f"this server takes images up to {_size(max_image)}.")
+        return None
+
     async def _send_entry(self, entry: OutboxEntry) -> None:
+        if entry.drops >= MAX_DROPS_PER_SEND:
+            self._fail(entry, DROPPED,
+                       "The connection was lost each time this message was sent.")
+            return
         payload: dict[str, Any] = {"room": entry.room, "client_id": entry.client_id}
         if entry.text:
             payload["text"] = entry.text
@@ -139,10 +167,17 @@ class SendingMixin(ClientCore):
             if data is None:
                 self._fail(entry, "missing_image", "The image file is missing")
                 return
+            too_big = self._over_limit(entry, data)
+            if too_big is not None:
+                self._fail(entry, "too_large", too_big)
+                return
             image: dict[str, Any] = {"data": data}
             if entry.image_name:
                 image["name"] = entry.image_name
             payload["image"] = image
+        elif (too_long := self._over_limit(entry, None)) is not None:
+            self._fail(entry, "too_large", too_long)
+            return
         backoff = 1.0
         while self._ready:
             self.outbox.note_attempt(entry.client_id)
@@ -150,11 +185,14 @@ class SendingMixin(ClientCore):
                 ack = await self._call(Event.MESSAGE_SEND, payload, timeout=SEND_TIMEOUT_S)
             except RequestError as exc:
                 if exc.code == "offline":
-                    return  # resent after the reconnect, same client_id
+                    # resent after the reconnect, same client_id; counted, so a message
+                    # that brings the connection down each time does not loop forever
+                    self.outbox.note_drop(entry.client_id)
+                    return
                 if not is_retryable(exc.code):
                     self._fail(entry, exc.code, exc.message)
                     return
-                if entry.attempts >= MAX_SEND_ATTEMPTS:
+                if entry.attempts >= self.max_send_attempts:
                     self._fail(entry, GAVE_UP,
                                f"Not sent after {entry.attempts} tries ({exc.message})")
                     return
@@ -162,7 +200,7 @@ class SendingMixin(ClientCore):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 15.0)
                 continue
-            msg = Message.from_wire(ack["message"])
+            msg = Message.from_wire(ack["message"])  # (drops are forgotten with the entry)
             self.messages.add(msg)
             self.outbox.remove(entry.client_id)
             self.rooms.set_last_message(msg.room, msg)
@@ -171,7 +209,7 @@ class SendingMixin(ClientCore):
     def _fail(self, entry: OutboxEntry, code: str, reason: str) -> None:
         """The message stays, marked failed (with the code, so ``can_retry`` knows)."""
         self.outbox.mark_failed(entry.client_id, reason, code)
-        self.messages.mark_failed(entry.client_id, reason)
+        self.messages.mark_failed(entry.client_id, reason, self.can_retry(entry.client_id))
         self.errorOccurred.emit(f"Message not sent: {reason}")
 
     # ------------------------------------------------------------------ incoming
@@ -192,3 +230,9 @@ class SendingMixin(ClientCore):
         else:
             self.rooms.increment_unread(msg.room)
         self.messageReceived.emit(msg.room, msg)
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{max(1, round(n / 1024))} KB"

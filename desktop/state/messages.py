@@ -1,10 +1,14 @@
-"""MessageStore: every room's messages in id order, with pending local echoes last.
+"""MessageStore: every room's messages in id order, local echoes where they were written.
 
 Rules (shared/PROTOCOL.md sections 5 and 6):
 - confirmed messages are kept sorted by id and deduplicated by id, since broadcasts,
   acks and history pages may overlap or arrive out of order;
-- pending echoes (id None) follow them in creation order; a server copy carrying the same
-  own ``client_id`` replaces the echo (from an ack, a history page or another device);
+- pending and failed echoes (id None) sit by their creation time among the confirmed
+  ones: after every confirmed message that is not newer, before the first that is. An
+  echo never moves once placed (a confirmed message arriving later goes before or
+  after it by its own time), so a failed message does not stay pinned under everything
+  said since. A server copy carrying the same own ``client_id`` replaces the echo (from
+  an ack, a history page or another device);
 - the status of own messages only moves up the ladder (failed aside), and a
   ``message:status`` up_to also covers own messages loaded later.
 """
@@ -23,12 +27,71 @@ class _RoomMessages:
     confirmed: list[Message] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)  # parallel to confirmed, for bisect
     pending: list[Message] = field(default_factory=list)
+    # parallel to pending, non-decreasing: how many confirmed messages come before it
+    slots: list[int] = field(default_factory=list)
     by_id: dict[int, Message] = field(default_factory=dict)
     # status floors from message:status: state -> highest up_to seen
     floors: dict[DeliveryStatus, int] = field(default_factory=dict)
 
     def rows(self) -> list[Message]:
-        return self.confirmed + self.pending
+        if not self.pending:
+            return list(self.confirmed)
+        rows: list[Message] = []
+        start = 0
+        for slot, echo in zip(self.slots, self.pending, strict=True):
+            rows.extend(self.confirmed[start:slot])
+            rows.append(echo)
+            start = slot
+        rows.extend(self.confirmed[start:])
+        return rows
+
+    def confirmed_row(self, i: int) -> int:
+        """The row of ``confirmed[i]``: after every echo placed before it."""
+        return i + bisect.bisect_right(self.slots, i)
+
+    def pending_row(self, j: int) -> int:
+        return self.slots[j] + j
+
+    def row_at(self, row: int) -> Message | None:
+        for j, slot in enumerate(self.slots):
+            if row < slot + j:
+                return self.confirmed[row - j]
+            if row == slot + j:
+                return self.pending[j]
+        i = row - len(self.pending)
+        return self.confirmed[i] if 0 <= i < len(self.confirmed) else None
+
+    def place_pending(self, msg: Message) -> int:
+        """Insert an echo after the confirmed messages not newer than it; its row."""
+        slot = len(self.confirmed)
+        while slot > 0 and self.confirmed[slot - 1].ts > msg.ts:
+            slot -= 1
+        j = bisect.bisect_right(self.slots, slot)
+        self.pending.insert(j, msg)
+        self.slots.insert(j, slot)
+        return self.pending_row(j)
+
+    def remove_pending_at(self, j: int) -> int:
+        row = self.pending_row(j)
+        del self.pending[j]
+        del self.slots[j]
+        return row
+
+    def insert_confirmed(self, i: int, msg: Message) -> None:
+        """Insert at ``confirmed[i]``; echoes already placed keep their place: in the gap
+        at ``i`` the message goes before the first echo newer than it."""
+        assert msg.id is not None
+        after = False
+        for j, slot in enumerate(self.slots):
+            if slot > i:
+                self.slots[j] = slot + 1
+            elif slot == i:
+                after = after or self.pending[j].ts > msg.ts
+                if after:
+                    self.slots[j] = slot + 1
+        self.ids.insert(i, msg.id)
+        self.confirmed.insert(i, msg)
+        self.by_id[msg.id] = msg
 
 
 class MessageStore(Observable):
@@ -61,10 +124,9 @@ class MessageStore(Observable):
         data = self._rooms.get(room)
         if data is None or row < 0:
             return None
-        if row < len(data.confirmed):
-            return data.confirmed[row]
-        row -= len(data.confirmed)
-        return data.pending[row] if row < len(data.pending) else None
+        if not data.pending:
+            return data.confirmed[row] if row < len(data.confirmed) else None
+        return data.row_at(row)
 
     def get(self, room: str, message_id: int) -> Message | None:
         data = self._rooms.get(room)
@@ -95,20 +157,22 @@ class MessageStore(Observable):
             return None
         if msg.id is not None:
             i = bisect.bisect_left(data.ids, msg.id)
-            return i if i < len(data.ids) and data.ids[i] == msg.id else None
-        for i, pending in enumerate(data.pending):
+            if i < len(data.ids) and data.ids[i] == msg.id:
+                return data.confirmed_row(i)
+            return None
+        for j, pending in enumerate(data.pending):
             if pending is msg:
-                return len(data.confirmed) + i
+                return data.pending_row(j)
         return None
 
     # ----- writing
     def add_pending(self, msg: Message) -> None:
-        """Append a local echo (id None) after everything else in its room."""
+        """Place a local echo (id None) by its creation time (see the module doc)."""
         if msg.id is not None:
             raise ValueError("a pending echo has no id yet")
         data = self._room(msg.room)
-        data.pending.append(msg)
-        self._emit(Change("inserted", msg.room, (len(data.confirmed) + len(data.pending) - 1,)))
+        row = data.place_pending(msg)
+        self._emit(Change("inserted", msg.room, (row,)))
 
     def add(self, msg: Message) -> bool:
         """Insert or merge one server message; True if it made a new row."""
@@ -136,17 +200,13 @@ class MessageStore(Observable):
                 self._emit_inserted(room, new_msgs)
                 inserted += len(new_msgs)
                 new_msgs = []
-                row = len(data.confirmed) + data.pending.index(echo)
-                data.pending.remove(echo)
+                row = data.remove_pending_at(data.pending.index(echo))
                 self._emit(Change("removed", room, (row,)))
                 msg.status = max(msg.status, DeliveryStatus.SENT)
                 if echo.local_image is not None and msg.image is not None:
                     msg.local_image = echo.local_image
             self._apply_floors(data, msg)
-            i = bisect.bisect_left(data.ids, msg.id)
-            data.ids.insert(i, msg.id)
-            data.confirmed.insert(i, msg)
-            data.by_id[msg.id] = msg
+            data.insert_confirmed(bisect.bisect_left(data.ids, msg.id), msg)
             new_msgs.append(msg)
         self._emit_inserted(room, new_msgs)
         return inserted + len(new_msgs)
@@ -156,12 +216,13 @@ class MessageStore(Observable):
             rows = tuple(sorted(self.row_of(m) or 0 for m in new_msgs))
             self._emit(Change("inserted", room, rows))
 
-    def mark_failed(self, client_id: str, error: str) -> Message | None:
+    def mark_failed(self, client_id: str, error: str, retryable: bool = True) -> Message | None:
         msg = self._pending_by_cid(client_id)
         if msg is None:
             return None
         msg.status = DeliveryStatus.FAILED
         msg.error = error
+        msg.retryable = retryable
         self._updated(msg, {"status", "error"})
         return msg
 
@@ -172,6 +233,7 @@ class MessageStore(Observable):
             return None
         msg.status = DeliveryStatus.PENDING
         msg.error = None
+        msg.retryable = True
         self._updated(msg, {"status", "error"})
         return msg
 
@@ -181,8 +243,7 @@ class MessageStore(Observable):
         if msg is None:
             return False
         data = self._rooms[msg.room]
-        row = len(data.confirmed) + data.pending.index(msg)
-        data.pending.remove(msg)
+        row = data.remove_pending_at(data.pending.index(msg))
         self._emit(Change("removed", msg.room, (row,)))
         return True
 

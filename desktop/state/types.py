@@ -77,6 +77,7 @@ class Message:
     receipts: Receipts | None = None
     local_image: bytes | None = None  # pending image bytes, so the echo shows at once
     error: str | None = None  # why it failed, for the tooltip
+    retryable: bool = True  # failed, but sending again may work (offer Retry)
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Message:

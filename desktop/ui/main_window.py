@@ -355,6 +355,7 @@ class MainWindow(QMainWindow):
         self.timeline.loadOlderRequested.connect(self.on_timeline_load_older_requested)
         self.timeline.imageActivated.connect(self.open_image)
         self.timeline.retryRequested.connect(self.client.retry)
+        self.timeline.discardRequested.connect(self.client.discard)
         self.timeline.mimeDropped.connect(self.composer_panel.add_mime)
         # --- composer
         self.composer_panel.sendRequested.connect(self.on_composer_send_requested)

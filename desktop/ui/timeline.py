@@ -12,7 +12,7 @@ emit ``loadOlderRequested``. Jumping to (or sitting at) the bottom trims it back
 ``visualRect()`` also accepts indexes of the room's own model.
 
 Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
-``retryRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
+``retryRequested(str client_id)``, ``discardRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class TimelineView(QListView):
     loadOlderRequested = Signal()
     imageActivated = Signal(object)
     retryRequested = Signal(str)
+    discardRequested = Signal(str)
     mimeDropped = Signal(object)
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
@@ -496,9 +497,13 @@ class TimelineView(QListView):
             and msg.client_id
         ):
             cid = msg.client_id
-            retry = QAction("Retry sending", menu)
-            retry.triggered.connect(lambda: self.retryRequested.emit(cid))
-            menu.addAction(retry)
+            if msg.retryable:
+                retry = QAction("Retry sending", menu)
+                retry.triggered.connect(lambda: self.retryRequested.emit(cid))
+                menu.addAction(retry)
+            delete = QAction("Delete message", menu)
+            delete.triggered.connect(lambda: self.discardRequested.emit(cid))
+            menu.addAction(delete)
         if menu.isEmpty():
             menu.deleteLater()
             return None

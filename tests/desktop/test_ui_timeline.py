@@ -103,7 +103,7 @@ def test_new_messages_while_scrolled_up_offer_jump_to_latest(
     assert not timeline.jump_button.isVisible()
 
 
-def test_failed_message_shows_retry_and_a_click_retries(
+def test_a_refused_message_offers_delete_not_a_retry_that_cannot_help(
     server_url, make_client, make_window, run, qtbot
 ):
     alice = make_client(server_url, "alice")
@@ -120,25 +120,21 @@ def test_failed_message_shows_retry_and_a_click_retries(
     )
     row = row_of(model, lambda m: m.text == too_long)
     index = model.index(row, 0)
-    assert index.data(MessageRoles.ReceiptTextRole).startswith("Failed")
+    assert index.data(MessageRoles.ReceiptTextRole).startswith("Not sent")
     timeline = window.timeline
     timeline.scrollToBottom()
     option = timeline.option_for(index)
     layout = timeline.delegate.layout_for(option, index)
-    assert layout.meta_text == "Not sent · Retry"
+    assert layout.meta_text == "Not sent"  # too large: sending it again cannot help
     click = option.rect.topLeft() + layout.meta_rect.center()
-    kind, value = timeline.delegate.hit_test(option, index, click)
-    assert kind == "retry"
-    menu = timeline.context_menu_at(click)
+    kind, _value = timeline.delegate.hit_test(option, index, click)
+    assert kind != "retry"
+    menu = timeline.context_menu_at(timeline.visualRect(index).center())
     assert menu is not None
-    assert [a.text() for a in menu.actions()] == ["Copy text", "Retry sending"]
-    with qtbot.waitSignal(timeline.retryRequested) as blocker:
-        qtbot.mouseClick(timeline.viewport(), Qt.MouseButton.LeftButton, pos=click)
-    assert blocker.args == [value]
-    # the retry really goes out again (and fails again, for the same reason)
-    qtbot.waitUntil(
-        lambda: find(model, lambda m: m.text == too_long).status == DeliveryStatus.FAILED
-    )
+    assert [a.text() for a in menu.actions()] == ["Copy text", "Delete message"]
+    menu.actions()[1].trigger()
+    qtbot.waitUntil(lambda: find(model, lambda m: m.text == too_long) is None)
+    assert alice.outbox.entries() == []
 
 
 def test_grouping_own_bubbles_system_lines_and_receipt_tooltip(

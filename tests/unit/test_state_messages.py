@@ -12,7 +12,9 @@ from desktop.state.types import Change, DeliveryStatus, Message
 
 def msg(mid: int | None, sender: str = "bob", room: str = "general", cid: str | None = None,
         text: str = "hi") -> Message:
-    return Message(id=mid, room=room, sender=sender, ts=1_764_100_000_000 + (mid or 0),
+    # an echo is written "now": after the numbered messages a test loads
+    return Message(id=mid, room=room, sender=sender,
+                   ts=1_764_100_000_000 + (mid if mid is not None else 1000),
                    kind="text", text=text, client_id=cid,
                    status=DeliveryStatus.PENDING if mid is None else DeliveryStatus.SENT)
 
@@ -33,14 +35,31 @@ def test_messages_inserted_out_of_order_are_kept_by_id_without_duplicates() -> N
     assert store.newest_id("elsewhere") is None
 
 
-def test_pending_echoes_follow_confirmed_messages_in_creation_order() -> None:
+def test_pending_echoes_sit_by_creation_time_among_confirmed_messages() -> None:
     store = MessageStore("alice")
     store.add(msg(3))
-    store.add_pending(msg(None, "alice", cid="a"))
-    store.add_pending(msg(None, "alice", cid="b"))
-    store.add(msg(4))
-    assert [(m.id, m.client_id) for m in store.messages("general")] == [
-        (3, None), (4, None), (None, "a"), (None, "b")]
+    a, b = msg(None, "alice", cid="a"), msg(None, "alice", cid="b")
+    a.ts = b.ts = msg(3).ts + 1  # written after 3 ...
+    store.add_pending(a)
+    store.add_pending(b)
+    store.add(msg(40))  # ... and what others say later comes after them, not above
+    store.add(msg(2))  # older history loaded later goes above
+    rows = [(m.id, m.client_id) for m in store.messages("general")]
+    assert rows == [(2, None), (3, None), (None, "a"), (None, "b"), (40, None)]
+    assert [store.message_at("general", r) for r in range(5)] == store.messages("general")
+    assert [store.row_of(m) for m in store.messages("general")] == [0, 1, 2, 3, 4]
+    # a failed echo keeps its place under newer messages; deleting it closes the gap
+    store.mark_failed("a", "too large")
+    store.add(msg(41))
+    assert ids(store) == [2, 3, None, None, 40, 41]
+    assert store.remove_pending("a") and ids(store) == [2, 3, None, 40, 41]
+    # an echo restored before any history (app restart) ends up by time once it loads
+    restored = MessageStore("alice")
+    late = msg(None, "alice", room="r", cid="late")
+    late.ts = msg(5).ts
+    restored.add_pending(late)
+    restored.add_many("r", [msg(3, room="r"), msg(4, room="r"), msg(9, room="r")])
+    assert ids(restored, "r") == [3, 4, None, 9]
 
 
 def test_acked_copy_replaces_the_echo_in_place_once() -> None:
