@@ -1,7 +1,10 @@
 """AppSettings: the desktop app's preferences in ``<data_dir>/settings.ini`` (QSettings).
 
-Holds the server URL, username, session token (so the user stays signed in; never
-logged), last room, window geometry/state and whether notifications are on.
+Holds the server URL, username, last room, window geometry/state, whether notifications
+are on and which rooms are muted. The session token (so the user stays signed in) is a
+secret: it lives in the OS keyring, or a 0600 file without one (``desktop.secrets``),
+never in settings.ini; a token an older version left there is moved out on start. The
+data dir is made 0700 and settings.ini 0600.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from pathlib import Path
 from platformdirs import user_data_dir
 from PySide6.QtCore import QByteArray, QSettings
 
+from desktop.secrets import SecretStore, ensure_private_dir, make_private_file
+
 logger = logging.getLogger(__name__)
 
 APP_NAME = "Parley"
 DEFAULT_SERVER_URL = "http://127.0.0.1:8765"
+_LEGACY_TOKEN_KEY = "connection/token"
 
 
 def default_data_dir() -> Path:
@@ -26,11 +32,25 @@ def default_data_dir() -> Path:
 class AppSettings:
     """Typed accessors over an ini-format QSettings file."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(self, data_dir: Path | None = None, secrets: SecretStore | None = None) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.data_dir)
         self.path = self.data_dir / "settings.ini"
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self.secrets = secrets if secrets is not None else SecretStore(self.data_dir)
+        self._migrate_token()
+        make_private_file(self.path)
+
+    def _migrate_token(self) -> None:
+        """Move a token an older version kept in settings.ini into the secret store."""
+        legacy = self._qs.value(_LEGACY_TOKEN_KEY)
+        if legacy is None:
+            return
+        if legacy and not self.secrets.get("token"):
+            self.secrets.set("token", str(legacy))
+        self._qs.remove(_LEGACY_TOKEN_KEY)
+        self.sync()
+        logger.info("moved the session token out of settings.ini")
 
     # ----- connection
     @property
@@ -51,15 +71,11 @@ class AppSettings:
 
     @property
     def token(self) -> str | None:
-        value = self._str("connection/token", "")
-        return value or None
+        return self.secrets.get("token")
 
     @token.setter
     def token(self, value: str | None) -> None:
-        if value:
-            self._qs.setValue("connection/token", value)
-        else:
-            self._qs.remove("connection/token")
+        self.secrets.set("token", value or None)
 
     def clear_token(self) -> None:
         self.token = None
@@ -109,9 +125,35 @@ class AppSettings:
     def notifications_enabled(self, value: bool) -> None:
         self._qs.setValue("ui/notifications", bool(value))
 
+    # ----- per-room notifications
+    def is_room_muted(self, room: str) -> bool:
+        """Whether ordinary messages in ``room`` stay quiet (DMs and mentions never do)."""
+        return room in self.muted_rooms()
+
+    def set_room_muted(self, room: str, muted: bool) -> None:
+        rooms = self.muted_rooms()
+        if muted:
+            rooms.add(room)
+        else:
+            rooms.discard(room)
+        if rooms:
+            self._qs.setValue("notifications/muted_rooms", sorted(rooms))
+        else:
+            self._qs.remove("notifications/muted_rooms")
+        self.sync()
+
+    def muted_rooms(self) -> set[str]:
+        value = self._qs.value("notifications/muted_rooms", [])
+        if isinstance(value, str):  # QSettings hands a one-item list back as a string
+            return {value} if value else set()
+        if isinstance(value, list | tuple):
+            return {str(v) for v in value if v}
+        return set()
+
     def sync(self) -> None:
-        """Write to disk now (QSettings also does it on its own)."""
+        """Write to disk now (QSettings also does it on its own) and keep the file 0600."""
         self._qs.sync()
+        make_private_file(self.path)
 
     # ----- helpers
     def _str(self, key: str, default: str) -> str:

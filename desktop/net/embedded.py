@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from desktop.secrets import ensure_private_dir
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +39,7 @@ class EmbeddedServer:
         from server.app import start_server
         from server.config import ServerConfig
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.data_dir)  # the database and images: only this user
         cfg = ServerConfig(host=self.host, port=self.port, data_dir=self.data_dir)
         self._running = await start_server(cfg)
         self.port = int(self._running.port)  # the bound port when 0 asked for any

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from desktop.secrets import ensure_private_dir
 from server.protocol import ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Outbox:
     def add(self, entry: OutboxEntry, image: bytes | None = None) -> None:
         if self.get(entry.client_id) is not None:
             raise ValueError(f"duplicate client_id {entry.client_id}")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.dir)
         if image is not None:
             entry.image_file = _SAFE_ID.sub("_", entry.client_id) + ".bin"
             self._images[entry.client_id] = image
@@ -192,7 +193,7 @@ class Outbox:
 
     def save(self) -> None:
         """Snapshot the index now; the writer thread puts it on disk (in order)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.dir)
         data = {"version": 1, "entries": [asdict(e) for e in self._entries]}
         encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
         path = self.path

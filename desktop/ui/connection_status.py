@@ -1,20 +1,25 @@
-"""Connection state, always visible: a small label (objectName ``connectionStatus``) and a
-banner for when the server refuses the session.
+"""Connection state, always visible: a small label (objectName ``connectionStatus``), a
+banner for when the server refuses the session, and one while the connection is down.
 
 ``ConnectionStatus.set_state(state, retry_in_s)`` takes ChatClient's
 ``connectionStateChanged`` values and counts the retry delay down once a second.
-``RefusedBanner`` signals ``signInRequested()``.
+``RefusedBanner`` signals ``signInRequested()``. ``ReconnectBanner(client)`` follows the
+client itself and offers "Reconnect now".
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop.ui import theme
+
+if TYPE_CHECKING:
+    from desktop.net.client import ChatClient
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +105,71 @@ class RefusedBanner(QFrame):
     def show_message(self, text: str) -> None:
         self.label.setText(text)
         self.show()
+
+
+class ReconnectBanner(QFrame):
+    """An amber bar over the conversation while the connection is down: "Connection lost.
+    Reconnecting in N s" with a "Reconnect now" button (objectName ``reconnectBanner``).
+
+    It follows ``ChatClient.connectionStateChanged`` by itself and shows only once a
+    session had been up (or a remembered server could not be reached); the button calls
+    ``ChatClient.reconnect_now``. Signal: ``reconnectRequested()``.
+    """
+
+    reconnectRequested = Signal()
+
+    def __init__(self, client: ChatClient, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reconnectBanner")
+        self.setStyleSheet(
+            "QFrame#reconnectBanner { background: #d79b00; }"
+            " QFrame#reconnectBanner QLabel { color: black; }"
+        )
+        self._client = client
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 6, 10, 6)
+        self.label = QLabel(self)
+        self.label.setObjectName("reconnectBannerText")
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.label, 1)
+        self.button = QPushButton("Reconnect now", self)
+        self.button.setObjectName("reconnectNow")
+        self.button.clicked.connect(self.on_button_clicked)
+        layout.addWidget(self.button)
+        self.state = "offline"
+        self._deadline = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._render)
+        client.connectionStateChanged.connect(self.on_client_connection_state_changed)
+        self.hide()
+
+    def on_client_connection_state_changed(self, state: str, retry_in_s: int) -> None:
+        self.state = state
+        if state == "reconnecting":
+            self._deadline = time.monotonic() + retry_in_s if retry_in_s > 0 else 0.0
+            self._timer.start()
+            self.show()
+        elif state == "connecting" and self.isVisible():
+            self._deadline = 0.0  # trying now: keep the bar, without a countdown
+        else:
+            self._timer.stop()
+            self.hide()
+        self._render()
+
+    def on_button_clicked(self) -> None:
+        self.reconnectRequested.emit()
+        self._client.reconnect_now()
+
+    def text(self) -> str:
+        """What the bar says (the tests and the screen reader read it)."""
+        if self.state == "connecting":
+            return "Connection lost. Reconnecting…"
+        left = max(0, round(self._deadline - time.monotonic())) if self._deadline else 0
+        if left > 0:
+            return f"Connection lost. Reconnecting in {left} s"
+        return "Connection lost. Reconnecting…"
+
+    def _render(self) -> None:
+        self.label.setText(self.text())
+        self.button.setEnabled(self.state == "reconnecting")

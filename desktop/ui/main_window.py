@@ -38,7 +38,7 @@ from desktop.state.types import Message, Room
 from desktop.ui import icons, theme
 from desktop.ui.attachments import Attachment
 from desktop.ui.composer import ComposerPanel
-from desktop.ui.connection_status import ConnectionStatus, RefusedBanner
+from desktop.ui.connection_status import ConnectionStatus, ReconnectBanner, RefusedBanner
 from desktop.ui.dialogs import (
     BrowseRoomsDialog,
     CreateRoomDialog,
@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
         conv.setSpacing(0)
         self.banner = RefusedBanner(self.conversation)
         conv.addWidget(self.banner)
+        self.reconnect_banner = ReconnectBanner(self.client, self.conversation)
+        conv.addWidget(self.reconnect_banner)
         header = self.header = QFrame(self.conversation)
         header.setObjectName("roomHeader")
         hl = QHBoxLayout(header)

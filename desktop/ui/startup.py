@@ -71,6 +71,7 @@ class LocalAccount:
         path = data_dir / LOCAL_ACCOUNT_FILE
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that was there
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(
                 {
