@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icons.icon("parley"))
         self._build()
         self._build_menus()
-        self.notifier = Notifier(self, self)
+        self.notifier = Notifier(self, self, settings=settings)
         self._connect_signals()
         self._restore_geometry()
         self.update_title()
@@ -335,6 +335,7 @@ class MainWindow(QMainWindow):
         client.sessionStarted.connect(self.on_client_session_started)
         client.sessionRefused.connect(self.on_client_session_refused)
         client.errorOccurred.connect(self.on_client_error_occurred)
+        client.limitsChanged.connect(self.composer_panel.set_limits)
         client.roomAdded.connect(self.on_client_room_added)
         client.roomClosed.connect(self.on_client_room_closed)
         client.typingChanged.connect(self.on_client_typing_changed)
@@ -735,20 +736,10 @@ class MainWindow(QMainWindow):
         self.show_toast(f"Notice: {text}", error=level == "warning")
 
     def on_client_message_received(self, room_id: str, msg: Message) -> None:
-        if not self.settings.notifications_enabled:
-            return
-        if self.isActiveWindow() and room_id == self.current_room:
-            return
-        if (
-            self.client.username
-            and msg.sender
-            and msg.sender.lower() == self.client.username.lower()
-        ):
-            return
-        room = self.client.rooms.get(room_id)
-        where = "" if room is None or room.kind == "dm" else f" in #{room.name}"
-        body = msg.text or ("sent an image" if msg.kind == "image" else "")
-        self.notifier.notify(f"{msg.sender or 'Parley'}{where}", body)
+        on_screen = self.isActiveWindow() and room_id == self.current_room
+        self.notifier.on_message(
+            msg, self.client.rooms.get(room_id), self.client.username, on_screen
+        )
 
     def on_notify_action_toggled(self, on: bool) -> None:
         self.settings.notifications_enabled = on

@@ -108,3 +108,21 @@ def test_the_banner_counts_down_and_reconnects_now_on_the_button_focus_or_networ
     qtbot.waitUntil(lambda: alice.state == "connected", timeout=10_000)
     assert not banner.isVisible()
     assert min(alice.scheduled_delays) > 40  # each time a long wait was due, and skipped
+
+
+def test_server_limits_are_refreshed_on_every_reconnect(
+    server_process: ServerProcess, make_client: Any, make_window: Any,  # noqa: F811
+    qtbot: Any,
+) -> None:
+    alice: ChatClient = make_client(server_process.url, "alice")
+    window = make_window(alice)
+    assert window.composer_panel.max_image_bytes == alice.limits["max_image_bytes"]
+    before = alice.limits["max_image_bytes"]
+    server_process.stop()
+    server_process.extra_args += ["--max-image-mb", "1"]  # restarted with a smaller limit
+    server_process.start()
+    alice.reconnect_now()
+    qtbot.waitUntil(lambda: alice.state == "connected"
+                    and alice.limits["max_image_bytes"] == 1024 * 1024, timeout=15_000)
+    assert before != 1024 * 1024
+    assert window.composer_panel.max_image_bytes == 1024 * 1024  # the UI knows it too
