@@ -90,7 +90,7 @@ async def _steps(checks: Checks, tmp: Path) -> None:
     checks.ok(f"embedded server listening on {url}")
     window: MainWindow | None = None
     client: ChatClient | None = None
-    peer = socketio.AsyncClient(reconnection=False)
+    peer = socketio.AsyncClient(reconnection=False, handle_sigint=False)
     received: list[dict[str, Any]] = []
 
     async def on_message(data: dict[str, Any]) -> None:

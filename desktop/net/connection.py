@@ -254,7 +254,7 @@ class ConnectionMixin(ClientCore):
         # we catch up must not move them, or the messages in between would be skipped
         anchors = {room: self.messages.newest_id(room) for room in self.messages.rooms()}
         loop = asyncio.get_running_loop()
-        sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
+        sio = new_socket()
         self._sio = sio
         self._lost = loop.create_future()
         self._session_future = loop.create_future()
@@ -304,7 +304,7 @@ class ConnectionMixin(ClientCore):
         loop = asyncio.get_running_loop()
         session: asyncio.Future[dict[str, Any]] = loop.create_future()
         refusal: list[tuple[str, str]] = []
-        sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
+        sio = new_socket()
 
         async def on_session(data: Any = None) -> None:
             if isinstance(data, dict) and not session.done():
@@ -421,13 +421,21 @@ class ConnectionMixin(ClientCore):
         return f"Could not reach server at {url}"
 
 
-async def close_socket(sio: socketio.AsyncClient) -> None:
-    """Disconnect a socket and wait until engine.io has really let go of it.
+def new_socket() -> socketio.AsyncClient:
+    """A Socket.IO client that leaves Ctrl+C to the app.
 
-    ``AsyncClient.disconnect()`` returns before engine.io's read and write loops end;
-    closing the event loop then leaves them to die noisily ("packet queue is empty").
-    Waiting for the client's own ``wait()`` lets them finish first.
+    By default python-socketio and engine.io take over SIGINT (a ``signal.signal`` handler
+    and one on the running loop) and on Ctrl+C cancel every task and stop the loop under
+    the app: the window never closes cleanly, the outbox flush is skipped, and quitting
+    spills tracebacks and "packet queue is empty" errors onto stderr. The app has its
+    own handler that closes the window, which disconnects cleanly.
     """
+    return socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False,
+                                handle_sigint=False)
+
+
+async def close_socket(sio: socketio.AsyncClient) -> None:
+    """Disconnect a socket (bounded: a server that stopped answering cannot hold us)."""
     try:
         await asyncio.wait_for(sio.disconnect(), 5)
     except (TimeoutError, OSError, socketio.exceptions.SocketIOError):
