@@ -363,6 +363,7 @@ class ConnectionMixin(ClientCore):
             self.members.drop_room(room)
         self._members_loaded.clear()
         self._forget_typing()
+        self._forget_state()
 
     # ------------------------------------------------------------------ server events
     def _event_handlers(self) -> dict[str, Handler]:

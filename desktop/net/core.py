@@ -140,6 +140,10 @@ class ClientCore(QObject):
         """presence: a message from ``sender`` ends their typing there."""
         raise NotImplementedError
 
+    def _forget_state(self) -> None:
+        """Another server or account: each concern drops what it knew of the old one
+        (cooperatively, through super())."""
+
     def _event_handlers(self) -> dict[str, Callable[..., Awaitable[None]]]:
         """Every concern adds its server events (cooperatively, through super())."""
         return {}

@@ -27,6 +27,11 @@ class MediaMixin(ClientCore):
         self._media_cache_bytes = 0
         self._media_inflight: dict[str, asyncio.Future[tuple[str, str, bytes]]] = {}
 
+    def _forget_state(self) -> None:
+        super()._forget_state()
+        self._media_cache.clear()  # image ids belong to the server that issued them
+        self._media_cache_bytes = 0
+
     async def fetch_media(self, image_id: str) -> tuple[str, str, bytes]:
         """(mime, name, bytes) of a posted image; cached (LRU by bytes)."""
         cached = self._media_cache.get(image_id)

@@ -32,6 +32,11 @@ class ReceiptsMixin(ClientCore):
         self._receipts_scheduled = False
         self.receipt_debounce_s = RECEIPT_DEBOUNCE_S
 
+    def _forget_state(self) -> None:
+        super()._forget_state()
+        self._receipts_due.clear()
+        self._receipts_sent.clear()  # ids of another server say nothing about this one
+
     # ------------------------------------------------------------------ public
     def set_active_room(self, room: str | None) -> None:
         if room != self._active_room and self._receipts_due and self._ready:

@@ -24,6 +24,10 @@ class RoomsMixin(ClientCore):
     def _init_rooms(self) -> None:
         self._older_more: dict[str, bool] = {}
 
+    def _forget_state(self) -> None:
+        super()._forget_state()
+        self._older_more.clear()
+
     # ------------------------------------------------------------------ catch-up
     async def _catch_up(self, anchors: dict[str, int | None]) -> None:
         """rooms:list, then every joined room's missed messages in pages, then receipts."""
