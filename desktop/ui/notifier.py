@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -67,12 +68,19 @@ def should_notify(
 
 
 class DBusNotifications:
-    """A session-bus connection to the notification server, opened on first use."""
+    """A session-bus connection to the notification server, opened on first use.
 
-    def __init__(self, address: str | None = None) -> None:
+    ``on_activated(notification_id)`` is called when the user clicks a notification
+    (its "default" action), so the window can open that conversation.
+    """
+
+    def __init__(self, address: str | None = None,
+                 on_activated: Callable[[int], None] | None = None) -> None:
         self.address = address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or ""
         self._router: Any = None
         self._lock = asyncio.Lock()
+        self._on_activated = on_activated
+        self._listener: asyncio.Task[None] | None = None
 
     @property
     def configured(self) -> bool:
@@ -88,17 +96,40 @@ class DBusNotifications:
                 conn = await asyncio.wait_for(open_dbus_connection(self.address), 3)
                 self._router = DBusRouter(conn)
                 await self._router.__aenter__()
+                await self._listen_for_clicks()
         target = DBusAddress(_OBJECT_PATH, bus_name=_BUS_NAME, interface=_BUS_NAME)
         call = new_method_call(
             target, "Notify", "susssasa{sv}i",
-            (APP_NAME, 0, "parley", title, body, [], {}, EXPIRE_MS),
+            (APP_NAME, 0, "parley", title, body, ["default", "Open"], {}, EXPIRE_MS),
         )
         reply = await asyncio.wait_for(self._router.send_and_get_reply(call), 3)
         if reply.header.message_type.name == "error":
             raise OSError(f"notification server refused: {reply.body}")
         return int(reply.body[0])
 
+    async def _listen_for_clicks(self) -> None:
+        from jeepney import MatchRule
+        from jeepney.bus_messages import message_bus
+
+        rule = MatchRule(type="signal", interface=_BUS_NAME, member="ActionInvoked",
+                         path=_OBJECT_PATH)
+        await asyncio.wait_for(self._router.send_and_get_reply(message_bus.AddMatch(rule)), 3)
+        handle = self._router.filter(rule, bufsize=20)
+        self._listener = asyncio.ensure_future(self._clicks(handle))
+
+    async def _clicks(self, handle: Any) -> None:
+        with handle as queue:
+            while True:
+                signal = await queue.get()
+                notification_id, action = signal.body
+                if action == "default" and self._on_activated is not None:
+                    self._on_activated(int(notification_id))
+
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
         router, self._router = self._router, None
         if router is not None:
             try:
@@ -126,7 +157,9 @@ class Notifier(QObject):
         self._settings = settings
         self.history: list[tuple[str, str]] = []
         self.delivered: list[str] = []
-        self._dbus: DBusNotifications | None = DBusNotifications(bus_address)
+        self._rooms_by_id: dict[int, str] = {}  # notification id -> its conversation
+        self._dbus: DBusNotifications | None = DBusNotifications(
+            bus_address, self.on_dbus_notification_activated)
         if not self._dbus.configured:
             self._dbus = None
         self._tray: QSystemTrayIcon | None = None
@@ -149,10 +182,10 @@ class Notifier(QObject):
             return False
         where = "" if room is None or room.kind == "dm" else f" in #{room.name}"
         body = msg.text or ("sent an image" if msg.kind == "image" else "")
-        self.notify(f"{msg.sender or 'Parley'}{where}", body)
+        self.notify(f"{msg.sender or 'Parley'}{where}", body, msg.room)
         return True
 
-    def notify(self, title: str, body: str) -> None:
+    def notify(self, title: str, body: str, room: str | None = None) -> None:
         if len(body) > BODY_CHARS:
             body = body[: BODY_CHARS - 1] + "…"
         self.history.append((title, body))
@@ -160,7 +193,7 @@ class Notifier(QObject):
         QApplication.alert(self._window, 0)
         if self._dbus is not None:
             try:
-                task = asyncio.ensure_future(self._notify_dbus(title, body))
+                task = asyncio.ensure_future(self._notify_dbus(title, body, room))
             except RuntimeError:  # no event loop running: deliver the other way
                 self._notify_tray(title, body)
                 return
@@ -169,10 +202,10 @@ class Notifier(QObject):
             return
         self._notify_tray(title, body)
 
-    async def _notify_dbus(self, title: str, body: str) -> None:
+    async def _notify_dbus(self, title: str, body: str, room: str | None) -> None:
         assert self._dbus is not None
         try:
-            await self._dbus.notify(title, body)
+            notification_id = await self._dbus.notify(title, body)
         except Exception as exc:  # noqa: BLE001 - no server, refused, bus gone: use the tray
             logger.info("no desktop notification server (%s); using the tray",
                         type(exc).__name__)
@@ -181,7 +214,19 @@ class Notifier(QObject):
             self._ensure_tray()
             self._notify_tray(title, body)
             return
+        if room is not None:
+            self._rooms_by_id[notification_id] = room
+            while len(self._rooms_by_id) > 50:
+                del self._rooms_by_id[next(iter(self._rooms_by_id))]
         self._record("dbus")
+
+    def on_dbus_notification_activated(self, notification_id: int) -> None:
+        """The user clicked one of our notifications: bring that conversation up."""
+        room = self._rooms_by_id.get(notification_id)
+        self.on_tray_activated(QSystemTrayIcon.ActivationReason.Trigger)
+        show_room = getattr(self._window, "show_room", None)
+        if room is not None and callable(show_room):
+            show_room(room)
 
     def _notify_tray(self, title: str, body: str) -> None:
         tray = self._tray

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jeepney import HeaderFields, MessageType, new_method_return
+from jeepney import DBusAddress, HeaderFields, MessageType, new_method_return, new_signal
 from jeepney.bus_messages import message_bus
 from jeepney.io.asyncio import open_dbus_connection
 
@@ -65,6 +65,13 @@ class NotificationServer:
                 self.calls.append(tuple(msg.body))
                 await self._conn.send(new_method_return(msg, "u", (len(self.calls),)))
 
+    async def click(self, notification_id: int) -> None:
+        """What the desktop does when the user clicks the notification's body."""
+        target = DBusAddress("/org/freedesktop/Notifications",
+                             interface="org.freedesktop.Notifications")
+        await self._conn.send(new_signal(target, "ActionInvoked", "us",
+                                         (notification_id, "default")))
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -102,8 +109,12 @@ def test_dms_and_mentions_notify_everywhere_and_muted_rooms_stay_quiet_over_dbus
     app_name, replaces, _icon, summary, body, actions, hints, expire = calls[0]
     assert (app_name, replaces, summary, body) == ("Parley", 0, "bob in #general",
                                                    "plain hello")
-    assert actions == [] and hints == {} and expire > 0
+    assert actions == ["default", "Open"] and hints == {} and expire > 0
     assert window.notifier.delivered == ["dbus"]
+    # clicking it opens that conversation
+    run(notification_server.click(1))
+    qtbot.waitUntil(lambda: window.current_room == "general", timeout=10_000)
+    window.show_room("side")
 
     window.settings.set_room_muted("general", True)
     assert window.settings.is_room_muted("general")
