@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -332,9 +333,7 @@ class StartupController(QObject):
         try:
             server, url, new = await self._start_embedded_server(host, port)
         except OSError as exc:
-            where = f"Port {port}" if port else "The local server"
-            dialog.show_error(f"{where} cannot be used ({exc.strerror or exc}). Try another port."
-                              if port else f"{where} could not start ({exc.strerror or exc}).")
+            dialog.show_error(_bind_error_text(exc, port))
             return False
         auth = {"username": account.username, "password": account.password}
         if not await self._switch(dialog, url, auth):
@@ -392,3 +391,14 @@ class StartupController(QObject):
             embedded, self.embedded = self.embedded, None
             with contextlib.suppress(Exception):
                 await embedded.stop()
+
+
+def _bind_error_text(exc: OSError, port: int) -> str:
+    """Why the embedded server could not start, in words (not the socket's jargon)."""
+    if not port:
+        return f"The server on this computer could not start ({exc.strerror or exc})."
+    if exc.errno == errno.EADDRINUSE:
+        return f"Port {port} is already in use on this computer. Try another port."
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"Port {port} needs administrator rights here. Try a port above 1024."
+    return f"Port {port} cannot be used ({exc.strerror or exc}). Try another port."

@@ -98,6 +98,8 @@ def test_a_failed_sign_in_keeps_the_working_session_with_one_error_in_the_dialog
             dialog.port_spin.setValue(port)
             _default_button(dialog).click()
             qtbot.waitUntil(lambda: f"Port {port}" in dialog.error_label.text(), timeout=15_000)
+            assert dialog.error_label.text() == (
+                f"Port {port} is already in use on this computer. Try another port.")
         _still_signed_in(client, window, home, "alice")
         assert controller.embedded is None
         # nothing of it reached the window or the client's own error signals: one error each
