@@ -222,6 +222,9 @@ class ConnectionMixin(ClientCore):
                     await self._drop_connection()
                     if not self._want_connected:
                         break
+                    # while away, nobody's presence is known: no stale green dots (the
+                    # member lists are fetched again after the reconnect)
+                    self.members.set_all_offline()
                     # the first retry after a loss is immediate: a restarted server or a
                     # blip needs no wait, and a dead one fails fast into the backoff
                     continue

@@ -55,6 +55,12 @@ class MemberStore(Observable):
         if self._rooms.pop(room, None) is not None:
             self._emit(Change("reset", room))
 
+    def set_all_offline(self) -> None:
+        """We lost the server: nobody's presence is known any more (until a refresh)."""
+        for name, online in list(self._online.items()):
+            if online:
+                self.set_online(name, False)
+
     def set_online(self, name: str, online: bool) -> None:
         """Presence for a user: update their dot in every room they are listed in."""
         self._online[name.lower()] = online

@@ -92,11 +92,14 @@ def test_the_banner_counts_down_and_reconnects_now_on_the_button_focus_or_networ
         assert banner.button.text() == "Reconnect now" and banner.button.isEnabled()
         server_process.start()
 
+    qtbot.waitUntil(lambda: alice.members.is_online("alice"))
     # 1. the button
     lose_and_restart()
+    assert not alice.members.is_online("alice")  # presence is unknown while away
     banner.button.click()
     qtbot.waitUntil(lambda: alice.state == "connected" and not banner.isVisible(),
                     timeout=10_000)
+    qtbot.waitUntil(lambda: alice.members.is_online("alice"))  # fetched again
     # 2. the window regains focus
     lose_and_restart()
     alice.set_window_focused(False)
