@@ -32,10 +32,12 @@ def _usable_keyring() -> Any | None:
         return None
     try:
         backend = keyring.get_keyring()
+        # priority is computed: it raises when the backend cannot work here (for example
+        # the Secret Service without a session bus)
+        if isinstance(backend, fail.Keyring) or backend.priority <= 0:
+            return None
     except Exception:  # noqa: BLE001 - any backend trouble means "no keyring"
         logger.info("no usable keyring backend")
-        return None
-    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) <= 0:
         return None
     return backend
 
@@ -60,7 +62,7 @@ class SecretStore:
             try:
                 value = self._backend.get_password(SERVICE, self._account_prefix + name)
             except Exception:  # noqa: BLE001 - a locked or broken keyring: use the file
-                logger.warning("the keyring could not be read; using the private file")
+                self._keyring_failed("read")
             else:
                 if value:
                     return str(value)
@@ -74,13 +76,19 @@ class SecretStore:
             try:
                 self._backend.set_password(SERVICE, self._account_prefix + name, value)
             except Exception:  # noqa: BLE001
-                logger.warning("the keyring could not be written; using the private file")
+                self._keyring_failed("written")  # and on into the file, below
             else:
                 self._drop_from_file(name)  # never two copies
                 return
         data = self._read_file()
         data[name] = value
         self._write_file(data)
+
+    def _keyring_failed(self, what: str) -> None:
+        """Say it once, then stay with the file for the rest of this run."""
+        logger.warning("the system keyring could not be %s; keeping the session in %s (0600)",
+                       what, self.path)
+        self._backend = None
 
     def delete(self, name: str) -> None:
         if self._backend is not None:

@@ -21,6 +21,9 @@ import qasync
 import desktop
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Secrets go to the 0600 file, never into the keyring of whoever runs the tests (the
+# keyring path is tested with an explicit backend in test_net_secrets.py).
+os.environ["PARLEY_KEYRING"] = "file"
 
 T = TypeVar("T")
 

@@ -121,3 +121,23 @@ def test_every_file_the_app_writes_keeps_its_secrets_private(
             SECRETS_FILE, LOCAL_ACCOUNT_FILE), f"a secret in {path}"
     assert checked >= 4  # secrets.json, local-account.json, outbox.json, the image
     assert token.encode() not in (data / "settings.ini").read_bytes()
+
+
+class LockedKeyring(DictKeyring):
+    """A keyring that is there but refuses (locked, or its daemon gone)."""
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise RuntimeError("the keyring is locked")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError("the keyring is locked")
+
+
+def test_a_keyring_that_refuses_falls_back_to_the_private_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = AppSettings(data, secrets=SecretStore(data, backend=LockedKeyring()))
+    settings.token = "tok-123"
+    assert settings.token == "tok-123" and not settings.secrets.in_keyring
+    assert _mode(data / SECRETS_FILE) == 0o600
+    assert "tok-123" not in (data / "settings.ini").read_text(errors="replace") if (
+        data / "settings.ini").exists() else True
