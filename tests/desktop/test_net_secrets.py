@@ -139,5 +139,6 @@ def test_a_keyring_that_refuses_falls_back_to_the_private_file(tmp_path: Path) -
     settings.token = "tok-123"
     assert settings.token == "tok-123" and not settings.secrets.in_keyring
     assert _mode(data / SECRETS_FILE) == 0o600
-    assert "tok-123" not in (data / "settings.ini").read_text(errors="replace") if (
-        data / "settings.ini").exists() else True
+    settings.server_url = "http://chat.example:8765"
+    settings.sync()
+    assert "tok-123" not in (data / "settings.ini").read_text()
