@@ -12,7 +12,8 @@ emit ``loadOlderRequested``. Jumping to (or sitting at) the bottom trims it back
 ``visualRect()`` also accepts indexes of the room's own model.
 
 Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
-``retryRequested(str client_id)``, ``discardRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
+``retryRequested(str client_id)``, ``discardRequested(str client_id)``,
+``mimeDropped(object QMimeData)``.
 """
 
 from __future__ import annotations
