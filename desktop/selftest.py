@@ -123,6 +123,9 @@ async def _steps(checks: Checks, tmp: Path) -> None:
         )
         checks.check(peer.connected, f"second client connected as {PEER}")
 
+        checks.step("keeping the session token private")
+        _check_token_storage(checks, settings, client.token or "")
+
         checks.step("opening #general")
         await wait_until(
             lambda: client.room_model.row_of("general") is not None, 15, "#general in the room list"
@@ -205,6 +208,27 @@ async def _steps(checks: Checks, tmp: Path) -> None:
             window.close()
             window.deleteLater()
         await server.stop()
+
+
+def _check_token_storage(checks: Checks, settings: Any, token: str) -> None:
+    """The token goes to the keyring or a 0600 file, never into settings.ini."""
+    import stat
+
+    settings.token = token
+    settings.sync()
+    try:
+        where = "the system keyring" if settings.secrets.in_keyring else "a 0600 file"
+        checks.check(settings.token == token, f"session token stored in {where}")
+        checks.check(token.encode() not in settings.path.read_bytes(),
+                     "no session token in settings.ini")
+        checks.check(stat.S_IMODE(settings.data_dir.stat().st_mode) == 0o700,
+                     "data folder private (0700)")
+        secret_file = settings.secrets.path
+        if secret_file.exists():
+            checks.check(stat.S_IMODE(secret_file.stat().st_mode) == 0o600,
+                         "secrets file private (0600)")
+    finally:
+        settings.clear_token()  # the self-test's throwaway session leaves nothing behind
 
 
 async def _self_test(timeout: float) -> int:
