@@ -40,9 +40,12 @@ _OBJECT_PATH = "/org/freedesktop/Notifications"
 
 
 def mentions(text: str, username: str | None) -> bool:
-    """``@username`` (any case, as a whole name) or ``@room`` in ``text``."""
+    """``@username`` (any case, as a whole name) or ``@room`` in ``text``, as
+    shared/PROTOCOL.md section 14 reads them: not preceded by a character that can be
+    part of a username (letters, digits, ``.``, ``-``, ``_``), and not running on into a
+    longer name (a full stop that ends the sentence is fine)."""
     names = ["room"] + ([re.escape(username)] if username else [])
-    pattern = rf"(?<![\w@])@(?:{'|'.join(names)})(?![\w.-])"
+    pattern = rf"(?<![\w.\-@])@(?:{'|'.join(names)})(?![\w-])(?!\.[\w-])"
     return re.search(pattern, text, re.IGNORECASE) is not None
 
 

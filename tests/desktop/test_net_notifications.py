@@ -165,6 +165,8 @@ def test_the_rule() -> None:
     assert mentions("hi @Alice!", "alice") and mentions("@room: lunch", "alice")
     assert not mentions("mail alice@example.com", "alice")
     assert not mentions("@alice2 hi", "alice") and not mentions("@roomy", "alice")
+    assert mentions("thanks @alice.", "alice") and mentions("(@alice)", "alice")
+    assert not mentions("x.@alice", "alice") and not mentions("@alice.b", "alice")
     assert should_notify(msg("hi"), general, "alice", None, on_screen=False)
     assert not should_notify(msg("hi"), general, "alice", None, on_screen=True)
     assert not should_notify(msg("mine", sender="Alice"), general, "alice", None, False)
