@@ -180,12 +180,19 @@ class ConnectionMixin(ClientCore):
 
     def on_network_reachability_changed(self, reachability: QNetworkInformation.Reachability
                                         ) -> None:
+        """Back online: reconnect now. Gone: say so now, rather than after the ping
+        timeout (the socket of a vanished network can look open for most of a minute)."""
         if reachability in (QNetworkInformation.Reachability.Online,
                             QNetworkInformation.Reachability.Site,
                             QNetworkInformation.Reachability.Local):
             if self.state == "reconnecting":
                 logger.info("network is back: reconnecting now")
                 self.reconnect_now()
+        elif reachability == QNetworkInformation.Reachability.Disconnected:
+            if self._lost is not None and not self._lost.done() and self._ready:
+                logger.info("the network is gone: connection lost")
+                self._ready = False
+                self._lost.set_result(None)
 
     def _on_window_focus_regained(self) -> None:
         if self.state == "reconnecting":

@@ -110,6 +110,13 @@ def test_the_banner_counts_down_and_reconnects_now_on_the_button_focus_or_networ
     alice.on_network_reachability_changed(QNetworkInformation.Reachability.Online)
     qtbot.waitUntil(lambda: alice.state == "connected", timeout=10_000)
     assert not banner.isVisible()
+    # 4. the OS reports the network gone: the loss shows at once (no ping timeout to wait
+    # out), and being online again reconnects at once
+    states: list[str] = []
+    alice.connectionStateChanged.connect(lambda state, _n: states.append(state))
+    alice.on_network_reachability_changed(QNetworkInformation.Reachability.Disconnected)
+    qtbot.waitUntil(lambda: "connecting" in states, timeout=10_000)
+    qtbot.waitUntil(lambda: alice.state == "connected", timeout=10_000)
     assert min(alice.scheduled_delays) > 40  # each time a long wait was due, and skipped
 
 
