@@ -21,7 +21,8 @@ from PySide6.QtCore import (
 )
 
 from desktop.models.row_sync import MirrorListModel, RowMirror
-from desktop.state.messages import MessageStore
+from desktop.state.messages import MessageStore, first_unread_id
+from desktop.state.format import human_size
 from desktop.state.types import Change, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,19 @@ def display_text(msg: Message) -> str:
         name = msg.image.name if msg.image else "image"
         return f"Image: {name}" + (f" — {msg.text}" if msg.text else "")
     return msg.text
+
+
+def accessible_text(msg: Message) -> str:
+    """What a screen reader says for a row: "alice, 10:42: hello"."""
+    when = dt.datetime.fromtimestamp(msg.ts / 1000).strftime("%H:%M")
+    if msg.kind == "system":
+        return f"{when}: {msg.text}"
+    what = display_text(msg)
+    if msg.kind == "image" and msg.image is not None and msg.image.size > 0:
+        what = f"Image: {msg.image.name}, {human_size(msg.image.size)}" + (
+            f" — {msg.text}" if msg.text else ""
+        )
+    return f"{msg.sender or 'someone'}, {when}: {what}"
 
 
 def day_label(ts_ms: int, today: dt.date | None = None) -> str:
@@ -184,10 +198,17 @@ class MessageListModel(MirrorListModel[Message]):
                 self.dataChanged.emit(idx, idx, sorted(roles))
 
     def row_for_id(self, message_id: int) -> int | None:
-        for row, msg in enumerate(self._mirror.rows):
-            if msg.id == message_id:
+        rows = self._mirror.rows
+        for row in range(len(rows) - 1, -1, -1):  # the rows asked about are recent ones
+            if rows[row].id == message_id:
                 return row
         return None
+
+    def first_unread_id(self, unread: int) -> int | None:
+        """Where the "New messages" divider goes (see messages.first_unread_id)."""
+        return first_unread_id(
+            self._mirror.rows, unread, self.own_username or self._store.own_username
+        )
 
     def row_for_client_id(self, client_id: str) -> int | None:
         for row in range(len(self._mirror.rows) - 1, -1, -1):
@@ -205,6 +226,10 @@ class MessageListModel(MirrorListModel[Message]):
             return display_text(msg)
         if role == Qt.ItemDataRole.ToolTipRole:
             return receipt_text(msg) if self._is_own(msg) else None
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return accessible_text(msg)
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            return receipt_text(msg) if self._is_own(msg) else ""
         if role < Qt.ItemDataRole.UserRole:
             return None
         field = _PLAIN_FIELDS.get(role)

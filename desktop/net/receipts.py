@@ -31,6 +31,9 @@ class ReceiptsMixin(ClientCore):
         self._receipts_sent: dict[tuple[str, str], int] = {}
         self._receipts_scheduled = False
         self.receipt_debounce_s = RECEIPT_DEBOUNCE_S
+        # With a timeline attached, `read` only goes up to what it reports as seen.
+        self.reads_follow_view = False
+        self._seen_up_to: dict[str, int] = {}
 
     def _forget_state(self) -> None:
         super()._forget_state()
@@ -55,11 +58,22 @@ class ReceiptsMixin(ClientCore):
         self._send_read_if_visible()
 
     def mark_read(self, room: str) -> None:
-        """The user has seen ``room`` up to its newest message."""
+        """The user is looking at ``room``: its badge clears, and ``read`` goes up to its
+        newest message, or with ``reads_follow_view`` only up to what the view saw."""
         self.rooms.set_unread(room, 0)
         newest = self.messages.newest_id(room)
+        if self.reads_follow_view and newest is not None:
+            newest = min(newest, self._seen_up_to.get(room, 0)) or None
         if newest is not None:
             self._schedule_receipt(room, DeliveryState.READ, newest)
+
+    def mark_seen(self, room: str, message_id: int) -> None:
+        """The timeline showed ``room`` up to ``message_id`` in a focused window."""
+        if message_id <= self._seen_up_to.get(room, 0):
+            return
+        self._seen_up_to[room] = message_id
+        if self._room_visible(room):
+            self._schedule_receipt(room, DeliveryState.READ, message_id)
 
     # ------------------------------------------------------------------ internals
     def _room_visible(self, room: str) -> bool:

@@ -345,3 +345,26 @@ class MessageStore(Observable):
         row = self.row_of(msg)
         if row is not None:
             self._emit(Change("updated", msg.room, (row,), frozenset(fields)))
+
+
+def first_unread_id(msgs: list[Message], unread: int, own_username: str | None) -> int | None:
+    """The id of the first message the user has not read, from protocol v1's ``unread``.
+
+    v1 tells a room's unread count, not a position: the unread messages are taken to be
+    the last ``unread`` confirmed messages not sent by the user, and the divider goes
+    above the first of them. This is the one place that derives it; a v2 ``read_up_to``
+    would replace the body (the first message after that id) and nothing else.
+    """
+    if unread <= 0:
+        return None
+    own = own_username.lower() if own_username else None
+    left = unread
+    found: int | None = None
+    for msg in reversed(msgs):
+        if msg.id is None or (own is not None and (msg.sender or "").lower() == own):
+            continue
+        found = msg.id
+        left -= 1
+        if left == 0:
+            break
+    return found

@@ -360,6 +360,9 @@ class MainWindow(QMainWindow):
         self.timeline.retryRequested.connect(self.client.retry)
         self.timeline.discardRequested.connect(self.client.discard)
         self.timeline.mimeDropped.connect(self.composer_panel.add_mime)
+        self.timeline.seenUpTo.connect(self.client.mark_seen)
+        self.client.reads_follow_view = True  # `read` only up to what the timeline showed
+        self.timeline.animations.fetcher = self.client.fetch_media
         # --- composer
         self.composer_panel.sendRequested.connect(self.on_composer_send_requested)
         self.composer_panel.typingActivity.connect(self.on_composer_typing_activity)
@@ -417,7 +420,9 @@ class MainWindow(QMainWindow):
         self.current_room = room_id
         self.room_list.select_room(room_id)
         model = self.client.message_model(room_id)
+        room = self.client.rooms.get(room_id)
         self.timeline.setModel(model)
+        self.timeline.set_unread(room.unread if room is not None else 0)
         self.timeline.more_history = room_id not in self._no_more_history
         self.member_list.setModel(self.client.member_model(room_id))
         self.client.set_active_room(room_id)

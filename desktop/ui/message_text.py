@@ -1,0 +1,162 @@
+"""Plain message text for the timeline: links found in it, direction, and its QTextLayout.
+
+User text is only ever plain text: nothing here interprets markup. The only formats laid
+over it are the link ranges found by :func:`find_links` (underline; the colour is added at
+paint time so a palette change needs no relayout).
+
+Direction is decided per paragraph from its first strong character (Unicode's rule P2),
+and every line of a right-to-left paragraph is aligned to the right edge of the text
+block, not only the first one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QFont, QTextCharFormat, QTextLayout, QTextOption
+
+# A URL runs to the first space, quote or angle bracket; trailing punctuation is trimmed
+# after the match (see _trim_url), so "(see https://x.org/a_(b))." keeps "a_(b)".
+URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
+_TRAILING = ".,;:!?'\"*"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+LINE_SEPARATOR = "\u2028"
+
+
+def _trim_url(url: str) -> str:
+    """Drop trailing punctuation, and a closing bracket that has no opening partner."""
+    while url:
+        last = url[-1]
+        if last in _TRAILING:
+            url = url[:-1]
+        elif last in _PAIRS and url.count(last) > url.count(_PAIRS[last]):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def find_links(text: str) -> list[tuple[int, int, str]]:
+    """(start, length, url) of every URL in ``text``; ``www.`` gets ``https://``.
+
+    Balanced brackets stay part of the URL (Wikipedia's ``Foo_(bar)``); a bracket that
+    only closes the sentence around the URL does not.
+    """
+    found = []
+    for m in URL_RE.finditer(text):
+        raw = _trim_url(m.group(0))
+        if len(raw) <= len("www.") or raw.lower() in ("http://", "https://"):
+            continue
+        url = "https://" + raw if raw.lower().startswith("www.") else raw
+        found.append((m.start(), len(raw), url))
+    return found
+
+
+def is_rtl(text: str) -> bool:
+    """True if the first strong character of ``text`` is right-to-left (Hebrew, Arabic...)."""
+    for ch in text:
+        bidi = unicodedata.bidirectional(ch)
+        if bidi in ("R", "AL"):
+            return True
+        if bidi == "L":
+            return False
+    return False
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, right_to_left) of each paragraph (split at newlines)."""
+    spans = []
+    start = 0
+    for part in text.split("\n"):
+        end = start + len(part)
+        spans.append((start, end, is_rtl(part)))
+        start = end + 1
+    return spans
+
+
+@dataclass
+class TextBlock:
+    """A laid-out message text: the layout, its size and where its last line ends."""
+
+    layout: QTextLayout
+    width: float
+    height: float
+    last_line_width: float
+    last_line_rtl: bool
+    links: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
+    """Lay ``text`` out in lines of at most ``max_width``, right-aligning RTL paragraphs."""
+    # QTextLayout breaks lines only at U+2028; the swap keeps every index the same.
+    layout = QTextLayout(text.replace("\n", LINE_SEPARATOR), font)
+    spans = paragraph_spans(text)
+    opt = QTextOption()
+    opt.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    opt.setTextDirection(
+        Qt.LayoutDirection.RightToLeft if spans and spans[0][2] else Qt.LayoutDirection.LeftToRight
+    )
+    # glyphs start at each line's own x: lines are placed below, per paragraph
+    opt.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute)
+    layout.setTextOption(opt)
+    links = find_links(text)
+    if links:
+        ranges = []
+        for start, length, _url in links:
+            fr = QTextLayout.FormatRange()
+            fr.start = start
+            fr.length = length
+            fmt = QTextCharFormat()
+            fmt.setFontUnderline(True)
+            fr.format = fmt
+            ranges.append(fr)
+        layout.setFormats(ranges)
+    layout.beginLayout()
+    y = 0.0
+    width = 0.0
+    lines = []
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(max_width)
+        line.setPosition(QPointF(0, y))
+        y += line.height()
+        width = max(width, line.naturalTextWidth())
+        lines.append(line)
+    layout.endLayout()
+    last_rtl = False
+    for line in lines:
+        rtl = _rtl_at(spans, line.textStart())
+        if rtl:
+            # a right-to-left line ends at the block's right edge
+            line.setPosition(QPointF(width - line.naturalTextWidth(), line.y()))
+        last_rtl = rtl
+    last_w = lines[-1].naturalTextWidth() if lines else 0.0
+    return TextBlock(layout, width, y, last_w, last_rtl, links)
+
+
+def _rtl_at(spans: list[tuple[int, int, bool]], pos: int) -> bool:
+    for start, end, rtl in spans:
+        if start <= pos <= end:
+            return rtl
+    return False
+
+
+def link_at(block_layout: QTextLayout, links: list[tuple[int, int, str]], x: float,
+            y: float) -> str | None:
+    """The URL under (x, y) in the layout's coordinates, if any."""
+    for i in range(block_layout.lineCount()):
+        line = block_layout.lineAt(i)
+        if line.y() <= y < line.y() + line.height() and line.x() <= x <= (
+            line.x() + line.naturalTextWidth()
+        ):
+            cursor = line.xToCursor(x)
+            for start, length, url in links:
+                if start <= cursor < start + length:
+                    return url
+    return None
