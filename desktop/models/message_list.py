@@ -21,8 +21,8 @@ from PySide6.QtCore import (
 )
 
 from desktop.models.row_sync import MirrorListModel, RowMirror
-from desktop.state.messages import MessageStore, first_unread_id
 from desktop.state.format import human_size
+from desktop.state.messages import MessageStore, first_unread_id
 from desktop.state.types import Change, DeliveryStatus, Message
 
 logger = logging.getLogger(__name__)
