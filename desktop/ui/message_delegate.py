@@ -178,13 +178,28 @@ class MessageDelegate(QStyledItemDelegate):
             return "Not sent · Retry"
         return ts_text(msg.ts)
 
+    def row_width(self, option: QStyleOptionViewItem) -> int:
+        """The width rows are laid out at: the view's viewport, for every caller.
+
+        Qt hands ``sizeHint`` an option whose rect is the whole view's (scroll bar
+        included) while ``paint`` gets the row's visual rect (the viewport's width): laid
+        out from those, a row would be measured at one width and drawn at another, and a
+        wrap that differs by one line garbles the rows below it.
+        """
+        view = self.parent()
+        if isinstance(view, QAbstractItemView):
+            width = view.viewport().width()
+            if width > 0:
+                return width
+        return option.rect.width() if option.rect.width() > 0 else 600
+
     def fast_layout(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
         """:meth:`layout_for`, first from the per-message cache that needs no role lookups
         (what sizeHint and paint use: a QListView asks for every row on each layout)."""
         msg = self.message(index)
         if msg is None:
             return RowLayout(height=1)
-        width = option.rect.width() if option.rect.width() > 0 else 600
+        width = self.row_width(option)
         font = option.font
         if self._rows_font is None or font != self._rows_font:
             self._rows.clear()
@@ -207,7 +222,7 @@ class MessageDelegate(QStyledItemDelegate):
         own = bool(index.data(MessageRoles.IsOwnRole))
         header = bool(index.data(MessageRoles.ShowHeaderRole))
         day = index.data(MessageRoles.DaySeparatorRole) or ""
-        width = option.rect.width() if option.rect.width() > 0 else 600
+        width = self.row_width(option)
         thumb = self._thumb_size(msg)
         display = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
         meta = self._meta_text(msg, own)
@@ -245,7 +260,7 @@ class MessageDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         """Overrides QStyledItemDelegate.sizeHint: the height from ``_layout``, cached per
         message object and width."""
-        return QSize(option.rect.width(), self.fast_layout(option, index).height)
+        return QSize(self.row_width(option), self.fast_layout(option, index).height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Overrides QStyledItemDelegate.paint: everything from the same layout."""

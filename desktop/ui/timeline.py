@@ -115,6 +115,10 @@ class TimelineView(QListView):
     mimeDropped = Signal(object)
     seenUpTo = Signal(str, int)
 
+    # set before __init__ runs: Qt may lay out from inside the base constructor
+    _in_layout = False
+    _relayout_again = False
+
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._stick = True
@@ -469,7 +473,12 @@ class TimelineView(QListView):
         width = self.viewport().width()
         if width != self._last_width:
             self._last_width = width
-            self.relayout()
+            if self._in_layout:
+                # the scroll bar came or went during a layout pass: that pass measured
+                # rows at the old width, so lay out again once it is done
+                self._relayout_again = True
+            else:
+                self.relayout()
             if anchor is not None and anchor[0].isValid():
                 index = self.model().index(anchor[0].row(), 0)
                 delta = self.visualRect(index).top() - anchor[1]
@@ -489,6 +498,23 @@ class TimelineView(QListView):
         if self.model() is None:
             return
         self.doItemsLayout()
+
+    def doItemsLayout(self) -> None:  # noqa: N802
+        """Overrides QListView.doItemsLayout: a width change inside it means once more."""
+        self._in_layout = True
+        try:
+            super().doItemsLayout()
+        finally:
+            self._in_layout = False
+        for _ in range(2):  # the scroll bar can appear, then the narrower rows fit again
+            if not self._relayout_again:
+                break
+            self._relayout_again = False
+            self._in_layout = True
+            try:
+                super().doItemsLayout()
+            finally:
+                self._in_layout = False
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         """Overrides QWidget.changeEvent: window activation (reads) and theme/font changes."""
