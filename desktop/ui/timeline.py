@@ -251,6 +251,9 @@ class TimelineView(QListView):
         if source is None or finder is None or unread <= 0:
             self._unread_pending = 0
             return
+        flush = getattr(source, "flush", None)
+        if flush is not None:
+            flush()  # the store may hold rows the model announces a moment later
         if source.rowCount() == 0:
             self._unread_pending = unread
             return
@@ -520,14 +523,19 @@ class TimelineView(QListView):
         """Overrides QWidget.changeEvent: window activation (reads) and theme/font changes."""
         super().changeEvent(event)
         kind = event.type()
-        if kind == QEvent.Type.ActivationChange:
-            self.seen.schedule()
-        elif kind in (QEvent.Type.PaletteChange, QEvent.Type.FontChange,
+        if kind in (QEvent.Type.PaletteChange, QEvent.Type.FontChange,
                       QEvent.Type.StyleChange):
             if kind == QEvent.Type.PaletteChange:
                 self.overlays.apply_palette()
             self.delegate.invalidate()
             self.relayout()
+
+    def event(self, event: QEvent) -> bool:
+        """Overrides QAbstractItemView.event: the window becoming active (children get
+        WindowActivate, not ActivationChange) may make what is on screen seen."""
+        if event.type() == QEvent.Type.WindowActivate:
+            self.seen.schedule()
+        return super().event(event)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         """Overrides QWidget.showEvent: rows shown now may count as seen."""
