@@ -686,14 +686,16 @@ class MainWindow(QMainWindow):
     def open_image(self, msg: Message) -> ImageViewer | None:
         """Open the full image in a viewer window (fetched from the server, cached)."""
         if msg.image is not None and msg.image.id:
-            viewer = ImageViewer(self.decoder, msg.image.id, msg.image.name, self)
+            viewer = ImageViewer(self.decoder, msg.image.id, msg.image.name, self, msg,
+                                 self.timeline.image_messages, self.client.fetch_media)
             self.run_task(
                 self.client.fetch_media(msg.image.id),
                 lambda r: viewer.set_image(r[2]),
                 viewer.show_error,
             )
         elif msg.local_image:
-            viewer = ImageViewer(self.decoder, f"local:{msg.client_id}", "image", self)
+            viewer = ImageViewer(self.decoder, f"local:{msg.client_id}", "image", self, msg,
+                                 self.timeline.image_messages, self.client.fetch_media)
             viewer.set_image(msg.local_image)
         else:
             return None

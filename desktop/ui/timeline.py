@@ -218,6 +218,20 @@ class TimelineView(QListView):
         self.scrollToBottom()
         self.seen.schedule()
 
+    def image_messages(self) -> list[Message]:
+        """The room's messages with an image, oldest first (the viewer steps through them)."""
+        source = self.source_model()
+        if source is None:
+            return []
+        getter = getattr(source, "message_at", None)
+        out = []
+        for row in range(source.rowCount()):
+            msg = getter(row) if getter is not None else source.index(row, 0).data(
+                MessageRoles.ItemRole)
+            if isinstance(msg, Message) and (msg.image is not None or msg.local_image):
+                out.append(msg)
+        return out
+
     @property
     def window_model(self) -> TimelineWindowModel | None:
         """The window the view shows (None without a room)."""
