@@ -37,34 +37,16 @@ import logging
 from PySide6.QtCore import (
     QAbstractItemModel,
     QEvent,
-    QItemSelectionModel,
-    QMimeData,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
     QRect,
-    QRectF,
     Qt,
-    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
-    QAction,
-    QColor,
-    QContextMenuEvent,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDragLeaveEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QFocusEvent,
-    QGuiApplication,
-    QKeyEvent,
-    QKeySequence,
-    QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPen,
     QResizeEvent,
     QShowEvent,
     QWheelEvent,
@@ -73,17 +55,16 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QListView,
-    QMenu,
-    QStyleOptionViewItem,
     QWidget,
 )
 
 from desktop.media.decoder import ImageDecoder
 from desktop.models.message_list import MessageRoles, day_label
 from desktop.models.timeline_window import WINDOW_ROWS, TimelineWindowModel
-from desktop.state.types import DeliveryStatus, Message
+from desktop.state.types import Message
 from desktop.ui import theme
 from desktop.ui.message_delegate import MessageDelegate
+from desktop.ui.timeline_input import TimelineInputView
 from desktop.ui.timeline_media import GifAnimations
 from desktop.ui.timeline_overlays import TimelineOverlays
 from desktop.ui.timeline_read import SeenTracker
@@ -92,27 +73,13 @@ from desktop.ui.timeline_select import TextSelection
 logger = logging.getLogger(__name__)
 
 LOAD_OLDER_THRESHOLD_PX = 160
-_NAV_KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
-             Qt.Key.Key_Home, Qt.Key.Key_End)
 BOTTOM_SLACK_PX = 24
 
 
-def mime_has_droppable(mime: QMimeData | None) -> bool:
-    """True if the drag carries files, an image, or bytes that might be one."""
-    if mime is None:
-        return False
-    if mime.hasUrls() or mime.hasImage():
-        return True
-    return any(f.startswith("image/") or f == "application/octet-stream" for f in mime.formats())
-
-
-class TimelineView(QListView):
+class TimelineView(TimelineInputView):
     """Message list; see the module docstring."""
 
     loadOlderRequested = Signal()
-    imageActivated = Signal(object)
-    retryRequested = Signal(str)
-    mimeDropped = Signal(object)
     seenUpTo = Signal(str, int)
 
     # set before __init__ runs: Qt may lay out from inside the base constructor
@@ -575,273 +542,9 @@ class TimelineView(QListView):
         painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, hint)
         painter.end()
 
-    def _paint_drop_hint(self) -> None:
-        painter = QPainter(self.viewport())
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        area = QRectF(self.viewport().rect()).adjusted(12, 12, -12, -12)
-        fill = QColor(theme.ACCENT)
-        fill.setAlpha(28)
-        painter.setBrush(fill)
-        pen = QPen(theme.ACCENT, 2, Qt.PenStyle.DashLine)
-        painter.setPen(pen)
-        painter.drawRoundedRect(area, 12, 12)
-        font = painter.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        painter.setFont(font)
-        painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "Drop images to attach them")
-        painter.end()
-
-    def _set_drop_hint(self, on: bool) -> None:
-        if self.drop_hint != on:
-            self.drop_hint = on
-            self.viewport().update()
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
-        """Overrides QListView.dragLeaveEvent: hide the drop hint."""
-        self._set_drop_hint(False)
-        event.accept()
-
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
         super().wheelEvent(event)
         bar = self.verticalScrollBar()
         if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self._can_go_older():
             self._reached_top()
-
-    def option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
-        option = QStyleOptionViewItem()
-        self.initViewItemOption(option)
-        option.rect = self.visualRect(index)
-        return option
-
-    def hit(self, pos: QPoint) -> tuple[QModelIndex, str, object]:
-        """(index, kind, value) of what is at viewport position ``pos``."""
-        index = self.indexAt(pos)
-        if not index.isValid():
-            return index, "", None
-        kind, value = self.delegate.hit_test(self.option_for(index), index, pos)
-        return index, kind, value
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        """Overrides QListView.mousePressEvent: a press on text starts a selection."""
-        self._set_focus_ring(False)
-        if event.button() == Qt.MouseButton.LeftButton:
-            pos = event.position().toPoint()
-            _index, kind, _value = self.hit(pos)
-            self._press_pos = pos
-            if kind not in ("link", "image", "retry"):
-                self.selection.press(pos)
-        super().mousePressEvent(event)
-
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        """Overrides QAbstractItemView.mouseDoubleClickEvent: select the word."""
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.selection.select_word(event.position().toPoint())
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        """Overrides QListView.mouseMoveEvent: extend a selection; a hand over links."""
-        pos = event.position().toPoint()
-        if self.selection.dragging and event.buttons() & Qt.MouseButton.LeftButton:
-            self.selection.move(pos)
-            self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
-            return
-        _index, kind, _value = self.hit(pos)
-        if kind in ("link", "image", "retry"):
-            self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
-        elif kind == "bubble" and self.delegate.text_cursor_at(
-            self.option_for(_index), _index, pos
-        ) is not None:
-            self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
-        else:
-            self.viewport().unsetCursor()
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        """Overrides QListView.mouseReleaseEvent: open links/images, retry failed sends
-        (a drag that selected text opens nothing)."""
-        if event.button() == Qt.MouseButton.LeftButton:
-            pos = event.position().toPoint()
-            dragged = (pos - self._press_pos).manhattanLength() > 3
-            self.selection.release()
-            if not dragged:
-                if not self.selection.text():
-                    self.selection.clear()
-                _index, kind, value = self.hit(pos)
-                if kind == "link" and isinstance(value, str):
-                    QDesktopServices.openUrl(QUrl(value))
-                elif kind == "image":
-                    self.imageActivated.emit(value)
-                elif kind == "retry" and isinstance(value, str):
-                    self.retryRequested.emit(value)
-        super().mouseReleaseEvent(event)
-
-    # ----- keyboard
-    def keyboardSearch(self, search: str) -> None:  # noqa: N802
-        """Overrides QAbstractItemView.keyboardSearch: typing does not jump between rows."""
-
-    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
-        """Overrides QAbstractItemView.focusInEvent: focus lands on the newest row on screen."""
-        if event.reason() in (Qt.FocusReason.TabFocusReason, Qt.FocusReason.BacktabFocusReason,
-                              Qt.FocusReason.ShortcutFocusReason):
-            self._set_focus_ring(True)
-        model = self.model()
-        if model is not None and model.rowCount() and not self._current_on_screen():
-            row = self.seen.last_seen_row()
-            index = model.index(row if row >= 0 else model.rowCount() - 1, 0)
-            self.selectionModel().setCurrentIndex(
-                index, QItemSelectionModel.SelectionFlag.NoUpdate
-            )
-        super().focusInEvent(event)
-
-    def _current_on_screen(self) -> bool:
-        current = self.currentIndex()
-        return current.isValid() and self.viewport().rect().intersects(self.visualRect(current))
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        """Overrides QAbstractItemView.keyPressEvent: Enter, the Menu key, Shift+F10, Ctrl+C."""
-        key = event.key()
-        current = self.currentIndex()
-        if event.matches(QKeySequence.StandardKey.Copy):
-            if not self.selection.copy() and current.isValid():
-                text = self._row_text(current)
-                if text:
-                    QGuiApplication.clipboard().setText(text)
-            event.accept()
-            return
-        if key == Qt.Key.Key_Escape and self.selection.text():
-            self.selection.clear()
-            event.accept()
-            return
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and current.isValid():
-            msg = current.data(MessageRoles.ItemRole)
-            if isinstance(msg, Message) and (msg.image is not None or msg.local_image):
-                self.imageActivated.emit(msg)
-            event.accept()
-            return
-        menu_key = key == Qt.Key.Key_Menu or (
-            key == Qt.Key.Key_F10 and event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-        )
-        if menu_key:
-            self.open_context_menu_for(current)
-            event.accept()
-            return
-        before = self.currentIndex()
-        super().keyPressEvent(event)
-        if self.currentIndex() != before or key in _NAV_KEYS:
-            self._set_focus_ring(True)
-            if self.currentIndex().isValid():
-                self.scrollTo(self.currentIndex())
-
-    def _set_focus_ring(self, on: bool) -> None:
-        if self.delegate.show_focus != on:
-            self.delegate.show_focus = on
-            self.viewport().update()
-
-    def open_context_menu_for(self, index: QModelIndex) -> QMenu | None:
-        """The actions of the message at ``index``, popped up beside its bubble."""
-        if not index.isValid():
-            return None
-        self.scrollTo(index)
-        lay = self.delegate.layout_for(self.option_for(index), index)
-        rect = lay.content_rect().translated(self.visualRect(index).topLeft())
-        pos = QPoint(rect.left() + 12, min(rect.bottom(), self.viewport().height() - 4))
-        menu = self.context_menu_at(pos, index)
-        if menu is not None:
-            menu.popup(self.viewport().mapToGlobal(pos))
-        return menu
-
-    def _row_text(self, index: QModelIndex) -> str:
-        msg = index.data(MessageRoles.ItemRole)
-        if not isinstance(msg, Message):
-            return ""
-        if msg.kind == "system":
-            return str(index.data(Qt.ItemDataRole.DisplayRole) or "")
-        return msg.text
-
-    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802
-        """Overrides QAbstractScrollArea.contextMenuEvent: copy, open, retry (from the
-        keyboard: for the focused message)."""
-        if event.reason() == QContextMenuEvent.Reason.Keyboard:
-            self.open_context_menu_for(self.currentIndex())
-            return
-        menu = self.context_menu_at(event.pos())
-        if menu is not None:
-            menu.popup(event.globalPos())
-
-    def context_menu_at(self, pos: QPoint, index: QModelIndex | None = None) -> QMenu | None:
-        """The context menu for the row at viewport ``pos`` (None over empty space)."""
-        hit_index, kind, value = self.hit(pos)
-        if index is None:
-            index = hit_index
-        elif hit_index != index:
-            kind, value = "", None
-        if not index.isValid():
-            return None
-        msg = index.data(MessageRoles.ItemRole)
-        if not isinstance(msg, Message):
-            return None
-        menu = QMenu(self)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        selected = self.selection.text() if self.selection.message is msg else ""
-        if selected:
-            copy_sel = QAction("Copy selection", menu)
-            copy_sel.triggered.connect(
-                lambda: QGuiApplication.clipboard().setText(selected)
-            )
-            menu.addAction(copy_sel)
-        text = self._row_text(index)
-        if text:
-            copy = QAction("Copy text", menu)
-            copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(text))
-            menu.addAction(copy)
-        if kind == "link" and isinstance(value, str):
-            url = value
-            copy_link = QAction("Copy link", menu)
-            copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(url))
-            menu.addAction(copy_link)
-        if msg.image is not None or msg.local_image:
-            open_image = QAction("Open image", menu)
-            open_image.triggered.connect(lambda: self.imageActivated.emit(msg))
-            menu.addAction(open_image)
-        if (
-            msg.status == DeliveryStatus.FAILED
-            and index.data(MessageRoles.IsOwnRole)
-            and msg.client_id
-        ):
-            cid = msg.client_id
-            retry = QAction("Retry sending", menu)
-            retry.triggered.connect(lambda: self.retryRequested.emit(cid))
-            menu.addAction(retry)
-        if menu.isEmpty():
-            menu.deleteLater()
-            return None
-        return menu
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        """Overrides QListView.dragEnterEvent: accept files and image data."""
-        if mime_has_droppable(event.mimeData()):
-            event.acceptProposedAction()
-            self._set_drop_hint(True)
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        """Overrides QListView.dragMoveEvent."""
-        if mime_has_droppable(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        """Overrides QListView.dropEvent: hand the data to the composer's attachments."""
-        mime = event.mimeData()
-        self._set_drop_hint(False)
-        if mime_has_droppable(mime):
-            event.acceptProposedAction()
-            self.mimeDropped.emit(mime)
-        else:
-            event.ignore()
