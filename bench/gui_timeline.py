@@ -12,7 +12,13 @@ server and the flooding peer in *other* processes so only the client's work is t
   into the room on screen; a 10 ms QTimer records its ticks; the longest gap between two
   ticks, from the first delivery until all 2,000 rows are in the model;
 - **cold start**: ``python -m desktop --server URL ...`` in a fresh process, from spawn
-  until its main window has painted with the room list filled.
+  until its main window has painted with the room list filled;
+- **resize relayout**: a TimelineView showing a window of 2,000 rows (texts of many
+  lengths, some images) changes width (1200 → 800 → 1000 → 700 → ... px): the time of the
+  resize (which relays out every row at the new width) plus the repaint, per width change;
+  widths seen for the first time (every layout recomputed) and widths seen before (the
+  layouts come from the delegate's cache) are reported apart. ``--resize-only`` runs just
+  this one (no server).
 
 On a small machine the server, the flooding peer (and anything else running) compete
 with the GUI for the cores, and a "stall" may be the scheduler running them instead: the
@@ -21,7 +27,8 @@ which tells the two apart. ``--pin`` puts this process on one core and the serve
 peer on the others, as if the server were another machine (only useful on an otherwise
 idle machine).
 
-Run: ``python bench/gui_timeline.py [--messages 10000] [--flood 2000] [--pin]``. It prints a
+Run: ``python bench/gui_timeline.py [--messages 10000] [--flood 2000] [--pin]
+[--resize-rows 2000] [--resize-only]``. It prints a
 markdown table; record it in ``bench/README.md``. Not a test: nothing here asserts.
 """
 
@@ -143,6 +150,92 @@ def cold_start_child(argv: list[str]) -> int:
     ticker.timeout.connect(lambda: [w.update() for w in QApplication.topLevelWidgets()])
     ticker.start(20)
     return main(argv[1:])
+
+
+# ----------------------------------------------------------------------- resize relayout
+RESIZE_WIDTHS = (800, 1000, 700, 1100, 900, 1200, 760, 1040)
+
+
+def resize_measurements(rows: int) -> dict[str, Any]:
+    """Relayout of a ``rows``-row timeline window on width changes (see module doc)."""
+    import statistics
+
+    from desktop.media.decoder import ImageDecoder
+    from desktop.models.message_list import MessageListModel
+    from desktop.state.messages import MessageStore
+    from desktop.state.types import ImageInfo, Message
+    from desktop.ui.timeline import TimelineView
+
+    store = MessageStore("viewer")
+    base = 1_790_000_000_000
+    msgs = []
+    for i in range(rows):
+        sender = ("viewer", "bob", "carol")[i % 3]
+        if i % 25 == 0:
+            msgs.append(Message(
+                id=i + 1, room="r", sender=sender, ts=base + i * 40_000, kind="image",
+                text="a caption" if i % 50 == 0 else "",
+                image=ImageInfo(id=f"i{i}", mime="image/png", name="p.png", size=100_000,
+                                width=1600 - i % 700, height=900, thumb=None),
+            ))
+        else:
+            words = 3 + (i * 7) % 60
+            text = " ".join(f"word{j}" for j in range(words))
+            msgs.append(Message(id=i + 1, room="r", sender=sender, ts=base + i * 40_000,
+                                kind="text", text=text))
+    store.add_many("r", msgs)
+    model = MessageListModel(store, "r", "viewer")
+    view = TimelineView(ImageDecoder())
+    view.window_rows = rows
+    view.resize(1200, 800)
+    view.setModel(model)
+    view.show()
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    view.viewport().repaint()
+    assert view.model().rowCount() == rows, view.model().rowCount()
+
+    cpu: list[float] = []
+
+    def one(width: int) -> float:
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        view.resize(width, 800)
+        view.viewport().repaint()
+        cpu.append((time.thread_time() - c0) * 1000)
+        return (time.perf_counter() - t0) * 1000
+
+    first = [one(w) for w in RESIZE_WIDTHS]
+    again = [one(w) for w in RESIZE_WIDTHS]
+    view.close()
+    return {
+        "resize_rows": rows,
+        "resize_first_median_ms": statistics.median(first),
+        "resize_first_max_ms": max(first),
+        "resize_again_median_ms": statistics.median(again),
+        "resize_again_max_ms": max(again),
+        "resize_first_cpu_median_ms": statistics.median(cpu[: len(first)]),
+        "resize_first_cpu_max_ms": max(cpu[: len(first)]),
+        "resize_again_cpu_median_ms": statistics.median(cpu[len(first):]),
+        "resize_again_cpu_max_ms": max(cpu[len(first):]),
+    }
+
+
+def print_resize(res: dict[str, Any]) -> None:
+    print(
+        f"| relayout of a {res['resize_rows']:,}-row window on a width change, new width "
+        f"(median / worst of {len(RESIZE_WIDTHS)}) | ≤ 50 ms "
+        f"| {res['resize_first_median_ms']:.0f} / {res['resize_first_max_ms']:.0f} ms "
+        f"(GUI thread CPU {res['resize_first_cpu_median_ms']:.0f} / "
+        f"{res['resize_first_cpu_max_ms']:.0f} ms) |"
+    )
+    print(
+        f"| the same, a width seen before (median / worst) | ≤ 50 ms "
+        f"| {res['resize_again_median_ms']:.0f} / {res['resize_again_max_ms']:.0f} ms "
+        f"(GUI thread CPU {res['resize_again_cpu_median_ms']:.0f} / "
+        f"{res['resize_again_cpu_max_ms']:.0f} ms) |"
+    )
 
 
 # ----------------------------------------------------------------------- the GUI measurements
@@ -278,6 +371,8 @@ def main() -> int:
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile the flood phase into FILE (inflates the stall)"
     )
+    parser.add_argument("--resize-rows", type=int, default=2_000)
+    parser.add_argument("--resize-only", action="store_true", help="only the resize benchmark")
     parser.add_argument("--peer", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--cold-start-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -287,6 +382,18 @@ def main() -> int:
         return 0
     if args.cold_start_child is not None:
         return cold_start_child(args.cold_start_child)
+    if args.resize_only:
+        from desktop.app import ensure_application
+
+        ensure_application()
+        load = os.getloadavg()[0]
+        resize = resize_measurements(args.resize_rows)
+        print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after, "
+              f"on {os.cpu_count()} CPUs")
+        print("| benchmark | target | measured |")
+        print("|---|---|---|")
+        print_resize(resize)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="parley-guibench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -349,6 +456,7 @@ def main() -> int:
                 else:
                     print(out.stdout, out.stderr, file=sys.stderr)
             res["cold_start_s"] = sorted(colds)[len(colds) // 2] if colds else float("nan")
+            res.update(resize_measurements(args.resize_rows))
         finally:
             server.stop()
 
@@ -381,6 +489,7 @@ def main() -> int:
         f"| cold start of `parley` to first painted window (median of 3) | recorded "
         f"| {res['cold_start_s'] * 1000:.0f} ms |"
     )
+    print_resize(res)
     return 0
 
 

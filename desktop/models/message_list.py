@@ -219,6 +219,16 @@ class MessageListModel(MirrorListModel[Message]):
     def message_at(self, row: int) -> Message | None:
         return self.item_at(row)
 
+    def layout_inputs(self, row: int) -> tuple[Message, bool, bool, str, str] | None:
+        """(message, own, header, day separator, display text) of ``row`` in one call:
+        what the delegate needs to lay a row out, without a role lookup each."""
+        rows = self._mirror.rows
+        if not 0 <= row < len(rows):
+            return None
+        msg = rows[row]
+        return (msg, self._is_own(msg), self._show_header(row), self._day_separator(row),
+                display_text(msg))
+
     # ----- QAbstractListModel
     def item_data(self, row: int, msg: Message, role: int) -> Any:
         """Overrides MirrorListModel.item_data."""

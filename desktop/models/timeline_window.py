@@ -271,6 +271,13 @@ class TimelineWindowModel(QAbstractListModel):
     def source(self) -> QAbstractItemModel:
         return self._src
 
+    def layout_inputs(self, row: int) -> Any:
+        """The source's ``layout_inputs(first + row)`` (None outside, or without one)."""
+        getter = getattr(self._src, "layout_inputs", None)
+        if getter is None or not 0 <= row < self._count:
+            return None
+        return getter(row + self._first)
+
     def message_at(self, row: int) -> Any:
         """The source's ``message_at(first + row)`` (None outside, or without one)."""
         getter = getattr(self._src, "message_at", None)

@@ -20,9 +20,9 @@ Signals: ``imageReady()`` when a thumbnail finished decoding (the view repaints)
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -54,19 +54,23 @@ from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import message_paint
 from desktop.ui.message_layout import (
     THUMB_MAX_W,
+    Fonts,
     RowLayout,
     compute_layout,
     fonts,
+    height_key,
+    row_fonts,
     ts_text,
 )
-from desktop.ui.message_text import link_at
+from desktop.ui.message_text import TextBlockCache, link_at
 
 logger = logging.getLogger(__name__)
 
 
-# Rows laid out at once are the window (150-300) plus a grow step or two; every cached
-# layout is ~10 objects a full garbage collection has to walk, so keep this modest.
-CACHE_LIMIT = 1000
+# Rows laid out at once are the window (150-300, more after scrolling up) plus a grow
+# step or two; every cached layout is ~10 objects a full garbage collection has to walk,
+# so keep this modest, yet above the rows a long scroll-back keeps laid out.
+CACHE_LIMIT = 2500
 
 
 def _image_key(msg: Message) -> tuple[str | None, bytes | None, str | None, bytes | None]:
@@ -87,12 +91,17 @@ class MessageDelegate(QStyledItemDelegate):
     def __init__(self, decoder: ImageDecoder, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._decoder = decoder
-        self._layouts: OrderedDict[Hashable, RowLayout] = OrderedDict()
+        self._texts = TextBlockCache()
         # id(message) -> (message, width, layout): the fast path (see module doc)
         self._rows: dict[int, tuple[Message, int, RowLayout]] = {}
+        # (id(message), generation, height key) -> (message, height): sizeHint's cache,
+        # a few widths' worth (narrow and wide) per row; id(message) -> (message, own,
+        # generation), where forget() starts a new generation
+        self._heights: dict[tuple[int, int, int], tuple[Message, int]] = {}
+        self._owners: dict[int, tuple[Message, bool, int]] = {}
+        self._generation = itertools.count()
         self._rows_font: QFont | None = None
-        self._key_font: QFont | None = None
-        self._font_key = ""
+        self._fonts: Fonts | None = None
         self._waiting: dict[str, list[QPersistentModelIndex]] = {}
         self.hover_link: str | None = None
         # the message above which "New messages" is drawn (see set_unread_marker)
@@ -151,9 +160,6 @@ class MessageDelegate(QStyledItemDelegate):
         msg = index.data(MessageRoles.ItemRole)
         if isinstance(msg, Message):
             self.forget(msg)
-            ident = msg.client_id or msg.id
-            for key in [k for k in self._layouts if isinstance(k, tuple) and k[0] == ident]:
-                del self._layouts[key]
 
     # ----- layout
     @staticmethod
@@ -166,12 +172,7 @@ class MessageDelegate(QStyledItemDelegate):
     def forget(self, msg: Message) -> None:
         """Drop ``msg``'s cached layout (its data or its neighbours changed)."""
         self._rows.pop(id(msg), None)
-
-    def _font_cache_key(self, font: QFont) -> str:
-        if self._key_font is None or font != self._key_font:
-            self._key_font = QFont(font)
-            self._font_key = font.key()
-        return self._font_key
+        self._owners.pop(id(msg), None)  # its heights (keyed by generation) go stale
 
     def _meta_text(self, msg: Message, own: bool) -> str:
         if own and msg.status == DeliveryStatus.FAILED:
@@ -193,74 +194,105 @@ class MessageDelegate(QStyledItemDelegate):
                 return width
         return option.rect.width() if option.rect.width() > 0 else 600
 
-    def fast_layout(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
-        """:meth:`layout_for`, first from the per-message cache that needs no role lookups
-        (what sizeHint and paint use: a QListView asks for every row on each layout)."""
-        msg = self.message(index)
+    def fast_layout(
+        self,
+        option: QStyleOptionViewItem,
+        index: AnyIndex,
+        msg: Message | None = None,
+        width: int = 0,
+    ) -> RowLayout:
+        """The row's :class:`RowLayout` at the viewport's width, cached per message object
+        and width (what sizeHint and paint use: a QListView asks for every row on each
+        layout pass). ``msg`` and ``width`` save the lookups when the caller has them."""
         if msg is None:
-            return RowLayout(height=1)
-        width = self.row_width(option)
+            msg = self.message(index)
+            if msg is None:
+                return RowLayout(height=1)
+        if not width:
+            width = self.row_width(option)
         font = option.font
         if self._rows_font is None or font != self._rows_font:
             self._rows.clear()
+            self._heights.clear()
+            self._owners.clear()
             self._rows_font = QFont(font)
+            self._fonts = row_fonts(font)
         ident = id(msg)
         hit = self._rows.get(ident)
         if hit is not None and hit[0] is msg and hit[1] == width:
             return hit[2]
-        lay = self.layout_for(option, index)
+        lay = self._compute(index, width, font)
         self._rows[ident] = (msg, width, lay)
         if len(self._rows) > CACHE_LIMIT:
             del self._rows[next(iter(self._rows))]
         return lay
 
-    def layout_for(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
-        """The cached :class:`RowLayout` of ``index`` at the option's width."""
-        msg = index.data(MessageRoles.ItemRole)
+    @staticmethod
+    def _inputs(index: AnyIndex) -> tuple[Any, bool, bool, str, str]:
+        """(message, own, header, day, display text) of a row, in one call when the model
+        offers ``layout_inputs`` (a layout pass asks for every row)."""
+        getter = getattr(index.model(), "layout_inputs", None)
+        if getter is not None:
+            found = getter(index.row())
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+        return (
+            index.data(MessageRoles.ItemRole),
+            bool(index.data(MessageRoles.IsOwnRole)),
+            bool(index.data(MessageRoles.ShowHeaderRole)),
+            index.data(MessageRoles.DaySeparatorRole) or "",
+            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+        )
+
+    def _compute(self, index: AnyIndex, width: int, font: QFont) -> RowLayout:
+        msg, own, header, day, display = self._inputs(index)
         if not isinstance(msg, Message):
             return RowLayout(height=1)
-        own = bool(index.data(MessageRoles.IsOwnRole))
-        header = bool(index.data(MessageRoles.ShowHeaderRole))
-        day = index.data(MessageRoles.DaySeparatorRole) or ""
-        width = self.row_width(option)
-        thumb = self._thumb_size(msg)
-        display = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
-        meta = self._meta_text(msg, own)
         unread = msg.id is not None and msg.id == self.unread_marker_id
-        key = (
-            msg.client_id or msg.id,
-            width,
-            own,
-            header,
-            day,
-            None if thumb is None else (thumb.width(), thumb.height()),
-            meta,
-            msg.text if msg.kind != "system" else display,
-            self._font_cache_key(option.font),
-            unread,
+        if self._fonts is None:  # (fast_layout renews it when the view's font changes)
+            self._fonts = row_fonts(font)
+        return compute_layout(
+            msg, width, own, header, day, self._thumb_size(msg), self._meta_text(msg, own),
+            display, font, unread, self._texts, self._fonts,
         )
-        cached = self._layouts.get(key)
-        if cached is not None:
-            self._layouts.move_to_end(key)
-            return cached
-        result = compute_layout(
-            msg, width, own, header, day, thumb, meta, display, option.font, unread
-        )
-        self._layouts[key] = result
-        while len(self._layouts) > CACHE_LIMIT:
-            self._layouts.popitem(last=False)
-        return result
+
+    def layout_for(self, option: QStyleOptionViewItem, index: AnyIndex) -> RowLayout:
+        """The row's :class:`RowLayout` at the viewport's width (hit tests, tooltips)."""
+        return self.fast_layout(option, index)
 
     def invalidate(self) -> None:
         """Drop every cached layout (something all rows depend on changed)."""
         self._rows.clear()
-        self._layouts.clear()
+        self._heights.clear()
+        self._owners.clear()
+        self._texts.clear()
 
     # ----- QStyledItemDelegate
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        """Overrides QStyledItemDelegate.sizeHint: the height from ``_layout``, cached per
-        message object and width."""
-        return QSize(self.row_width(option), self.fast_layout(option, index).height)
+        """Overrides QStyledItemDelegate.sizeHint: the height from the row's layout, cached
+        per message object and :func:`height_key` of the width (a resize between two wide
+        windows keeps every height; only rows painted get a layout at the new width)."""
+        width = self.row_width(option)
+        msg = self.message(index)
+        if msg is None:
+            return QSize(width, 1)
+        ident = id(msg)
+        known = self._owners.get(ident)
+        if known is not None and known[0] is msg:
+            hit = self._heights.get((ident, known[2], height_key(msg.kind, width, known[1])))
+            if hit is not None and hit[0] is msg:
+                return QSize(width, hit[1])
+        lay = self.fast_layout(option, index, msg, width)
+        if known is None or known[0] is not msg:
+            known = (msg, lay.own, next(self._generation))
+            self._owners[ident] = known
+        self._heights[(ident, known[2], height_key(msg.kind, width, lay.own))] = (
+            msg, lay.height)
+        if len(self._heights) > 8 * CACHE_LIMIT:  # small tuples: several widths per row
+            del self._heights[next(iter(self._heights))]
+        if len(self._owners) > CACHE_LIMIT:
+            del self._owners[next(iter(self._owners))]
+        return QSize(width, lay.height)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Overrides QStyledItemDelegate.paint: everything from the same layout."""

@@ -13,6 +13,7 @@ bubble colour shows beside the picture.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -20,7 +21,9 @@ from PySide6.QtCore import QDateTime, QPoint, QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QTextLayout
 
 from desktop.state.types import Message
-from desktop.ui.message_text import layout_text
+from desktop.ui.message_text import TextBlock, layout_text
+
+TextBlocker = Callable[[str, QFont, float], TextBlock]
 
 MARGIN_X = 18
 AVATAR = 34
@@ -63,6 +66,7 @@ class RowLayout:
     status_rect: QRect | None = None
     meta_on_image: bool = False
     meta_text: str = ""
+    own: bool = False
 
     def content_rect(self) -> QRect:
         """The part of the row that is the message itself (for focus and selection)."""
@@ -98,6 +102,59 @@ def fit_size(width: int, height: int, max_w: int, max_h: int) -> QSize:
     return QSize(max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+@dataclass(frozen=True)
+class Fonts:
+    """The fonts of a row and their metrics, derived once per view font."""
+
+    text: QFont
+    name: QFont
+    meta: QFont
+    name_fm: QFontMetrics
+    meta_fm: QFontMetrics
+    key: str = ""
+    _widths: dict[tuple[bool, str], int] = field(default_factory=dict)
+
+    def advance(self, text: str, name: bool = False) -> int:
+        """The width of a time or a name (few distinct ones: cached)."""
+        key = (name, text)
+        width = self._widths.get(key)
+        if width is None:
+            if len(self._widths) > 4096:
+                self._widths.clear()
+            fm = self.name_fm if name else self.meta_fm
+            width = self._widths[key] = fm.horizontalAdvance(text)
+        return width
+
+
+def max_bubble_for(width: int, own: bool) -> int:
+    """The widest a bubble may be in a row ``width`` wide."""
+    left_col = MARGIN_X + (0 if own else AVATAR + AVATAR_GAP)
+    return max(120, min(MAX_BUBBLE, int((width - MARGIN_X - left_col) * (0.78 if own else 0.85))))
+
+
+def height_key(kind: str, width: int, own: bool) -> int:
+    """What a row's height depends on of the width: two widths with the same key give
+    the same height (bubbles stop growing at MAX_BUBBLE, so every wide window agrees)."""
+    return width if kind == "system" else max_bubble_for(width, own)
+
+
+_FONTS: dict[str, Fonts] = {}
+
+
+def row_fonts(base: QFont) -> Fonts:
+    """:func:`fonts` with metrics, cached by the font's key (a layout pass asks per row)."""
+    key = base.key()
+    found = _FONTS.get(key)
+    if found is None:
+        text_font, name_font, meta_font = fonts(base)
+        found = Fonts(text_font, name_font, meta_font, QFontMetrics(name_font),
+                      QFontMetrics(meta_font), key)
+        if len(_FONTS) > 16:
+            _FONTS.clear()
+        _FONTS[key] = found
+    return found
+
+
 def fonts(base: QFont) -> tuple[QFont, QFont, QFont]:
     """(text, name, meta) fonts derived from the view's font."""
     text_font = QFont(base)
@@ -123,11 +180,19 @@ def compute_layout(
     display: str,
     font: QFont,
     unread_divider: bool = False,
+    text_block: TextBlocker = layout_text,
+    known_fonts: Fonts | None = None,
 ) -> RowLayout:
-    """Compute every rectangle of one row; the single source for paint and sizeHint."""
-    text_font, name_font, meta_font = fonts(font)
-    meta_fm = QFontMetrics(meta_font)
-    out = RowLayout(height=0)
+    """Compute every rectangle of one row; the single source for paint and sizeHint.
+
+    ``text_block(text, font, max_width)`` lays the text out (the delegate passes its
+    cache, which reuses a block when the new width does not change its lines);
+    ``known_fonts`` is ``row_fonts(font)`` when the caller has it already.
+    """
+    f = known_fonts if known_fonts is not None else row_fonts(font)
+    text_font = f.text
+    meta_fm = f.meta_fm
+    out = RowLayout(height=0, own=own)
     y = 0
     if day:
         out.day_rect = QRect(0, y, width, DAY_H)
@@ -142,14 +207,12 @@ def compute_layout(
     y += HEADER_GAP if header else RUN_GAP
     show_name = header and not own
     left_col = MARGIN_X + (0 if own else AVATAR + AVATAR_GAP)
-    max_bubble = max(
-        120, min(MAX_BUBBLE, int((width - MARGIN_X - left_col) * (0.78 if own else 0.85)))
-    )
+    max_bubble = max_bubble_for(width, own)
     status_w = STATUS_SIZE + 3 if own else 0
-    meta_w = meta_fm.horizontalAdvance(meta) + status_w
+    meta_w = f.advance(meta) + status_w
     meta_h = meta_fm.height()
-    name_h = QFontMetrics(name_font).height() + 2 if show_name else 0
-    name_w = QFontMetrics(name_font).horizontalAdvance(msg.sender or "") if show_name else 0
+    name_h = f.name_fm.height() + 2 if show_name else 0
+    name_w = f.advance(msg.sender or "", name=True) if show_name else 0
 
     img_size: QSize | None = None
     if thumb is not None:
@@ -167,7 +230,7 @@ def compute_layout(
         inner_max = img_size.width() + 2 * MEDIA_FRAME - 2 * PAD_X
     else:
         inner_max = max_bubble - 2 * PAD_X
-    block = layout_text(msg.text, text_font, inner_max) if msg.text else None
+    block = text_block(msg.text, text_font, inner_max) if msg.text else None
     if block is not None:
         out.text_layout = block.layout
         out.links = block.links

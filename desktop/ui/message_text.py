@@ -80,7 +80,11 @@ def paragraph_spans(text: str) -> list[tuple[int, int, bool]]:
 
 @dataclass
 class TextBlock:
-    """A laid-out message text: the layout, its size and where its last line ends."""
+    """A laid-out message text: the layout, its size and where its last line ends.
+
+    ``wrapped`` is False when no paragraph needed more than one line: the same block is
+    then right for any width of at least ``width`` (see :class:`TextBlockCache`).
+    """
 
     layout: QTextLayout
     width: float
@@ -88,6 +92,54 @@ class TextBlock:
     last_line_width: float
     last_line_rtl: bool
     links: list[tuple[int, int, str]] = field(default_factory=list)
+    max_width: float = 0.0
+    wrapped: bool = True
+
+    def fits(self, max_width: float) -> bool:
+        """True if laying the text out at ``max_width`` would give this very block."""
+        return max_width == self.max_width or (not self.wrapped and self.width <= max_width)
+
+
+class TextBlockCache:
+    """Laid-out texts by (text, font, width), reused across widths where they fit.
+
+    A window resize changes the width every row is laid out at; most chat messages do
+    not wrap, and an unwrapped line is the same at any width it fits in, so those rows
+    need no new QTextLayout. Bounded: ``limit`` texts, a few widths each.
+    """
+
+    def __init__(self, limit: int = 4000, widths: int = 3) -> None:
+        self._limit = limit
+        self._widths = widths
+        self._blocks: dict[tuple[str, str], list[TextBlock]] = {}
+        self._font: QFont | None = None
+        self._font_key = ""
+
+    def __call__(self, text: str, font: QFont, max_width: float) -> TextBlock:
+        if font is not self._font:  # the layout passes the same QFont object every row
+            self._font, self._font_key = font, font.key()
+        key = (text, self._font_key)
+        blocks = self._blocks.get(key)
+        if blocks is not None:
+            for block in blocks:
+                if block.fits(max_width):
+                    return block
+        block = layout_text(text, font, max_width)
+        if blocks is None:
+            if len(self._blocks) >= self._limit:
+                del self._blocks[next(iter(self._blocks))]
+            blocks = self._blocks[key] = []
+        blocks.append(block)
+        if len(blocks) > self._widths:
+            del blocks[0]
+        return block
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._font = None
+
+    def __len__(self) -> int:
+        return len(self._blocks)
 
 
 def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
@@ -137,7 +189,8 @@ def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
             line.setPosition(QPointF(width - line.naturalTextWidth(), line.y()))
         last_rtl = rtl
     last_w = lines[-1].naturalTextWidth() if lines else 0.0
-    return TextBlock(layout, width, y, last_w, last_rtl, links)
+    wrapped = len(lines) > len(spans)
+    return TextBlock(layout, width, y, last_w, last_rtl, links, max_width, wrapped)
 
 
 def _rtl_at(spans: list[tuple[int, int, bool]], pos: int) -> bool:
