@@ -120,7 +120,9 @@ def paint_image(
         return
     rect = QRectF(lay.image_rect)
     clip = QPainterPath()
-    clip.addRoundedRect(rect, RADIUS - 3, RADIUS - 3)
+    # a small picture keeps its corners (a 16 px icon must not turn into a dot)
+    radius = min(RADIUS - 3, min(rect.width(), rect.height()) / 6)
+    clip.addRoundedRect(rect, radius, radius)
     p.save()
     p.setClipPath(clip)
     if pixmap is not None and not pixmap.isNull():

@@ -11,14 +11,57 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, QRect, Qt, QTimer
-from PySide6.QtWidgets import QAbstractScrollArea, QLabel, QToolButton
+from PySide6.QtCore import QObject, QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import QAbstractScrollArea, QToolButton, QWidget
 
 from desktop.ui import theme
 
 logger = logging.getLogger(__name__)
 
 PILL_HIDE_MS = 1200
+
+
+class DatePill(QWidget):
+    """A rounded, translucent dark label: readable over bubbles and background alike, in
+    light and dark themes (painted here: a style sheet's radius is not reliable over a
+    translucent background)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("datePill")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._text = ""
+        font = self.font()
+        font.setBold(True)
+        self.setFont(font)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:  # noqa: N802  (QLabel's name, for callers)
+        self._text = text
+        self.setAccessibleName(text)
+        self.resize(self.sizeHint())
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """Overrides QWidget.sizeHint: the text plus padding."""
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance(self._text) + 24, fm.height() + 8)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802
+        """Overrides QWidget.paintEvent: the pill and its text."""
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        dark = theme.is_dark(self.palette())
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(30, 33, 38, 190 if dark else 140))
+        rect = QRectF(self.rect())
+        painter.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
+        painter.setPen(QColor("white"))
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._text)
+        painter.end()
 
 
 class TimelineOverlays(QObject):
@@ -40,11 +83,7 @@ class TimelineOverlays(QObject):
         self.jump_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.jump_button.hide()
 
-        self.date_pill = QLabel(view)
-        self.date_pill.setObjectName("datePill")
-        self.date_pill.setTextFormat(Qt.TextFormat.PlainText)
-        self.date_pill.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.date_pill.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.date_pill = DatePill(view)
         self.date_pill.hide()
         self._pill_timer = QTimer(self)
         self._pill_timer.setSingleShot(True)
@@ -53,15 +92,8 @@ class TimelineOverlays(QObject):
         self.apply_palette()
 
     def apply_palette(self) -> None:
-        """Colours from the view's palette (light or dark)."""
-        palette = self._view.palette()
-        base = theme.other_bubble(palette).name()
-        ink = theme.muted(palette).name()
-        border = theme.subtle_border(palette).name()
-        self.date_pill.setStyleSheet(
-            f"QLabel {{ background: {base}; color: {ink}; border: 1px solid {border};"
-            " border-radius: 11px; padding: 2px 12px; }"
-        )
+        """Follow a theme change (the pill reads the palette when it paints)."""
+        self.date_pill.update()
 
     def _area(self) -> QRect:
         """The viewport's rectangle in the view's coordinates."""
@@ -90,7 +122,6 @@ class TimelineOverlays(QObject):
             return
         if label != self.date_pill.text():
             self.date_pill.setText(label)
-            self.date_pill.adjustSize()
         self.place()
         self.date_pill.show()
         self.date_pill.raise_()
