@@ -101,9 +101,12 @@ def safe_file_name(name: str, data: bytes | None = None) -> str:
 
 
 def pictures_folder() -> Path:
-    """Where Save As starts: the user's Pictures folder, else home."""
+    """Where Save As starts: the user's Pictures folder if there is one, else home (a
+    folder that does not exist would make the dialog start in the working directory)."""
     location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
-    return Path(location) if location else Path.home()
+    if location and Path(location).is_dir():
+        return Path(location)
+    return Path.home()
 
 
 class ImageViewer(QDialog):

@@ -177,8 +177,9 @@ def test_viewer_zooms_fits_copies_and_saves_to_pictures(qtbot, tmp_path):
     QGuiApplication.clipboard().clear()
     assert viewer.copy_image()
     assert QGuiApplication.clipboard().pixmap().size() == viewer.pixmap.size()
-    # save: the default is the Pictures folder and a clean name
+    # save: the default is the Pictures folder (home without one) and a clean name
     assert viewer.default_save_path().parent == pictures_folder()
+    assert pictures_folder().is_dir()
     target = tmp_path / viewer.default_save_path().name
     assert viewer.save_to(str(target))
     assert target.read_bytes() == msg.local_image
