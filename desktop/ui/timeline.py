@@ -47,6 +47,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
+    QHideEvent,
     QResizeEvent,
     QShowEvent,
     QWheelEvent,
@@ -184,6 +185,7 @@ class TimelineView(TimelineInputView):
             (self._window_source or shown).dataChanged.connect(self.on_model_data_changed)
         self.scrollToBottom()
         self.seen.schedule()
+        self.animations.schedule()
 
     def image_messages(self) -> list[Message]:
         """The room's messages with an image, oldest first (the viewer steps through them)."""
@@ -338,6 +340,7 @@ class TimelineView(TimelineInputView):
         if model is None:
             return
         self.seen.schedule()
+        self.animations.schedule()
         if self._unread_pending:
             self.set_unread(self._unread_pending)
         appended = last == model.rowCount() - 1 and first > 0
@@ -476,6 +479,7 @@ class TimelineView(TimelineInputView):
         if stick:
             self.scrollToBottom()
         self.seen.schedule()
+        self.animations.schedule()
 
     def relayout(self) -> None:
         """Lay every row out again now (the delegate's caches are keyed by width)."""
@@ -518,10 +522,16 @@ class TimelineView(TimelineInputView):
             self.seen.schedule()
         return super().event(event)
 
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        """Overrides QWidget.hideEvent: nothing animates out of sight."""
+        super().hideEvent(event)
+        self.animations.schedule()
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         """Overrides QWidget.showEvent: rows shown now may count as seen."""
         super().showEvent(event)
         self.seen.schedule()
+        self.animations.schedule()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         """Overrides QListView.paintEvent: a hint instead of an empty white page."""

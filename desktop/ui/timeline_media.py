@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPoint, QSize, QTimer
 from PySide6.QtGui import QMovie, QPixmap
 from PySide6.QtWidgets import QListView
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_MOVIES = 8
 MAX_GIF_BYTES = 12 * 1024 * 1024
+MAX_KEPT_BYTES = 48 * 1024 * 1024  # fetched GIFs kept for scrolling back to them
 Fetcher = Callable[[str], Awaitable[tuple[str, str, bytes]]]
 
 
@@ -65,7 +68,7 @@ class GifAnimations(QObject):
         super().__init__(view)
         self._view = view
         self.fetcher: Fetcher | None = None
-        self._bytes: dict[str, bytes] = {}
+        self._bytes: OrderedDict[str, bytes] = OrderedDict()
         self._fetching: set[str] = set()
         self._running: dict[str, _Running] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -95,16 +98,19 @@ class GifAnimations(QObject):
         return None if pixmap.isNull() else pixmap
 
     def clear(self) -> None:
+        """Stop everything (the view shows another room)."""
         for running in self._running.values():
             running.stop()
         self._running.clear()
         self._bytes.clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     def _visible_gifs(self) -> dict[str, tuple[Message, QSize]]:
         view = self._view
         model = view.model()
         found: dict[str, tuple[Message, QSize]] = {}
-        if model is None or not view.isVisible():
+        if model is None or not view.isVisible() or view.window().isMinimized():
             return found
         vp = view.viewport().rect()
         top = view.indexAt(QPoint(vp.center().x(), 0))
@@ -133,6 +139,8 @@ class GifAnimations(QObject):
             if key in self._running:
                 continue
             data = msg.local_image if msg.local_image else self._bytes.get(key)
+            if key in self._bytes:
+                self._bytes.move_to_end(key)
             if data is None:
                 self._fetch(key)
                 continue
@@ -158,6 +166,10 @@ class GifAnimations(QObject):
             return
         finally:
             self._fetching.discard(key)
+        if not shiboken6.isValid(self):
+            return  # the view went away while the bytes were on their way
         if len(data) <= MAX_GIF_BYTES and sniff_image_mime(data) == "image/gif":
             self._bytes[key] = data
+            while sum(len(b) for b in self._bytes.values()) > MAX_KEPT_BYTES:
+                self._bytes.popitem(last=False)
             self.schedule()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QModelIndex, QObject, QPoint, QTimer, Signal
+from PySide6.QtCore import QObject, QPoint, QTimer, Signal
 from PySide6.QtWidgets import QListView
 
 from desktop.models.message_list import MessageRoles
@@ -85,7 +85,3 @@ class SeenTracker(QObject):
                     self.seenUpTo.emit(room, message_id)
                 return
             row -= 1  # a pending echo has no id yet
-
-    def row_index(self, row: int) -> QModelIndex:
-        model = self._view.model()
-        return model.index(row, 0) if model is not None else QModelIndex()

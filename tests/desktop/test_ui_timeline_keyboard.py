@@ -22,6 +22,7 @@ from tests.desktop.timeline_helpers import (
     text_msg,
     varied_texts,
 )
+from tests.desktop.ui_helpers import make_window  # noqa: F401
 
 
 def _focus_by_tab(view: TimelineView, qtbot) -> None:
@@ -178,3 +179,34 @@ def test_gifs_animate_only_while_on_screen(make_timeline, qtbot):
     view.scroll_to_latest()
     qtbot.waitUntil(lambda: view.animations.running == ["local:gif-1"])
     assert view.model().index(view.model().rowCount() - 1, 0).data(MessageRoles.ItemRole) is gif
+
+
+def test_a_gif_from_the_server_animates_in_the_window(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
+    import uuid
+
+    bob = make_peer(server_url, "bob")
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    ack = run(bob.call("message:send", {
+        "room": "general", "client_id": str(uuid.uuid4()),
+        "image": {"data": gif_bytes(4, (80, 60)), "name": "wave.gif"},
+    }))
+    image_id = ack["message"]["image"]["id"]
+    timeline = window.timeline
+    qtbot.waitUntil(lambda: timeline.animations.running == [image_id], timeout=10_000)
+    msg = next(m for m in timeline.image_messages() if m.image and m.image.id == image_id)
+    assert timeline.animations.frame(msg) is not None
+
+
+def test_gifs_stop_when_the_timeline_is_hidden(make_timeline, qtbot):
+    store = MessageStore("alice")
+    gif = Message(id=None, room=ROOM, sender="alice", ts=BASE_TS, kind="image",
+                  client_id="gif-2", local_image=gif_bytes(3), status=DeliveryStatus.PENDING)
+    store.add_pending(gif)
+    view = make_timeline([], width=600, height=400, store=store)
+    qtbot.waitUntil(lambda: view.animations.running == ["local:gif-2"])
+    view.hide()
+    qtbot.waitUntil(lambda: view.animations.running == [])

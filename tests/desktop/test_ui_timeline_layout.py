@@ -190,3 +190,18 @@ def test_a_long_topic_change_wraps_instead_of_being_clipped(make_timeline, qtbot
     needed = QFontMetrics(meta_font).boundingRect(inner, flags, topic)
     assert lay.system_rect.height() >= needed.height() + 8
     assert inner.height() >= needed.height()
+
+
+def test_a_bigger_font_relays_out_every_row(make_timeline, qtbot):
+    msgs = varied_texts(40)
+    view = make_timeline(msgs, width=900, height=600)
+    qtbot.waitUntil(view.is_at_bottom)
+    before = row_geometry(view)
+    font = view.font()
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    view.setFont(font)
+    fresh = make_timeline(msgs, width=900, height=600)
+    fresh.setFont(font)
+    qtbot.waitUntil(lambda: row_geometry(view) == row_geometry(fresh), timeout=3000)
+    assert row_geometry(view) != before
+    assert _no_overlap(row_geometry(view))
