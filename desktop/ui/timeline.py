@@ -45,9 +45,9 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QHideEvent,
     QPainter,
     QPaintEvent,
-    QHideEvent,
     QResizeEvent,
     QShowEvent,
     QWheelEvent,
