@@ -16,6 +16,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData
 from PySide6.QtGui import QImage
 
 from desktop.media.sniff import EXTENSIONS, sniff_image_mime
+from desktop.state.format import human_size  # one wording for sizes app-wide
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +32,6 @@ class Attachment:
 
 class AttachmentError(ValueError):
     """A refusal in plain words."""
-
-
-def human_size(n: int) -> str:
-    if n >= 1024 * 1024:
-        value = n / (1024 * 1024)
-        return f"{value:.1f} MB" if value < 10 else f"{value:.0f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} bytes"
 
 
 def check_image(data: bytes, name: str, max_bytes: int) -> Attachment:
