@@ -100,7 +100,11 @@ class TimelineView(TimelineInputView):
         self._window: TimelineWindowModel | None = None
         self._window_source: QAbstractItemModel | None = None
         self.setObjectName("timeline")
-        self.setAccessibleName("timeline")
+        self.setAccessibleName("Messages")
+        self.setAccessibleDescription(
+            "Up and Down move between messages, Enter opens an image, the Menu key or "
+            "Shift+F10 shows a message's actions, Ctrl+C copies."
+        )
         self.delegate = MessageDelegate(decoder, self)
         self.setItemDelegate(self.delegate)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
