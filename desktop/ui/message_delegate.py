@@ -98,7 +98,11 @@ class MessageDelegate(QStyledItemDelegate):
         # a few widths' worth (narrow and wide) per row; id(message) -> (message, own,
         # generation), where forget() starts a new generation
         self._heights: dict[tuple[int, int, int], tuple[Message, int]] = {}
-        self._owners: dict[int, tuple[Message, bool, int]] = {}
+        self._owners: dict[int, tuple[Message, bool, int, int]] = {}  # ... and last height
+        # set by the view during a resize: rows outside this range may keep their last
+        # height for now (they are listed in ``estimated`` until measured)
+        self.exact_rows: range | None = None
+        self.estimated: dict[int, Message] = {}
         self._generation = itertools.count()
         self._rows_font: QFont | None = None
         self._fonts: Fonts | None = None
@@ -173,6 +177,7 @@ class MessageDelegate(QStyledItemDelegate):
         """Drop ``msg``'s cached layout (its data or its neighbours changed)."""
         self._rows.pop(id(msg), None)
         self._owners.pop(id(msg), None)  # its heights (keyed by generation) go stale
+        self.estimated.pop(id(msg), None)
 
     def _meta_text(self, msg: Message, own: bool) -> str:
         if own and msg.status == DeliveryStatus.FAILED:
@@ -265,6 +270,7 @@ class MessageDelegate(QStyledItemDelegate):
         self._rows.clear()
         self._heights.clear()
         self._owners.clear()
+        self.estimated.clear()
         self._texts.clear()
 
     # ----- QStyledItemDelegate
@@ -282,12 +288,17 @@ class MessageDelegate(QStyledItemDelegate):
             hit = self._heights.get((ident, known[2], height_key(msg.kind, width, known[1])))
             if hit is not None and hit[0] is msg:
                 return QSize(width, hit[1])
+            near = self.exact_rows
+            if near is not None and index.row() not in near:
+                # far from the viewport during a resize: the last height stands in until
+                # the view refines it (see TimelineView.resizeEvent)
+                self.estimated[ident] = msg
+                return QSize(width, known[3])
         lay = self.fast_layout(option, index, msg, width)
-        if known is None or known[0] is not msg:
-            known = (msg, lay.own, next(self._generation))
-            self._owners[ident] = known
-        self._heights[(ident, known[2], height_key(msg.kind, width, lay.own))] = (
-            msg, lay.height)
+        gen = known[2] if known is not None and known[0] is msg else next(self._generation)
+        self._owners[ident] = (msg, lay.own, gen, lay.height)
+        self.estimated.pop(ident, None)
+        self._heights[(ident, gen, height_key(msg.kind, width, lay.own))] = (msg, lay.height)
         if len(self._heights) > 8 * CACHE_LIMIT:  # small tuples: several widths per row
             del self._heights[next(iter(self._heights))]
         if len(self._owners) > CACHE_LIMIT:
@@ -300,6 +311,13 @@ class MessageDelegate(QStyledItemDelegate):
         if msg is None:
             return
         lay = self.fast_layout(option, index)
+        if option.rect.height() != lay.height:
+            # drawn at a height its layout does not have (a row measured while far away
+            # and not refined yet): lay the view out again rather than clip or overlap
+            self.forget(msg)
+            model = index.model()
+            if model is not None:
+                self.sizeHintChanged.emit(model.index(index.row(), 0))
         palette = option.palette
         text_font, name_font, meta_font = fonts(option.font)
         own = bool(index.data(MessageRoles.IsOwnRole))

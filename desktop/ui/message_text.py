@@ -96,8 +96,18 @@ class TextBlock:
     wrapped: bool = True
 
     def fits(self, max_width: float) -> bool:
-        """True if laying the text out at ``max_width`` would give this very block."""
-        return max_width == self.max_width or (not self.wrapped and self.width <= max_width)
+        """True if laying the text out at ``max_width`` would give this very block.
+
+        Lines are filled greedily: at any width from the widest line up to the width the
+        block was made for, every line still fits and the word that went to the next
+        line still does not, so the breaks are the same (and without a break, any wider
+        width is the same too).
+        """
+        if max_width == self.max_width:
+            return True
+        if self.width > max_width:
+            return False
+        return not self.wrapped or max_width <= self.max_width
 
 
 class TextBlockCache:

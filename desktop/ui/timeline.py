@@ -33,6 +33,7 @@ Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -42,6 +43,7 @@ from PySide6.QtCore import (
     QPoint,
     QRect,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import (
@@ -56,6 +58,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QListView,
+    QStyleOptionViewItem,
     QWidget,
 )
 
@@ -74,6 +77,8 @@ from desktop.ui.timeline_select import TextSelection
 logger = logging.getLogger(__name__)
 
 LOAD_OLDER_THRESHOLD_PX = 160
+REFINE_MARGIN_ROWS = 40
+REFINE_BATCH_ROWS = 250
 BOTTOM_SLACK_PX = 24
 
 
@@ -86,6 +91,7 @@ class TimelineView(TimelineInputView):
     # set before __init__ runs: Qt may lay out from inside the base constructor
     _in_layout = False
     _relayout_again = False
+    _refine_pending = False
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,6 +140,10 @@ class TimelineView(TimelineInputView):
         self._unread_pending = 0
         self._last_width = -1
         self._press_pos = QPoint()
+        self._refine_timer = QTimer(self)
+        self._refine_timer.setSingleShot(True)
+        self._refine_timer.setInterval(0)
+        self._refine_timer.timeout.connect(self.on_refine_timer_timeout)
 
         self.delegate.imageReady.connect(self.viewport().update)
         self.verticalScrollBar().valueChanged.connect(self.on_scrollbar_value_changed)
@@ -180,6 +190,9 @@ class TimelineView(TimelineInputView):
         self.overlays.hide_jump()
         self.selection.clear()
         self.animations.clear()
+        self._refine_timer.stop()
+        self._refine_pending = False
+        self.delegate.estimated.clear()
         self._set_marker(None)
         self._unread_pending = 0
         if shown is not None:
@@ -452,13 +465,15 @@ class TimelineView(TimelineInputView):
         QListView's Adjust mode relays out only when the size in the flow direction (the
         height) changes, and defers it: after a width-only change the rows would keep the
         heights and positions of the old width (overlapping or clipped bubbles).
+
+        Rows near the viewport are measured at once; rows further away keep their last
+        height for a moment and are measured in small batches right after (see
+        ``on_refine_timer_timeout``), so dragging the window's edge stays smooth however
+        many rows the window holds. The row at the top of the viewport stays put.
         """
         stick = self._stick_bottom
-        anchor = None
-        if not stick:
-            top = self.indexAt(QPoint(self.viewport().width() // 2, 1))
-            if top.isValid():
-                anchor = (QPersistentModelIndex(top), self.visualRect(top).top())
+        restore = None if stick else self._keep_top_row()
+        near = self._rows_near_viewport()
         super().resizeEvent(event)
         self.overlays.place()
         width = self.viewport().width()
@@ -469,21 +484,99 @@ class TimelineView(TimelineInputView):
                 # rows at the old width, so lay out again once it is done
                 self._relayout_again = True
             else:
-                self.relayout()
-            if anchor is not None and anchor[0].isValid():
-                index = self.model().index(anchor[0].row(), 0)
-                delta = self.visualRect(index).top() - anchor[1]
-                if delta:
-                    self._adjusting = True
-                    try:
-                        bar = self.verticalScrollBar()
-                        bar.setValue(bar.value() + delta)
-                    finally:
-                        self._adjusting = False
+                self.delegate.exact_rows = near
+                try:
+                    self.relayout()
+                finally:
+                    self.delegate.exact_rows = None
+                if self.delegate.estimated:
+                    self._refine_pending = True
+                    self._refine_timer.start()
+            if restore is not None:
+                restore()
         if stick:
             self.scrollToBottom()
         self.seen.schedule()
         self.animations.schedule()
+
+    def _rows_near_viewport(self) -> range | None:
+        """Rows on screen now plus two screens' worth either side (None: measure all)."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return None
+        vp = self.viewport().rect()
+        top = self.indexAt(QPoint(vp.center().x(), 0))
+        bottom = self.indexAt(QPoint(vp.center().x(), vp.bottom()))
+        first = top.row() if top.isValid() else 0
+        last = bottom.row() if bottom.isValid() else model.rowCount() - 1
+        if self._stick_bottom:
+            last = model.rowCount() - 1
+        margin = max(REFINE_MARGIN_ROWS, 2 * (last - first + 1))
+        return range(max(0, first - margin), last + margin + 1)
+
+    def _keep_top_row(self) -> Callable[[], None] | None:
+        """Remember the row at the top of the viewport; the returned callable scrolls so
+        it is where it was (after a relayout changed the heights above it)."""
+        top = self.indexAt(QPoint(self.viewport().width() // 2, 1))
+        if not top.isValid():
+            return None
+        anchor = QPersistentModelIndex(top)
+        y = self.visualRect(top).top()
+
+        def restore() -> None:
+            model = self.model()
+            if model is None or not anchor.isValid():
+                return
+            delta = self.visualRect(model.index(anchor.row(), 0)).top() - y
+            if delta:
+                self._adjusting = True
+                try:
+                    bar = self.verticalScrollBar()
+                    bar.setValue(bar.value() + delta)
+                finally:
+                    self._adjusting = False
+
+        return restore
+
+    def on_refine_timer_timeout(self) -> None:
+        """Measure a batch of the rows a resize left with their old height; when none is
+        left, lay out once more with the exact heights (the top row staying put)."""
+        model = self.model()
+        pending = self.delegate.estimated
+        if model is None or not self._refine_pending:
+            pending.clear()
+            return
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        done = 0
+        for row in range(model.rowCount()):
+            index = model.index(row, 0)
+            msg = self.delegate.message(index)
+            if msg is not None and id(msg) in pending:
+                self.delegate.sizeHint(option, index)
+                pending.pop(id(msg), None)
+                done += 1
+                if done >= REFINE_BATCH_ROWS:
+                    break
+        if pending and done:
+            self._refine_timer.start()
+            return
+        # (rows may also have been measured meanwhile by Qt asking for their rects: the
+        # positions still come from the estimated pass, so lay out again all the same)
+        pending.clear()
+        self._refine_pending = False
+        stick = self._stick_bottom
+        restore = None if stick else self._keep_top_row()
+        self.relayout()
+        if restore is not None:
+            restore()
+        if stick:
+            self.scrollToBottom()
+
+    @property
+    def refining(self) -> bool:
+        """True while rows far from the viewport still wait for their height at this width."""
+        return self._refine_pending
 
     def relayout(self) -> None:
         """Lay every row out again now (the delegate's caches are keyed by width)."""
