@@ -205,3 +205,35 @@ def test_a_bigger_font_relays_out_every_row(make_timeline, qtbot):
     qtbot.waitUntil(lambda: row_geometry(view) == row_geometry(fresh), timeout=3000)
     assert row_geometry(view) != before
     assert _no_overlap(row_geometry(view))
+
+
+def test_far_rows_are_measured_right_after_a_resize_and_the_reader_stays_put(
+    make_timeline, qtbot
+):
+    msgs = varied_texts(400)
+    view = make_timeline(msgs, width=1200, height=600)
+    view.window_rows = 400
+    view.setModel(view._test_model)  # a window holding all 400 rows
+    qtbot.waitUntil(lambda: view.model().rowCount() == 400)
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    top = view.indexAt(QPoint(view.viewport().width() // 2, 1))
+    y = view.visualRect(top).top()
+    view.resize(720, 600)
+    # right away: the rows on screen have their exact heights and the top one stayed
+    assert view.refining  # far rows wait for their turn
+    assert abs(view.visualRect(view.model().index(top.row(), 0)).top() - y) <= 1
+    visible = [r for r in range(400)
+               if view.visualRect(view.model().index(r, 0)).intersects(view.viewport().rect())]
+    fresh = make_timeline(msgs, width=720, height=600)
+    fresh.window_rows = 400
+    fresh.setModel(fresh._test_model)
+    qtbot.waitUntil(lambda: fresh.model().rowCount() == 400)
+    heights = {r: fresh.visualRect(fresh.model().index(r, 0)).height() for r in visible}
+    for r in visible:
+        assert view.visualRect(view.model().index(r, 0)).height() == heights[r]
+    # then the rest follows, and the reader's row is still where it was
+    qtbot.waitUntil(lambda: not view.refining)
+    assert [h for _t, h in row_geometry(view)] == [h for _t, h in row_geometry(fresh)]
+    assert _no_overlap(row_geometry(view))
+    assert abs(view.visualRect(view.model().index(top.row(), 0)).top() - y) <= 1
