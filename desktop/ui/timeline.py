@@ -262,7 +262,7 @@ class TimelineView(TimelineInputView):
         self._set_marker(message_id)
         if message_id is None:
             return
-        self._show_marker(message_id)
+        self._show_marker(message_id, unread)
 
     def _set_marker(self, message_id: int | None) -> None:
         if self.delegate.unread_marker_id == message_id:
@@ -276,7 +276,7 @@ class TimelineView(TimelineInputView):
         """The message the "New messages" divider is drawn above (None: no divider)."""
         return self.delegate.unread_marker_id
 
-    def _show_marker(self, message_id: int) -> None:
+    def _show_marker(self, message_id: int, unread: int) -> None:
         source = self.source_model()
         window = self._window
         row = getattr(source, "row_for_id", lambda _i: None)(message_id)
@@ -296,7 +296,8 @@ class TimelineView(TimelineInputView):
             self._adjusting = False
         self._anchor = None
         if not self.is_at_bottom():
-            self.overlays.show_jump(0)
+            self._new_below = unread  # "29 new messages ↓" until the bottom is reached
+            self.overlays.show_jump(unread)
         self.seen.schedule()
 
     def _reached_top(self) -> None:

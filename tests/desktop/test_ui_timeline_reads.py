@@ -180,6 +180,7 @@ def test_room_opens_at_the_new_messages_divider_when_it_is_off_screen(
     assert 0 <= rect.top() < timeline.viewport().height() // 2  # the divider is at the top
     assert not timeline.is_at_bottom()
     assert timeline.jump_button.isVisible()
+    assert timeline.jump_button.text() == "30 new messages ↓"
     index = model.index(row, 0)
     lay = timeline.delegate.layout_for(timeline.option_for(index), index)
     assert lay.unread_rect is not None  # "New messages" is drawn above it
