@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QSize, Qt
 from PySide6.QtGui import QFontMetrics
 
+from desktop.models.message_list import MessageRoles
 from desktop.state.format import human_size
 from desktop.ui.message_layout import compute_layout, fit_size, fonts
 from desktop.ui.message_text import find_links
@@ -237,3 +238,36 @@ def test_far_rows_are_measured_right_after_a_resize_and_the_reader_stays_put(
     assert [h for _t, h in row_geometry(view)] == [h for _t, h in row_geometry(fresh)]
     assert _no_overlap(row_geometry(view))
     assert abs(view.visualRect(view.model().index(top.row(), 0)).top() - y) <= 1
+
+
+def test_a_topic_change_from_the_server_shows_the_new_topic_whole(
+    server_url, make_client, make_peer, make_window, run, qtbot
+):
+    bob = make_peer(server_url, "bob")
+    alice = make_client(server_url, "alice")
+    window = make_window(alice)
+    qtbot.waitUntil(lambda: window.current_room == "general")
+    window.resize(760, 760)
+    topic = "Release planning for the winter: " + "milestones, owners and dates " * 4
+    run(bob.call("room:topic", {"room": "general", "topic": topic.strip()}))
+    timeline: TimelineView = window.timeline
+    model = timeline.model()
+
+    def system_row() -> int:
+        for r in range(model.rowCount()):
+            text = str(model.index(r, 0).data(Qt.ItemDataRole.DisplayRole) or "")
+            if model.index(r, 0).data(MessageRoles.KindRole) == "system" and "topic" in text:
+                return r
+        return -1
+
+    qtbot.waitUntil(lambda: system_row() >= 0)
+    index = model.index(system_row(), 0)
+    text = str(index.data(Qt.ItemDataRole.DisplayRole))
+    assert topic.strip() in text  # rendered as the server sent it, the topic included
+    lay = timeline.delegate.layout_for(timeline.option_for(index), index)
+    _t, _n, meta_font = fonts(timeline.font())
+    inner = lay.system_rect.adjusted(12, 4, -12, -4)
+    flags = int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap)
+    needed = QFontMetrics(meta_font).boundingRect(inner, flags, text)
+    assert needed.height() > QFontMetrics(meta_font).height()  # it wraps...
+    assert inner.height() >= needed.height()  # ...and nothing is cut off
