@@ -210,3 +210,18 @@ def test_viewer_plays_animated_gifs(qtbot):
                     and viewer.movie.state() == viewer.movie.MovieState.Running)
     frames = set()
     qtbot.waitUntil(lambda: frames.add(viewer.movie.currentFrameNumber()) or len(frames) >= 2)
+
+
+def test_viewer_pinch_zooms(qtbot):
+    from PySide6.QtGui import QNativeGestureEvent, QPointingDevice
+
+    viewer = _viewer(qtbot, _image_message(1, _png(2400, 1600)))
+    fitted = viewer.zoom
+    vp = viewer.scroll_area.viewport()
+    pinch = QNativeGestureEvent(
+        Qt.NativeGestureType.ZoomNativeGesture, QPointingDevice.primaryPointingDevice(), 2,
+        QPointF(40, 40), QPointF(40, 40), QPointF(vp.mapToGlobal(QPoint(40, 40))), 0.5,
+        QPointF(0, 0),
+    )
+    QApplication.sendEvent(vp, pinch)
+    assert viewer.zoom == pytest.approx(fitted * 1.5)
