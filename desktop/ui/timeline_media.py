@@ -16,7 +16,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPoint, QSize, QTimer
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    QTimer,
+)
 from PySide6.QtGui import QMovie, QPixmap
 from PySide6.QtWidgets import QListView
 
@@ -106,10 +115,10 @@ class GifAnimations(QObject):
         for task in list(self._tasks):
             task.cancel()
 
-    def _visible_gifs(self) -> dict[str, tuple[Message, QSize]]:
+    def _visible_gifs(self) -> dict[str, tuple[Message, QSize, QPersistentModelIndex]]:
         view = self._view
         model = view.model()
-        found: dict[str, tuple[Message, QSize]] = {}
+        found: dict[str, tuple[Message, QSize, QPersistentModelIndex]] = {}
         if model is None or not view.isVisible() or view.window().isMinimized():
             return found
         vp = view.viewport().rect()
@@ -126,7 +135,7 @@ class GifAnimations(QObject):
                     view.option_for(index), index  # type: ignore[attr-defined]
                 )
                 size = lay.image_rect.size() if lay.image_rect is not None else QSize()
-                found[_key(msg)] = (msg, size)
+                found[_key(msg)] = (msg, size, QPersistentModelIndex(index))
             row += 1
         return found
 
@@ -135,7 +144,7 @@ class GifAnimations(QObject):
         visible = self._visible_gifs()
         for key in [k for k in self._running if k not in visible]:
             self._running.pop(key).stop()
-        for key, (msg, size) in visible.items():
+        for key, (msg, size, where) in visible.items():
             if key in self._running:
                 continue
             data = msg.local_image if msg.local_image else self._bytes.get(key)
@@ -145,9 +154,17 @@ class GifAnimations(QObject):
                 self._fetch(key)
                 continue
             running = _Running(data, size, self)
-            running.movie.frameChanged.connect(lambda _n: self._view.viewport().update())
+            running.movie.frameChanged.connect(
+                lambda _n, where=where: self._repaint_row(where))
             self._running[key] = running
             running.movie.start()
+
+    def _repaint_row(self, where: QPersistentModelIndex) -> None:
+        """Repaint the row of a GIF whose frame changed (not the whole timeline)."""
+        model = self._view.model()
+        if model is None or not where.isValid():
+            return
+        self._view.viewport().update(self._view.visualRect(model.index(where.row(), 0)))
 
     def _fetch(self, key: str) -> None:
         if self.fetcher is None or key in self._fetching or key.startswith("local:"):
