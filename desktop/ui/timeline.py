@@ -92,6 +92,7 @@ class TimelineView(TimelineInputView):
     _in_layout = False
     _relayout_again = False
     _refine_pending = False
+    _user_scroll = False
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -148,6 +149,7 @@ class TimelineView(TimelineInputView):
         self.delegate.imageReady.connect(self.viewport().update)
         self.verticalScrollBar().valueChanged.connect(self.on_scrollbar_value_changed)
         self.verticalScrollBar().sliderMoved.connect(self.on_scrollbar_slider_moved)
+        self.verticalScrollBar().actionTriggered.connect(self.on_scrollbar_action_triggered)
         self.verticalScrollBar().rangeChanged.connect(self.on_scrollbar_range_changed)
 
     # ----- model wiring
@@ -419,7 +421,8 @@ class TimelineView(TimelineInputView):
         if not self._adjusting:
             self._stick_bottom = self.is_at_bottom()
             self._anchor = None
-            self.overlays.show_date(self._top_day())
+            if self._user_scroll:
+                self.overlays.show_date(self._top_day())
         self.seen.schedule()
         self.animations.schedule()
         if self.is_at_bottom():
@@ -435,6 +438,18 @@ class TimelineView(TimelineInputView):
 
     def on_scrollbar_slider_moved(self, _value: int) -> None:
         self.overlays.show_date(self._top_day())
+
+    def on_scrollbar_action_triggered(self, _action: int) -> None:
+        self._mark_user_scroll()
+
+    def _mark_user_scroll(self) -> None:
+        """The next scroll is the user's (wheel, keys, scroll bar): it shows the date pill;
+        the view's own scrolling (to the bottom, to the divider) does not."""
+        self._user_scroll = True
+        QTimer.singleShot(0, self._end_user_scroll)
+
+    def _end_user_scroll(self) -> None:
+        self._user_scroll = False
 
     def _top_day(self) -> str:
         """The day of the message at the top of the viewport ("Today", "Mon 24 Nov")."""
@@ -652,6 +667,7 @@ class TimelineView(TimelineInputView):
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         """Overrides QAbstractScrollArea.wheelEvent: scrolling up at the top loads more."""
+        self._mark_user_scroll()
         super().wheelEvent(event)
         bar = self.verticalScrollBar()
         if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self._can_go_older():

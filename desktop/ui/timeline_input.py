@@ -78,6 +78,9 @@ class TimelineInputView(QListView):
     drop_hint: bool = False
     _press_pos: QPoint
 
+    def _mark_user_scroll(self) -> None:
+        """Overridden by TimelineView: the next scroll is the user's."""
+
     def option_for(self, index: QModelIndex) -> QStyleOptionViewItem:
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
@@ -199,6 +202,8 @@ class TimelineInputView(QListView):
             event.accept()
             return
         before = self.currentIndex()
+        if key in _NAV_KEYS:
+            self._mark_user_scroll()
         super().keyPressEvent(event)
         if self.currentIndex() != before or key in _NAV_KEYS:
             self._set_focus_ring(True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
 
 from desktop.models.message_list import MessageRoles, day_label
 from desktop.state.messages import first_unread_id
@@ -77,13 +79,20 @@ def test_sticky_date_pill_shows_the_day_of_the_top_message_while_scrolling(
     bar = view.verticalScrollBar()
     qtbot.waitUntil(view.is_at_bottom)
     pill = view.overlays.date_pill
-    bar.setValue(200)  # the user scrolls up into the older day
+    bar.setValue(bar.maximum() - 50)  # the view's own scrolling shows no pill
+    assert not pill.isVisible()
+    bar.setValue(260)
+    vp = view.viewport()
+    wheel = QWheelEvent(QPointF(50, 50), QPointF(vp.mapToGlobal(QPoint(50, 50))), QPoint(),
+                        QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, wheel)  # the user scrolls up into the older day
     qtbot.waitUntil(pill.isVisible)
     top = view.indexAt(QPoint(view.viewport().width() // 2, 2))
     assert pill.text() == day_label(top.data(MessageRoles.TimestampRole))
     assert pill.text() != "Today"
     where = _in_view(view, pill)
-    bar.setValue(260)
+    bar.setValue(300)
     assert _in_view(view, pill) == where  # floats: scrolling does not carry it away
     assert pill.parent() is view and view.jump_button.parent() is view
 
