@@ -78,6 +78,7 @@ logger = logging.getLogger(__name__)
 
 LOAD_OLDER_THRESHOLD_PX = 160
 REFINE_MARGIN_ROWS = 40
+MAX_DIVIDER_ROWS = 1000
 REFINE_BATCH_ROWS = 250
 BOTTOM_SLACK_PX = 24
 
@@ -285,7 +286,13 @@ class TimelineView(TimelineInputView):
         if row is None or source is None:
             return
         if window is not None and row < window.first:
-            window.grow(window.first - row)
+            # the window grows to reach the divider, but never past MAX_DIVIDER_ROWS rows:
+            # with thousands unread, the room opens that far up and the rest of the way
+            # up is the usual scroll-back (laying out thousands of rows would stall)
+            wanted = max(row, source.rowCount() - MAX_DIVIDER_ROWS)
+            if wanted < window.first:
+                window.grow(window.first - wanted)
+            row = max(row, window.first)
         index = self.model().index(row - (window.first if window is not None else 0), 0)
         self.scrollToBottom()
         if self.visualRect(index).top() >= 0:

@@ -218,3 +218,15 @@ def test_room_with_a_few_unread_opens_at_the_bottom_with_the_divider_on_screen(
     qtbot.waitUntil(lambda: timeline.unread_marker_id == unread_ids[0])
     qtbot.waitUntil(timeline.is_at_bottom)
     assert not timeline.jump_button.isVisible()
+
+
+def test_thousands_unread_open_without_laying_out_thousands_of_rows(make_timeline, qtbot):
+    from desktop.ui.timeline import MAX_DIVIDER_ROWS
+
+    msgs = [text_msg(i + 1, f"unread {i}") for i in range(3000)]
+    view = make_timeline(msgs, width=800, height=500)
+    view.set_unread(2500)
+    assert view.unread_marker_id == 501  # the divider belongs above the 2,500th from the end
+    assert view.model().rowCount() <= MAX_DIVIDER_ROWS  # but the window stays bounded
+    assert view.verticalScrollBar().value() == 0  # opened as far up as it holds
+    assert view.jump_button.text() == "2500 new messages ↓"
