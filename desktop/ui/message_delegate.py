@@ -181,7 +181,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     def _meta_text(self, msg: Message, own: bool) -> str:
         if own and msg.status == DeliveryStatus.FAILED:
-            return "Not sent · Retry"
+            return "Not sent · Retry" if msg.retryable else "Not sent"
         return ts_text(msg.ts)
 
     def row_width(self, option: QStyleOptionViewItem) -> int:
@@ -376,7 +376,8 @@ class MessageDelegate(QStyledItemDelegate):
         lay = self.layout_for(option, index)
         local = pos - option.rect.topLeft()
         own = bool(index.data(MessageRoles.IsOwnRole))
-        if own and msg.status == DeliveryStatus.FAILED and lay.bubble_rect is not None:
+        if (own and msg.status == DeliveryStatus.FAILED and msg.retryable
+                and lay.bubble_rect is not None):
             if lay.meta_rect is not None and lay.meta_rect.adjusted(-4, -4, 4, 4).contains(local):
                 return "retry", msg.client_id
         if lay.image_rect is not None and lay.image_rect.contains(local):

@@ -26,8 +26,8 @@ Text can be selected partly with the mouse (drag, double-click for a word) and c
 the selection is painted by the delegate, no widget per row.
 
 Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
-``retryRequested(str client_id)``, ``mimeDropped(object QMimeData)``,
-``seenUpTo(str room, int message_id)``.
+``retryRequested(str client_id)``, ``discardRequested(str client_id)``,
+``mimeDropped(object QMimeData)``, ``seenUpTo(str room, int message_id)``.
 """
 
 from __future__ import annotations

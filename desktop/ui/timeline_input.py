@@ -6,7 +6,7 @@ focus and actions (Up/Down/PageUp/PageDown/Home/End, Enter, the Menu key, Shift+
 Ctrl+C, Escape), the context menu, and drops of images handed to the composer.
 
 Signals: ``imageActivated(object message)``, ``retryRequested(str client_id)``,
-``mimeDropped(object QMimeData)``.
+``discardRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class TimelineInputView(QListView):
 
     imageActivated = Signal(object)
     retryRequested = Signal(str)
+    discardRequested = Signal(str)
     mimeDropped = Signal(object)
 
     # set up by TimelineView.__init__
@@ -287,9 +288,13 @@ class TimelineInputView(QListView):
             and msg.client_id
         ):
             cid = msg.client_id
-            retry = QAction("Retry sending", menu)
-            retry.triggered.connect(lambda: self.retryRequested.emit(cid))
-            menu.addAction(retry)
+            if msg.retryable:
+                retry = QAction("Retry sending", menu)
+                retry.triggered.connect(lambda: self.retryRequested.emit(cid))
+                menu.addAction(retry)
+            delete = QAction("Delete message", menu)
+            delete.triggered.connect(lambda: self.discardRequested.emit(cid))
+            menu.addAction(delete)
         if menu.isEmpty():
             menu.deleteLater()
             return None
