@@ -164,9 +164,9 @@ def test_part_of_a_message_can_be_selected_with_the_mouse_and_copied(make_timeli
 
 def test_gifs_animate_only_while_on_screen(make_timeline, qtbot):
     store = MessageStore("alice")
-    gif = Message(id=None, room=ROOM, sender="alice", ts=BASE_TS, kind="image",
+    gif = Message(id=None, room=ROOM, sender="alice", ts=BASE_TS + 100 * 60_000, kind="image",
                   client_id="gif-1", local_image=gif_bytes(4), status=DeliveryStatus.PENDING)
-    store.add_many(ROOM, varied_texts(40))
+    store.add_many(ROOM, varied_texts(40))  # the GIF, sent after them, is the newest row
     store.add_pending(gif)
     view = make_timeline([], width=900, height=500, store=store)
     qtbot.waitUntil(view.is_at_bottom)
