@@ -24,6 +24,7 @@ from server.namespace import ChatNamespace
 from server.protocol import IMAGE_GRACE_BYTES
 from server.storage.base import Storage
 from server.storage.sqlite import SQLiteStorage
+from server.ws_writer import EngineServer, outbound_budget
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,14 @@ def max_buffer_bytes(config: ServerConfig) -> int:
 
 
 class _SocketServer(socketio.AsyncServer):
-    """python-socketio's AsyncServer with one fix for long-polling clients."""
+    """python-socketio's AsyncServer with one fix for long-polling clients.
+
+    Its engine.io server is ``server.ws_writer.EngineServer``: per-socket outbound writers
+    with a byte budget, and no permessage-deflate on the websocket.
+    """
+
+    def _engineio_server_class(self) -> type[EngineServer]:
+        return EngineServer
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)
@@ -101,6 +109,7 @@ def create_app(config: ServerConfig) -> web.Application:
         engineio_logger=False,
     )
     _patch_polling_body(sio)
+    sio.eio.outbound_budget = outbound_budget(config)
     chat = ChatService(config, storage, sio)
     sio.register_namespace(ChatNamespace(chat))
 

@@ -34,6 +34,9 @@ class ServerConfig:
     token_ttl_days: int = protocol.TOKEN_TTL_DAYS
     max_connections_per_user: int = protocol.MAX_CONNECTIONS_PER_USER
     max_failed_logins_per_minute: int = protocol.MAX_FAILED_LOGINS_PER_MINUTE
+    # bytes queued for one connection before it counts as not reading and is disconnected
+    # (raised to at least the largest reply, a full history page: see server.ws_writer)
+    outbound_budget_bytes: int = 8 * 1024 * 1024
     # usernames (any case) allowed to broadcast operator notices via POST /api/notice
     operators: list[str] = field(default_factory=list)
 
