@@ -121,5 +121,3 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
             for p in pkts:
                 queue.put_nowait(p)
         return delivered
-
-

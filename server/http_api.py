@@ -20,6 +20,7 @@ from server.errors import ProtocolError, bad_request
 from server.protocol import HTTP_STATUS, ErrorCode
 from server.storage.base import User
 from server.wire import message_to_wire
+from server.ws_writer import outbound_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ async def metrics(request: web.Request) -> web.Response:
     lines += [
         f'parley_error_acks_total{{code="{code}"}} {n}' for code, n in sorted(m.error_acks.items())
     ]
+    lines += outbound_metrics(chat.sio.eio)
     lines += [
         "# HELP parley_uptime_seconds Seconds since the server started.",
         "# TYPE parley_uptime_seconds gauge",

@@ -398,13 +398,19 @@ class NoDeflateWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
     """engine.io's server with :class:`OutboundQueue` sockets and :class:`NoDeflateWebSocket`."""
 
+    _async: dict[str, Any]
+    outbound_budget: int
+    outbound_stats: OutboundStats
+    flusher: Flusher
+    close_tasks: set[asyncio.Task[Any]]
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._async = {**self._async, "websocket": NoDeflateWebSocket}
         self.outbound_budget = DEFAULT_BUDGET_BYTES
         self.outbound_stats = OutboundStats()
         self.flusher = Flusher()
-        self.close_tasks: set[asyncio.Task[Any]] = set()
+        self.close_tasks = set()
 
     def create_queue(self, *args: Any, **kwargs: Any) -> OutboundQueue:
         return OutboundQueue(self)
@@ -417,3 +423,26 @@ class EngineServer(engineio.AsyncServer):  # type: ignore[misc]
             if isinstance(queue, OutboundQueue):
                 total += queue.writer.queued_bytes if queue.writer else queue.queued_bytes
         return total
+
+
+def outbound_metrics(eio: Any) -> list[str]:
+    """``/metrics`` lines: slow-client disconnects by transport and bytes queued now."""
+    if not isinstance(eio, EngineServer):
+        return []
+    stats = eio.outbound_stats
+    return [
+        "# HELP parley_slow_client_disconnects_total Connections dropped for passing their "
+        "outbound byte budget (the client was not reading), by transport.",
+        "# TYPE parley_slow_client_disconnects_total counter",
+        f'parley_slow_client_disconnects_total{{transport="websocket"}} '
+        f"{stats.slow_disconnects_websocket}",
+        f'parley_slow_client_disconnects_total{{transport="polling"}} '
+        f"{stats.slow_disconnects_polling}",
+        "# HELP parley_outbound_queued_bytes Bytes produced for clients and not yet taken by "
+        "the kernel, all connections.",
+        "# TYPE parley_outbound_queued_bytes gauge",
+        f"parley_outbound_queued_bytes {eio.outbound_queued_bytes()}",
+        "# HELP parley_outbound_budget_bytes Outbound byte budget of each connection.",
+        "# TYPE parley_outbound_budget_bytes gauge",
+        f"parley_outbound_budget_bytes {eio.outbound_budget}",
+    ]

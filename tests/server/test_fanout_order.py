@@ -145,8 +145,9 @@ async def _run_seed(server: RunningServer, tokens: list[str], seed: int) -> None
                 return [g for g in c.got if g.event == EVENT]
 
             for client in clients:
-                await client.wait_until(lambda c=client: any(
-                    g.data["mid"] == "end" for g in seen(c)))
+                await client.wait_until(
+                    lambda c=client: any(g.data["mid"] == "end" for g in seen(c))
+                )
             assert all(c.transport == "websocket" for c in upgraders)
 
             broadcast_order: list[str] | None = None
