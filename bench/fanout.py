@@ -1,16 +1,28 @@
 """Fan-out benchmark: N clients in one room, S of them send M messages each with acks.
 
 Runs the same workload against Parley (``python -m server``, fresh data dir, rate limit
-off) and against ``bench/bare_relay.py`` (bare python-socketio, no storage), each server
-alone in its own subprocess on loopback. The clients live in separate worker processes and
-speak Socket.IO v5 over a raw aiohttp WebSocket with almost no per-frame work (receivers
-count ``message`` frames by substring), so the server process is the bottleneck measured.
+off, durable: ack after the fsync'd commit), ``bench/bare_relay.py`` (bare python-socketio,
+no storage) and ``bench/node_relay.js`` (the official Node socket.io server, default
+options, no storage), each server alone in its own subprocess on loopback.
 
-Reports deliveries/second (``message`` events received by all clients over the send phase)
-and ``message:send`` ack latency p50/p99, as a markdown table.
+Two load generators:
 
-    python bench/fanout.py                      # N=50, S=5, M=200, both servers
-    python bench/fanout.py -n 20 -s 2 -m 100 --only parley
+- ``--load raw`` (default): worker processes speaking Socket.IO v5 over a raw aiohttp
+  WebSocket with almost no per-frame work (receivers count ``message`` frames by
+  substring), so the server is what is measured. ``--deflate`` makes them offer
+  permessage-deflate.
+- ``--load node``: worker processes running the official socket.io-client (websocket,
+  default options, so deflate is offered), decoding every event like a real client.
+
+Reports per server: deliveries/s (``message`` events received by all clients over the
+send phase), ``message:send`` ack p50/p99, server CPU (share of a core and µs per
+delivery), the load generators' CPU (busiest worker and all of them: a saturated client
+shows here) and the 1-minute load average when the run started.
+
+    npm ci --prefix bench                       # once: the Node server and client
+    python bench/fanout.py -s 10                # N=50, S=10, M=200, all three servers
+    python bench/fanout.py -s 10 --load node --workers 3
+    python bench/fanout.py -n 20 -s 2 -m 100 --servers parley
 """
 
 from __future__ import annotations
@@ -111,14 +123,31 @@ def relay_server() -> ServerUnderTest:
     return ServerUnderTest("bare python-socketio relay", argv, port)
 
 
+BENCH_NODE_MODULES = REPO_ROOT / "bench" / "node_modules"
+NPM_HINT = "run `npm ci --prefix bench` once (installs socket.io and socket.io-client)"
+
+
+def node_server() -> ServerUnderTest:
+    if not (BENCH_NODE_MODULES / "socket.io").is_dir():
+        raise SystemExit(f"bench/node_modules has no socket.io: {NPM_HINT}")
+    port = free_port()
+    argv = ["node", str(REPO_ROOT / "bench" / "node_relay.js"), "--port", str(port)]
+    return ServerUnderTest("Node socket.io relay", argv, port)
+
+
+SERVERS = {"parley": None, "relay": relay_server, "node": node_server}
+
+
 # --------------------------------------------------------------------------- raw client
 
 
 class RawClient:
     """A minimal Socket.IO v5 client over one WebSocket, cheap enough not to be measured."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, username: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, username: str,
+                 deflate: bool = False) -> None:
         self.http = http
+        self.deflate = deflate
         self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         self.username = username
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -133,7 +162,8 @@ class RawClient:
         self.reader: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self.ws = await self.http.ws_connect(self.url, max_msg_size=0, autoping=False)
+        self.ws = await self.http.ws_connect(self.url, max_msg_size=0, autoping=False,
+                                             compress=15 if self.deflate else 0)
         opening = await self.ws.receive_str()
         assert opening.startswith("0"), opening
         auth = {"username": self.username, "password": PASSWORD}
@@ -205,6 +235,7 @@ class WorkerPlan:
     n_clients: int
     messages: int
     window: int
+    deflate: bool = False
 
 
 @dataclass
@@ -246,7 +277,7 @@ async def _worker_main(plan: WorkerPlan, ready: Any, go: Any, results: Any) -> N
         clients: dict[int, RawClient] = {}
         try:
             for idx in plan.indices:
-                client = RawClient(http, plan.url, f"b{plan.run_id}_{idx}")
+                client = RawClient(http, plan.url, f"b{plan.run_id}_{idx}", plan.deflate)
                 await client.connect()
                 clients[idx] = client
             if 0 in clients:
@@ -313,6 +344,8 @@ class RunResult:
     errors: list[str]
     server_cpu_s: float
     client_cpu_s: list[float]
+    load_avg: float = 0.0
+    load: str = "raw"
 
     @property
     def rate(self) -> float:
@@ -356,14 +389,32 @@ def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
 
 def run_workload(server: ServerUnderTest, args: argparse.Namespace,
                  profile: str | None = None) -> RunResult:
+    load_avg = os.getloadavg()[0]
+    if args.load == "node":
+        result = run_node_load(server, args, profile)
+    else:
+        result = run_raw_load(server, args, profile)
+    result.load_avg = load_avg
+    result.load = "socket.io-client (node)" if args.load == "node" else (
+        "raw, deflate offered" if args.deflate else "raw")
+    return result
+
+
+def _senders(n: int, s: int) -> set[int]:
+    # Spread senders across workers so no single client process does all the sending.
+    return {round(i * n / s) for i in range(s)}
+
+
+def run_raw_load(server: ServerUnderTest, args: argparse.Namespace,
+                 profile: str | None = None) -> RunResult:
     ctx = mp.get_context("spawn")
     run_id = os.urandom(3).hex()
     n, s, m, w = args.clients, args.senders, args.messages, args.workers
-    # Spread senders across workers so no single client process does all the sending.
-    senders = {round(i * n / s) for i in range(s)}
+    senders = _senders(n, s)
     ready, results = ctx.Queue(), ctx.Queue()
     go = {"created": ctx.Event(), "send": ctx.Event()}
-    plans = [WorkerPlan(server.url, run_id, list(range(k, n, w)), senders, n, m, args.window)
+    plans = [WorkerPlan(server.url, run_id, list(range(k, n, w)), senders, n, m, args.window,
+                        args.deflate)
              for k in range(w)]
     procs = [ctx.Process(target=worker_entry, args=(p, ready, go, results), daemon=True)
              for p in plans]
@@ -399,6 +450,81 @@ def run_workload(server: ServerUnderTest, args: argparse.Namespace,
                      end - start, latencies, errors, server_cpu, [o.cpu_s for o in outs])
 
 
+class NodeWorker:
+    """One ``node bench/node_load.js`` process, driven line by line."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(REPO_ROOT / "bench" / "node_load.js"), json.dumps(plan)],
+            cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def expect(self, word: str) -> str:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"node load worker exited (waiting for {word})")
+            line = line.rstrip("\n")
+            if line.startswith("error "):
+                raise RuntimeError(f"node load worker: {line[6:]}")
+            if line.split(" ", 1)[0] == word:
+                return line[len(word) + 1:]
+
+    def tell(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.tell("exit")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def run_node_load(server: ServerUnderTest, args: argparse.Namespace,
+                  profile: str | None = None) -> RunResult:
+    """The same workload with the official socket.io-client in ``--workers`` processes."""
+    if not (BENCH_NODE_MODULES / "socket.io-client").is_dir():
+        raise SystemExit(f"bench/node_modules has no socket.io-client: {NPM_HINT}")
+    run_id = os.urandom(3).hex()
+    n, s, m, w = args.clients, args.senders, args.messages, args.workers
+    senders = sorted(_senders(n, s))
+    base = {"url": server.url, "runId": run_id, "senders": senders, "messages": m,
+            "window": args.window, "room": ROOM, "marker": MARKER, "password": PASSWORD}
+    # worker 0 (with client 0, the room's creator) starts alone; the rest once it exists
+    workers = [NodeWorker({**base, "indices": list(range(0, n, w))})]
+    try:
+        workers[0].expect("created")
+        workers += [NodeWorker({**base, "indices": list(range(k, n, w))}) for k in range(1, w)]
+        for worker in workers:
+            worker.expect("connected")
+        for worker in workers:
+            worker.tell("join")
+        for worker in workers:
+            worker.expect("joined")
+        profiler = start_profiler(server.proc.pid if server.proc else 0, profile)
+        cpu0 = process_cpu_seconds(server.proc.pid if server.proc else 0)
+        for worker in workers:
+            worker.tell("send")
+        outs = [json.loads(worker.expect("result")) for worker in workers]
+        server_cpu = process_cpu_seconds(server.proc.pid if server.proc else 0) - cpu0
+        stop_profiler(profiler)
+    finally:
+        for worker in workers:
+            worker.stop()
+    start = min(o["send_start"] for o in outs)
+    end = max(o["last_at"] for o in outs)
+    return RunResult(server.label, sum(o["received"] for o in outs), s * m * (n - 1),
+                     end - start, [x for o in outs for x in o["latencies_ms"]],
+                     [e for o in outs for e in o["errors"]], server_cpu,
+                     [o["cpu_s"] for o in outs])
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User+system CPU time of a process (all its threads), from /proc; 0 if unknown."""
     try:
@@ -423,17 +549,19 @@ def pct(cpu_s: float, wall_s: float) -> str:
 
 
 def table(results: list[RunResult], args: argparse.Namespace) -> str:
-    rows = ["| server | N clients | S senders x M msgs | window | deliveries | seconds "
-            "| deliveries/s | ack p50 ms | ack p99 ms | server CPU | server CPU µs/delivery "
-            "| busiest client CPU |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| server | load generator | N | S x M | window | deliveries | seconds "
+            "| deliveries/s | ack p50 ms | ack p99 ms | server CPU | server µs/delivery "
+            "| load gen CPU busiest / all | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        rows.append(f"| {r.label} | {args.clients} | {args.senders} x {args.messages} "
+        rows.append(f"| {r.label} | {r.load} x{len(r.client_cpu_s)} | {args.clients} "
+                    f"| {args.senders} x {args.messages} "
                     f"| {args.window} | {r.deliveries}/{r.expected} | {r.seconds:.2f} "
-                    f"| {r.rate:,.0f} | {r.pct(0.50):.1f} | {r.pct(0.99):.1f} "
+                    f"| {r.rate:,.0f} | {r.pct(0.50):.2f} | {r.pct(0.99):.1f} "
                     f"| {pct(r.server_cpu_s, r.seconds)} "
-                    f"| {1e6 * r.server_cpu_s / max(r.deliveries, 1):.0f} "
-                    f"| {pct(max(r.client_cpu_s, default=0.0), r.seconds)} |")
+                    f"| {1e6 * r.server_cpu_s / max(r.deliveries, 1):.1f} "
+                    f"| {pct(max(r.client_cpu_s, default=0.0), r.seconds)} / "
+                    f"{pct(sum(r.client_cpu_s), r.seconds)} | {r.load_avg:.1f} |")
     return "\n".join(rows)
 
 
@@ -447,7 +575,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="unacked messages each sender may have in flight (1 = wait "
                              "for each ack, like a chat client)")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
-    parser.add_argument("--only", choices=["parley", "relay"], default=None)
+    parser.add_argument("--servers", default="parley,relay,node",
+                        help="comma-separated, from parley, relay, node (default: all three)")
+    parser.add_argument("--load", choices=["raw", "node"], default="raw",
+                        help="load generator: raw aiohttp websockets, or the official "
+                             "socket.io-client in node (offers deflate)")
+    parser.add_argument("--deflate", action="store_true",
+                        help="raw clients offer permessage-deflate (as browsers do)")
     parser.add_argument("--parley-arg", action="append", default=[],
                         help="extra argument for `python -m server` (repeatable)")
     parser.add_argument("--repeat", type=int, default=1,
@@ -464,13 +598,16 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(args.profile_dir) / f"{name}.txt")
 
-    kinds = [k for k in ("parley", "relay") if args.only in (None, k)]
+    kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
+    if not kinds or any(k not in SERVERS for k in kinds):
+        parser.error(f"--servers takes a comma-separated list from {', '.join(SERVERS)}")
     load_before = f"{os.getloadavg()[0]:.2f}"
     results: list[RunResult] = []
     # Alternate the servers round by round, so background load hits both alike.
     for round_no in range(args.repeat):
         for kind in kinds:
-            server = parley_server(args.parley_arg) if kind == "parley" else relay_server()
+            make = SERVERS[kind]
+            server = parley_server(args.parley_arg) if make is None else make()
             server.start()
             try:
                 print(f"round {round_no + 1}: {server.label} ...", file=sys.stderr, flush=True)
@@ -486,9 +623,14 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {}
     for r in results:
         rates.setdefault(r.label, []).append(r.rate)
-    if len(rates) == 2:
-        parley, relay = (statistics.median(v) for v in rates.values())
-        print(f"\nParley / relay deliveries/s (median of {args.repeat}): {parley / relay:.2f}x")
+    medians = {label: statistics.median(v) for label, v in rates.items()}
+    parley = medians.get("Parley")
+    if parley:
+        print()
+        for label, rate in medians.items():
+            if label != "Parley" and rate:
+                print(f"Parley / {label} deliveries/s (median of {args.repeat}): "
+                      f"{parley / rate:.2f}x")
     ok = True
     for r in results:
         for e in r.errors[:5]:
