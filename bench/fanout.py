@@ -109,9 +109,9 @@ class ServerUnderTest:
             self.tmp.cleanup()
 
 
-def parley_server(extra: list[str]) -> ServerUnderTest:
+def parley_server(extra: list[str], data_root: str | None = None) -> ServerUnderTest:
     port = free_port()
-    tmp = tempfile.TemporaryDirectory(prefix="parley-bench-")
+    tmp = tempfile.TemporaryDirectory(prefix="parley-bench-", dir=data_root)
     argv = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", tmp.name, "--rate-limit", "0", "--log-level", "WARNING", *extra]
     return ServerUnderTest("Parley", argv, port, tmp)
@@ -584,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="raw clients offer permessage-deflate (as browsers do)")
     parser.add_argument("--parley-arg", action="append", default=[],
                         help="extra argument for `python -m server` (repeatable)")
+    parser.add_argument("--data-root", default=None,
+                        help="where Parley's fresh data dir goes (default: the temp dir; "
+                             "/dev/shm shows the server's own latency without disk fsync)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds; servers alternate each round (median ratio reported)")
     parser.add_argument("--profile-dir", default=None,
@@ -607,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_no in range(args.repeat):
         for kind in kinds:
             make = SERVERS[kind]
-            server = parley_server(args.parley_arg) if make is None else make()
+            server = parley_server(args.parley_arg, args.data_root) if make is None else make()
             server.start()
             try:
                 print(f"round {round_no + 1}: {server.label} ...", file=sys.stderr, flush=True)
