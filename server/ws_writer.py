@@ -29,6 +29,9 @@ holds a dequeued packet across an ``await``: engine.io's own writer task no long
 dequeues anything (its ``poll`` is replaced by a wait for the end of the socket, see
 :meth:`NoDeflateWebSocket.poll`), so "the queue is empty" is never needed as an ordering
 argument. Hence everything written to a socket leaves in the order it was produced.
+(Only aiohttp itself writes around ``pending``: the handshake's ``3probe`` before the writer
+attaches, control frames such as pongs, which RFC 6455 lets interleave, and the close
+frame, which :meth:`NoDeflateWebSocket.close` sends after flushing ``pending``.)
 
 Backpressure. Each socket has a byte budget: queued bytes (``pending`` plus the transport's
 write buffer, or the polling queue's encoded size) may never exceed it. A frame that would
