@@ -151,7 +151,7 @@ async def metrics(request: web.Request) -> web.Response:
     lines += [
         f'parley_error_acks_total{{code="{code}"}} {n}' for code, n in sorted(m.error_acks.items())
     ]
-    lines += outbound_metrics(chat.sio.eio)
+    lines += outbound_metrics(chat.ctx.sio.eio)
     lines += [
         "# HELP parley_uptime_seconds Seconds since the server started.",
         "# TYPE parley_uptime_seconds gauge",
