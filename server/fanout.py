@@ -74,7 +74,8 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
 
         ``room`` None means every socket of the namespace. Synchronous: nothing awaits
         between the first and the last recipient, so a broadcast is one step in every
-        recipient's order.
+        recipient's order. Call it on the server's event loop (a bus subscriber task is);
+        from another thread use ``loop.call_soon_threadsafe``.
         """
         return self._deliver(room, event, [payload], skip_sid, namespace)
 
