@@ -125,6 +125,16 @@ class AppSettings:
     def notifications_enabled(self, value: bool) -> None:
         self._qs.setValue("ui/notifications", bool(value))
 
+    @property
+    def theme(self) -> str:
+        """The chosen theme: system, light or dark (View → Theme)."""
+        value = self._str("ui/theme", "system")
+        return value if value in ("system", "light", "dark") else "system"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self._qs.setValue("ui/theme", value if value in ("system", "light", "dark") else "system")
+
     # ----- per-room notifications
     def is_room_muted(self, room: str) -> bool:
         """Whether ordinary messages in ``room`` stay quiet (DMs and mentions never do)."""

@@ -9,7 +9,16 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 
 from desktop.ui import theme
 
@@ -158,3 +167,48 @@ def status_icon_name(status: int) -> str:
         3: "status-read",
         4: "status-failed",
     }.get(int(status), "status-sent")
+
+
+def paint_avatar(
+    p: QPainter, rect: QRectF, name: str, palette: QPalette, dim: bool = False
+) -> None:
+    """A round avatar with the name's initial, readable in both themes (see theme)."""
+    colour = theme.avatar_colour(name, palette)
+    if dim:
+        colour = theme.mix(colour, palette.color(QPalette.ColorRole.Base), 0.35)
+    p.save()
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(colour)
+    p.drawEllipse(rect)
+    font = p.font()
+    font.setBold(True)
+    font.setPixelSize(max(8, int(rect.height() * 0.5)))
+    p.setFont(font)
+    p.setPen(theme.initials_colour(colour))
+    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, (name[:1] or "?").upper())
+    p.restore()
+
+
+def room_icon(kind: str, name: str, palette: QPalette) -> QIcon:
+    """The glyph the sidebar uses for a room: "#", a lock, or the person's avatar."""
+    pixmap = QPixmap(_SIZE, _SIZE)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    fg = theme.muted(palette)
+    if kind in ("dm", "person"):
+        paint_avatar(p, QRectF(4, 4, _SIZE - 8, _SIZE - 8), name, palette)
+    elif kind == "private":
+        p.setPen(_pen(fg, 5))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(QRectF(14, 28, 36, 28), 5, 5)
+        p.drawArc(QRectF(20, 10, 24, 32), 0, 180 * 16)
+    else:
+        font = p.font()
+        font.setPixelSize(48)
+        p.setFont(font)
+        p.setPen(fg)
+        p.drawText(QRectF(0, 0, _SIZE, _SIZE), Qt.AlignmentFlag.AlignCenter, "#")
+    p.end()
+    return QIcon(pixmap)

@@ -79,11 +79,11 @@ def paint_bubble(
     p: QPainter, lay: RowLayout, palette: QPalette, own: bool, msg: Message, name_font: QFont
 ) -> None:
     if lay.avatar_rect is not None and msg.sender:
-        colour = theme.name_colour(msg.sender, palette)
+        colour = theme.avatar_colour(msg.sender, palette)  # readable initials, both themes
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(colour)
         p.drawEllipse(QRectF(lay.avatar_rect))
-        p.setPen(QColor("white"))
+        p.setPen(theme.initials_colour(colour))
         f = QFont(name_font)
         f.setPixelSize(15)
         p.setFont(f)
