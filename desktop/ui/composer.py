@@ -8,7 +8,8 @@ attach button's file picker all go through :meth:`ComposerPanel.add_mime` /
 
 ``ComposerPanel`` signals: ``sendRequested(str text, list[tuple[Attachment, str]])``
 (text may be empty; each attachment has its caption) and ``typingActivity(bool)``,
-throttled to one ``True`` every few seconds while the user types.
+throttled to one ``True`` every few seconds while the user types, and ``draftChanged()``
+whenever the text, an image or a caption changes (the window keeps one draft per room).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QPalette
+from PySide6.QtGui import QKeyEvent, QPalette, QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -43,6 +44,8 @@ from desktop.ui.attachments import (
     human_size,
     read_image_file,
 )
+from desktop.ui.drafts import Draft
+from desktop.ui.elided_label import ElidedLabel
 from server.protocol import MAX_IMAGE_BYTES, MAX_TEXT_CHARS, TYPING_REFRESH_S
 
 logger = logging.getLogger(__name__)
@@ -64,15 +67,18 @@ def _offers_images(mime: QMimeData | None) -> bool:
 
 
 class ComposerEdit(QPlainTextEdit):
-    """The text box. Signals: ``submitted()``, ``imagesOffered(object QMimeData)``."""
+    """The text box. Signals: ``submitted()``, ``imagesOffered(object QMimeData)``,
+    ``pageRequested(int direction)`` (PageUp -1 / PageDown +1: the timeline scrolls)."""
 
     submitted = Signal()
     imagesOffered = Signal(object)
+    pageRequested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("composer")
-        self.setAccessibleName("composer")
+        self.setAccessibleName("Message")
+        self.setAccessibleDescription("Enter sends, Shift+Enter starts a new line")
         self.setPlaceholderText("Write a message…")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -83,14 +89,49 @@ class ComposerEdit(QPlainTextEdit):
         self.document().contentsChanged.connect(self._fit_height)
         self._fit_height()
 
+    def setPlaceholderText(self, text: str) -> None:  # noqa: N802
+        """Overrides QPlainTextEdit.setPlaceholderText: repaint at once.
+
+        Qt repaints only when the placeholder starts or stops showing, not when its text
+        changes while shown, so an empty composer kept the previous room's "Message #…".
+        """
+        if text != self.placeholderText():
+            super().setPlaceholderText(text)
+            self.viewport().update()
+
+    def visual_lines(self) -> int:
+        """Lines as laid out on screen: soft-wrapped lines count, not only newlines."""
+        lines = 0
+        block = self.document().begin()
+        while block.isValid():
+            layout = block.layout()
+            count = layout.lineCount() if layout is not None else 0
+            lines += max(1, count)
+            block = block.next()
+        return max(1, lines)
+
     def _fit_height(self) -> None:
         fm = self.fontMetrics()
-        lines = max(1, min(MAX_LINES, int(self.document().size().height())))
+        lines = min(MAX_LINES, self.visual_lines())
         margin = int(self.document().documentMargin() * 2) + 4
-        self.setFixedHeight(lines * fm.lineSpacing() + margin)
+        height = lines * fm.lineSpacing() + margin
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Overrides QPlainTextEdit.resizeEvent: a new width re-wraps, so refit the height."""
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._fit_height)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        """Overrides QPlainTextEdit.keyPressEvent: Enter sends, Shift+Enter is a newline."""
+        """Overrides QPlainTextEdit.keyPressEvent: Enter sends, Shift+Enter is a newline,
+        PageUp/PageDown scroll the timeline (the composer keeps the focus)."""
+        if event.key() in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            event.accept()
+            self.pageRequested.emit(-1 if event.key() == Qt.Key.Key_PageUp else 1)
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             mods = event.modifiers()
             if not mods & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.AltModifier):
@@ -144,14 +185,14 @@ class AttachmentChip(QFrame):
         layout.addWidget(self.thumb)
         col = QVBoxLayout()
         col.setSpacing(3)
-        name = QLabel(f"{attachment.name} · {human_size(len(attachment.data))}", self)
-        name.setTextFormat(Qt.TextFormat.PlainText)
+        name = ElidedLabel(f"{attachment.name} · {human_size(len(attachment.data))}", self)
         name.setObjectName("attachmentName")
         col.addWidget(name)
         self.caption = QLineEdit(self)
         self.caption.setObjectName("attachmentCaption")
         self.caption.setPlaceholderText("Add a caption (optional)")
-        self.caption.setMinimumWidth(180)
+        self.caption.setAccessibleName(f"Caption for {attachment.name}")
+        self.caption.setMinimumWidth(140)
         col.addWidget(self.caption)
         layout.addLayout(col)
         self.remove_button = QToolButton(self)
@@ -160,6 +201,7 @@ class AttachmentChip(QFrame):
         self.remove_button.setToolTip("Remove")
         self.remove_button.setIcon(icons.icon("close"))
         self.remove_button.setAutoRaise(True)
+        self.remove_button.setStyleSheet(theme.tool_button_sheet(self.palette()))
         self.remove_button.clicked.connect(self.removeRequested)
         layout.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
         self._decoder = decoder
@@ -194,6 +236,7 @@ class ComposerPanel(QWidget):
 
     sendRequested = Signal(str, list)
     typingActivity = Signal(bool)
+    draftChanged = Signal()
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,14 +248,14 @@ class ComposerPanel(QWidget):
         self._chip_serial = 0
         self._typing_sent_at = 0.0
         self._typing_active = False
+        self._restoring = False
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 0, 16, 12)
         outer.setSpacing(4)
 
-        self.typing_label = QLabel(self)
+        self.typing_label = ElidedLabel("", self)  # names come from the server
         self.typing_label.setObjectName("typingIndicator")
-        self.typing_label.setTextFormat(Qt.TextFormat.PlainText)
         font = self.typing_label.font()
         font.setItalic(True)
         self.typing_label.setFont(font)
@@ -230,15 +273,19 @@ class ComposerPanel(QWidget):
         self.strip_scroll.setWidgetResizable(True)
         self.strip_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.strip_scroll.setFixedHeight(84)
+        self.strip_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its chips take the focus
+        self.strip_scroll.setAccessibleName("Images to send")
         self.strip_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.strip_scroll.hide()
         outer.addWidget(self.strip_scroll)
 
         self.error_label = QLabel(self)
         self.error_label.setObjectName("composerError")
-        self.error_label.setAccessibleName("composerError")
+        self.error_label.setAccessibleName("Message problem")
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setWordWrap(True)
+        # file names and server words can be one long "word": wrap, never widen the window
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.setStyleSheet(f"color: {theme.DANGER.name()};")
         self.error_label.hide()
         outer.addWidget(self.error_label)
@@ -250,7 +297,7 @@ class ComposerPanel(QWidget):
         row.setSpacing(4)
         self.attach_button = QToolButton(self.box)
         self.attach_button.setObjectName("attachButton")
-        self.attach_button.setAccessibleName("attachButton")
+        self.attach_button.setAccessibleName("Attach image")
         self.attach_button.setToolTip("Attach images")
         self.attach_button.setIcon(icons.icon("attach"))
         self.attach_button.setIconSize(QSize(20, 20))
@@ -260,7 +307,7 @@ class ComposerPanel(QWidget):
         row.addWidget(self.edit, 1)
         self.send_button = QToolButton(self.box)
         self.send_button.setObjectName("sendButton")
-        self.send_button.setAccessibleName("sendButton")
+        self.send_button.setAccessibleName("Send message")
         self.send_button.setToolTip("Send (Enter)")
         self.send_button.setIcon(icons.icon("send"))
         self.send_button.setIconSize(QSize(20, 20))
@@ -328,6 +375,29 @@ class ComposerPanel(QWidget):
             text = "Several people are typing…"
         self.typing_label.setText(text)
 
+    # ----- drafts
+    def draft(self) -> Draft:
+        """What is being written now: the text and each image with its caption."""
+        return Draft(
+            self.edit.toPlainText(),
+            [(chip.attachment, chip.caption.text()) for chip in self._chips],
+        )
+
+    def set_draft(self, draft: Draft) -> None:
+        """Replace the composer's content with ``draft`` (a room switch); no typing signal."""
+        self._restoring = True
+        try:
+            self._stop_typing()
+            self.clear_attachments()
+            self.clear_error()
+            self.edit.setPlainText(draft.text)
+            self.edit.moveCursor(QTextCursor.MoveOperation.End)
+            for attachment, caption in draft.attachments:
+                chip = self._add_chip(attachment, focus=False)
+                chip.caption.setText(caption)
+        finally:
+            self._restoring = False
+
     # ----- errors
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)
@@ -366,14 +436,18 @@ class ComposerPanel(QWidget):
             self.clear_error()
         return added
 
-    def _add_chip(self, attachment: Attachment) -> None:
+    def _add_chip(self, attachment: Attachment, focus: bool = True) -> AttachmentChip:
         self._chip_serial += 1
         chip = AttachmentChip(attachment, f"preview:{self._chip_serial}", self._decoder, self.strip)
         chip.removeRequested.connect(lambda c=chip: self.remove_chip(c))
         self.strip_layout.insertWidget(self.strip_layout.count() - 1, chip)
         self._chips.append(chip)
+        chip.caption.textChanged.connect(self.draftChanged)
         self.strip_scroll.show()
-        self.edit.setFocus()
+        if focus:
+            self.edit.setFocus()
+        self.draftChanged.emit()
+        return chip
 
     def remove_chip(self, chip: AttachmentChip) -> None:
         if chip in self._chips:
@@ -382,6 +456,7 @@ class ComposerPanel(QWidget):
             chip.deleteLater()
         if not self._chips:
             self.strip_scroll.hide()
+        self.draftChanged.emit()
 
     def clear_attachments(self) -> None:
         for chip in list(self._chips):
@@ -416,6 +491,9 @@ class ComposerPanel(QWidget):
 
     # ----- typing
     def on_edit_text_changed(self) -> None:
+        self.draftChanged.emit()
+        if self._restoring:
+            return
         if not self.edit.toPlainText().strip():
             self._stop_typing()
             return
