@@ -1,4 +1,5 @@
-"""RoomListModel: the joined rooms, rooms section first then direct messages, by name."""
+"""RoomListModel: the joined rooms, rooms section first then direct messages; inside each
+section the most recently active first (then by name), as every chat app sorts them."""
 
 from __future__ import annotations
 
@@ -44,8 +45,13 @@ def section_of(room: Room) -> str:
     return DMS_SECTION if room.kind == "dm" else ROOMS_SECTION
 
 
-def _sort_key(room: Room) -> tuple[int, str, str]:
-    return (1 if room.kind == "dm" else 0, room.name.casefold(), room.id)
+def last_activity(room: Room) -> int:
+    """When the room last saw a message (its ``ts``), 0 if we know of none."""
+    return int(room.last_message.ts) if room.last_message is not None else 0
+
+
+def _sort_key(room: Room) -> tuple[int, int, str, str]:
+    return (1 if room.kind == "dm" else 0, -last_activity(room), room.name.casefold(), room.id)
 
 
 def _room_key(room: Room) -> Hashable:
@@ -90,6 +96,10 @@ class RoomListModel(MirrorListModel[Room]):
 
     def room_at(self, row: int) -> Room | None:
         return self.item_at(row)
+
+    def rooms(self) -> list[Room]:
+        """The rooms in display order."""
+        return [room for r in range(self.rowCount()) if (room := self.item_at(r)) is not None]
 
     def item_data(self, row: int, room: Room, role: int) -> Any:
         """Overrides MirrorListModel.item_data."""
