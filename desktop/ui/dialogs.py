@@ -1,5 +1,6 @@
 """Small dialogs: sign in / host, first run, create room, browse rooms, new message,
-one-line prompts (invite, topic) and the Ctrl+K quick switcher.
+one-line prompts (invite, topic), confirmations and About. (The Ctrl+K switcher lives in
+``switcher.py``.)
 
 None of them does network work: each emits a request signal, and whoever opened it runs
 the coroutine and calls ``show_error()`` (plain words, inside the dialog) or ``accept()``.
@@ -10,18 +11,18 @@ inside a coroutine.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -31,14 +32,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.models.room_list import RoomRoles
 from desktop.state.types import Room
 from desktop.ui import icons, theme
+from desktop.ui.elided_label import ElidedLabel
 from server.protocol import PASSWORD_MAX, PASSWORD_MIN, is_valid_username, slug_room_name
 
 logger = logging.getLogger(__name__)
 
 USERNAME_HINT = "1 to 32 letters, digits, dots, dashes or underscores"
+
+
+def username_from(text: str) -> str:
+    """The username a person typing ``text`` as their name gets ("Ann Lee" -> "Ann-Lee").
+
+    Usernames are slugs (``USERNAME_RE``): runs of anything else become one dash. Returns
+    "" when nothing usable is left (a name in another script, only symbols).
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", text.strip()).strip("-._")
+    return slug[:32].rstrip("-._")
+
+
+def username_problem(text: str) -> str:
+    """Why ``text`` cannot give a username, in words ("" when it can)."""
+    if not text.strip():
+        return "Type the name others should see."
+    if not username_from(text):
+        return (
+            f"Usernames use Latin letters, digits, dots, dashes or underscores, and "
+            f"“{text.strip()[:40]}” has none of them. Try a name such as “ann” or “ann.lee”."
+        )
+    return ""
 
 
 def lan_address() -> str:
@@ -78,6 +101,16 @@ class FormDialog(QDialog):
         self.set_busy(False)
         self.error_label.setText(text)
         self.error_label.show()
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to fit wrapped text (a long error must not be cut off at the bottom)."""
+        layout = self.layout_
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        needed = max(needed, layout.totalMinimumSize().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def clear_error(self) -> None:
         self.error_label.hide()
@@ -244,9 +277,18 @@ class FirstRunDialog(FormDialog):
         self.layout_.addWidget(intro)
         self.name_edit = QLineEdit(self)
         self.name_edit.setObjectName("displayName")
-        self.name_edit.setPlaceholderText("e.g. alice")
-        self.name_edit.setMaxLength(32)
+        self.name_edit.setPlaceholderText("e.g. Ann Lee")
+        self.name_edit.setAccessibleName("Your name")
+        self.name_edit.setMaxLength(64)
         self.layout_.addWidget(self.name_edit)
+        self.username_label = QLabel(self)
+        self.username_label.setObjectName("derivedUsername")
+        self.username_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.username_label.setWordWrap(True)
+        self.username_label.setStyleSheet(f"color: {theme.muted(self.palette()).name()};")
+        self.layout_.addWidget(self.username_label)
+        self.name_edit.textChanged.connect(self.on_name_edit_text_changed)
+        self.on_name_edit_text_changed("")
         self.add_error_line()
         buttons = QDialogButtonBox(self)
         self.start_button = buttons.addButton(
@@ -258,13 +300,26 @@ class FirstRunDialog(FormDialog):
         buttons.accepted.connect(self.on_buttons_accepted)
         self.layout_.addWidget(buttons)
 
+    def on_name_edit_text_changed(self, text: str) -> None:
+        """Show the username the typed name becomes (spaces and symbols become dashes)."""
+        slug = username_from(text)
+        self.username_label.show()
+        if slug and slug != text.strip():
+            self.username_label.setText(f"Your username will be {slug}.")
+        elif slug:
+            self.username_label.setText("")
+        else:
+            self.username_label.setText(f"Usernames are {USERNAME_HINT}.")
+        self.clear_error()
+
     def on_buttons_accepted(self) -> None:
-        name = self.name_edit.text().strip()
-        if not is_valid_username(name):
-            self.show_error(f"Use {USERNAME_HINT}.")
+        problem = username_problem(self.name_edit.text())
+        if problem:
+            self.username_label.hide()  # the error says it all; no second hint under it
+            self.show_error(problem)
             return
         self.set_busy(True)
-        self.nameChosen.emit(name)
+        self.nameChosen.emit(username_from(self.name_edit.text()))
 
 
 class CreateRoomDialog(FormDialog):
@@ -279,9 +334,11 @@ class CreateRoomDialog(FormDialog):
         form = QFormLayout()
         self.name_edit = QLineEdit(self)
         self.name_edit.setObjectName("roomName")
+        self.name_edit.setAccessibleName("Room name")
         self.name_edit.setPlaceholderText("e.g. Design review")
         self.topic_edit = QLineEdit(self)
         self.topic_edit.setObjectName("roomTopic")
+        self.topic_edit.setAccessibleName("Topic")
         self.topic_edit.setMaxLength(200)
         self.private_box = QCheckBox("Private: only people you invite can join", self)
         self.private_box.setObjectName("roomPrivate")
@@ -329,6 +386,7 @@ class BrowseRoomsDialog(FormDialog):
         self.resize(440, 380)
         self.list = QListWidget(self)
         self.list.setObjectName("browseRoomList")
+        self.list.setAccessibleName("Public rooms")
         self.list.itemDoubleClicked.connect(self.on_list_item_double_clicked)
         self.layout_.addWidget(self.list)
         self.empty_label = QLabel("Loading rooms…", self)
@@ -384,14 +442,25 @@ class PromptDialog(FormDialog):
         text: str = "",
         action: str = "OK",
         username: bool = False,
+        known_users: list[str] | None = None,
     ) -> None:
         super().__init__(title, parent)
         self.setMinimumWidth(380)
         self._username = username
-        self.layout_.addWidget(QLabel(label, self))
+        prompt = QLabel(label, self)
+        prompt.setWordWrap(True)
+        self.layout_.addWidget(prompt)
         self.edit = QLineEdit(text, self)
         self.edit.setObjectName("promptInput")
+        self.edit.setAccessibleName(label.rstrip(":"))
         self.layout_.addWidget(self.edit)
+        if known_users:
+            # offer the people we know as the user types (Ctrl+N, invites)
+            completer = QCompleter(sorted(set(known_users), key=str.casefold), self)
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+            completer.setObjectName("peopleCompleter")
+            self.edit.setCompleter(completer)
         self.add_error_line()
         buttons = QDialogButtonBox(self)
         ok = buttons.addButton(action, QDialogButtonBox.ButtonRole.AcceptRole)
@@ -404,71 +473,84 @@ class PromptDialog(FormDialog):
     def on_buttons_accepted(self) -> None:
         value = self.edit.text().strip()
         if self._username and not is_valid_username(value):
-            self.show_error(f"A username is {USERNAME_HINT}.")
+            self.show_error(
+                f"“{value[:40]}” is not a username: a username is {USERNAME_HINT}"
+                + (f" (perhaps {username_from(value)}?)" if username_from(value) else ".")
+            )
             return
         self.set_busy(True)
         self.submitted.emit(value)
 
 
-class _FilterEdit(QLineEdit):
-    """Arrow keys and Enter steer the list below while typing."""
+class ConfirmDialog(FormDialog):
+    """A yes/no question in words, with the risky choice named on its button.
 
-    def __init__(self, view: QListView, parent: QWidget | None = None) -> None:
+    Signals: ``confirmed()``.
+    """
+
+    confirmed = Signal()
+
+    def __init__(self, title: str, text: str, action: str, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.setObjectName("confirmDialog")
+        self.setMinimumWidth(380)
+        self.text_label = QLabel(text, self)
+        self.text_label.setObjectName("confirmText")
+        self.text_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.text_label.setWordWrap(True)
+        self.layout_.addWidget(self.text_label)
+        self.add_error_line()
+        buttons = QDialogButtonBox(self)
+        self.action_button = buttons.addButton(action, QDialogButtonBox.ButtonRole.AcceptRole)
+        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setDefault(True)  # Enter must not leave a room by accident
+        buttons.accepted.connect(self.on_buttons_accepted)
+        buttons.rejected.connect(self.reject)
+        self.layout_.addWidget(buttons)
+
+    def on_buttons_accepted(self) -> None:
+        self.set_busy(True)
+        self.confirmed.emit()
+
+
+class AboutDialog(QDialog):
+    """Help → About: version, the server signed in to, the licence."""
+
+    def __init__(
+        self, version: str, server: str, licence: str, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self._view = view
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        """Overrides QLineEdit.keyPressEvent."""
-        if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
-            model = self._view.model()
-            if model.rowCount():
-                row = self._view.currentIndex().row()
-                row = row + (1 if event.key() == Qt.Key.Key_Down else -1)
-                row = max(0, min(model.rowCount() - 1, row))
-                self._view.setCurrentIndex(model.index(row, 0))
-            return
-        super().keyPressEvent(event)
-
-
-class QuickSwitcher(QDialog):
-    """Ctrl+K: type to filter rooms and DMs, Enter to switch. Signals: ``roomChosen(str)``."""
-
-    roomChosen = Signal(str)
-
-    def __init__(self, room_model: QAbstractItemModel, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("quickSwitcher")
-        self.setWindowTitle("Switch to…")
-        self.resize(420, 340)
+        self.setObjectName("aboutDialog")
+        self.setWindowTitle("About Parley")
+        self.setWindowIcon(icons.icon("parley"))
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 10, 10, 10)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(room_model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterRole(Qt.ItemDataRole.DisplayRole)
-        self.view = QListView(self)
-        self.view.setModel(self.proxy)
-        self.edit = _FilterEdit(self.view, self)
-        self.edit.setObjectName("quickSwitcherFilter")
-        self.edit.setPlaceholderText("Jump to a room or person…")
-        layout.addWidget(self.edit)
-        layout.addWidget(self.view)
-        self.edit.textChanged.connect(self.on_edit_text_changed)
-        self.edit.returnPressed.connect(self.choose_current)
-        self.view.activated.connect(self.on_view_activated)
-        self.on_edit_text_changed("")
-
-    def on_edit_text_changed(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text)
-        if self.proxy.rowCount():
-            self.view.setCurrentIndex(self.proxy.index(0, 0))
-
-    def on_view_activated(self, index: QModelIndex) -> None:
-        self.view.setCurrentIndex(index)
-        self.choose_current()
-
-    def choose_current(self) -> None:
-        index = self.view.currentIndex()
-        if index.isValid():
-            self.roomChosen.emit(str(index.data(RoomRoles.IdRole)))
-            self.accept()
+        layout.setContentsMargins(24, 20, 24, 16)
+        layout.setSpacing(8)
+        logo = QLabel(self)
+        logo.setPixmap(icons.icon("parley").pixmap(64, 64))
+        logo.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(logo)
+        title = QLabel(f"Parley {version}", self)
+        title.setObjectName("aboutTitle")
+        font = title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        title.setFont(font)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(title)
+        self.lines: list[QLabel] = []
+        for text in (
+            "Team chat with its own server.",
+            f"Server: {server}",
+            f"Licence: {licence}",
+        ):
+            # the server's name is the server's to choose: elide it, never widen the dialog
+            line = ElidedLabel(text, self)
+            line.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(line)
+            self.lines.append(line)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(340)

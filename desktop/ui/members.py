@@ -1,18 +1,21 @@
 """The members panel: who is in the room, with a green dot for those online.
 
-``MemberListView`` (objectName ``memberList``) is a QListView over MemberListModel.
+``MemberListView`` (objectName ``memberList``) is a QListView over MemberListModel. A click,
+or Enter on the focused row, emits ``memberActivated(str name, QPoint global_pos)``; the
+window opens the person's profile popover there.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QPainter
+from PySide6.QtCore import QModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QFocusEvent, QFontMetrics, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QListView,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QWidget,
@@ -20,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.models.member_list import MemberRoles
 from desktop.models.row_sync import AnyIndex
-from desktop.ui import theme
+from desktop.ui import icons, theme
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +45,18 @@ class MemberDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         r = option.rect
+        if option.state & QStyle.StateFlag.State_MouseOver or (
+            option.state & QStyle.StateFlag.State_HasFocus
+        ):
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.other_bubble(palette))
+            painter.drawRoundedRect(QRectF(r.adjusted(6, 1, -6, -1)), 6, 6)
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            painter.setPen(QPen(theme.ACCENT, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(r.adjusted(7, 2, -7, -2)), 6, 6)
         avatar = QRectF(r.left() + 12, r.top() + (r.height() - 22) / 2, 22, 22)
-        painter.setPen(Qt.PenStyle.NoPen)
-        colour = theme.name_colour(name, palette)
-        if not online:
-            colour = theme.mix(colour, palette.color(palette.ColorRole.Base), 0.45)
-        painter.setBrush(colour)
-        painter.drawEllipse(avatar)
-        font = QFont(option.font)
-        font.setBold(True)
-        font.setPixelSize(11)
-        painter.setFont(font)
-        painter.setPen(Qt.GlobalColor.white)
-        painter.drawText(avatar, Qt.AlignmentFlag.AlignCenter, name[:1].upper())
+        icons.paint_avatar(painter, avatar, name, palette, dim=not online)
         dot = QRectF(avatar.right() - 7, avatar.bottom() - 7, 9, 9)
         painter.setPen(palette.color(palette.ColorRole.Base))
         painter.setBrush(theme.ONLINE if online else theme.muted(palette))
@@ -75,14 +77,48 @@ class MemberDelegate(QStyledItemDelegate):
 
 
 class MemberListView(QListView):
-    """The members list of the current room."""
+    """The members list of the current room; see the module docstring."""
+
+    memberActivated = Signal(str, QPoint)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("memberList")
-        self.setAccessibleName("memberList")
+        self.setAccessibleName("Members")
         self.setItemDelegate(MemberDelegate(self))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
         self.setUniformItemSizes(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.clicked.connect(self.on_self_clicked)
+
+    def on_self_clicked(self, index: QModelIndex) -> None:
+        self._activate(index)
+
+    def _activate(self, index: QModelIndex) -> None:
+        if not index.isValid():
+            return
+        name = str(index.data(MemberRoles.NameRole) or "")
+        if name:
+            rect = self.visualRect(index)
+            self.memberActivated.emit(name, self.viewport().mapToGlobal(rect.topLeft()))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Overrides QAbstractItemView.keyPressEvent: Enter/Space open the profile."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            index = self.currentIndex()
+            if not index.isValid() and self.model() is not None and self.model().rowCount():
+                index = self.model().index(0, 0)
+            self._activate(index)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
+        """Overrides QAbstractItemView.focusInEvent: a row is current, so focus shows."""
+        super().focusInEvent(event)
+        model = self.model()
+        if not self.currentIndex().isValid() and model is not None and model.rowCount():
+            self.setCurrentIndex(model.index(0, 0))
