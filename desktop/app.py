@@ -96,6 +96,9 @@ async def _session(app: QApplication, opts: Options, password: str | None) -> in
     from desktop.ui.startup import RemoteLogin, StartupController
 
     settings = AppSettings(opts.data_dir)
+    from desktop.ui import theme
+
+    theme.apply_theme(app, settings.theme)  # View → Theme: System, Light or Dark
     client = ChatClient(settings.data_dir)
     window = MainWindow(client, settings)
     remote = None

@@ -3,9 +3,15 @@
 It owns no networking: it shows ChatClient's models, forwards user actions to its
 methods and coroutines, and reacts to its signals (all wired in ``_connect_signals``).
 Sign-in and server hosting belong to the startup controller; the window only asks for
-them through ``signInRequested`` / ``signOutRequested``.
+them through ``signInRequested`` / ``signOutRequested`` / ``localRequested``.
 
-Signals: ``signInRequested()``, ``signOutRequested()``, ``closed()`` (the window was closed).
+The panels, their narrow/wide layout and the window's geometry live in
+``window_layout``, menus and dialogs in ``window_actions``, the empty states in
+``window_states``; this module switches rooms (with one draft per room) and follows
+the client.
+
+Signals: ``signInRequested()``, ``signOutRequested()``, ``localRequested()`` (start
+chatting on this computer's own server), ``closed()`` (the window was closed).
 """
 
 from __future__ import annotations
@@ -15,56 +21,36 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPalette, QShortcut
-from PySide6.QtWidgets import (
-    QApplication,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QPalette
+from PySide6.QtWidgets import QMainWindow, QWidget
 
 from desktop.media.decoder import ImageDecoder
 from desktop.models.room_list import RoomRoles
 from desktop.net.client import ChatClient, RequestError
 from desktop.settings import AppSettings
-from desktop.state.types import Message, Room
+from desktop.state.types import Change, Message, Room
 from desktop.ui import icons, theme
 from desktop.ui.attachments import Attachment
-from desktop.ui.composer import ComposerPanel
-from desktop.ui.connection_status import ConnectionStatus, ReconnectBanner, RefusedBanner
-from desktop.ui.dialogs import (
-    BrowseRoomsDialog,
-    CreateRoomDialog,
-    FormDialog,
-    PromptDialog,
-    QuickSwitcher,
-)
+from desktop.ui.drafts import Draft, DraftStore
 from desktop.ui.image_viewer import ImageViewer
-from desktop.ui.members import MemberListView
 from desktop.ui.notifier import Notifier
-from desktop.ui.sidebar import RoomListView
-from desktop.ui.timeline import TimelineView
-from server import __version__
+from desktop.ui.window_actions import WindowActions
+from desktop.ui.window_layout import WindowLayout
+from desktop.ui.window_states import WindowStates
 from server.protocol import GENERAL_ROOM
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SIZE = QSize(1200, 760)
-TOAST_MS = 7000
+DRAFT_SAVE_MS = 800
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
     """See the module docstring."""
 
     signInRequested = Signal()
     signOutRequested = Signal()
+    localRequested = Signal()
     closed = Signal()
 
     def __init__(
@@ -80,15 +66,22 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.decoder = decoder if decoder is not None else ImageDecoder(parent=self)
         self.current_room: str | None = None
+        self.starting = False  # the startup controller is signing in
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loading_older: set[str] = set()
         self._no_more_history: set[str] = set()
-        self._member_model_room: str | None = None
         self.viewers: list[ImageViewer] = []
         self._repainting = False
+        self._clamped_after_show = False
+        self.drafts = DraftStore(settings.data_dir)
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self.save_draft)
         self.setWindowIcon(icons.icon("parley"))
         self._build()
         self._build_menus()
+        self._set_tab_order()
         self.notifier = Notifier(self, self, settings=settings)
         self._connect_signals()
         self._restore_geometry()
@@ -98,235 +91,22 @@ class MainWindow(QMainWindow):
         if client.username and client.is_connected:
             self.on_client_session_started(client.username)
         self._select_initial_room()
+        self._update_empty_state()
 
-    # ------------------------------------------------------------------ building
-    def _build(self) -> None:
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName("mainSplitter")
-        self.splitter.setHandleWidth(1)
-        self.splitter.setChildrenCollapsible(False)
-
-        # --- sidebar
-        self.sidebar = QFrame(self.splitter)
-        self.sidebar.setObjectName("sidebar")
-        self.sidebar.setAutoFillBackground(True)
-        side = QVBoxLayout(self.sidebar)
-        side.setContentsMargins(0, 0, 0, 0)
-        side.setSpacing(0)
-        head = QHBoxLayout()
-        head.setContentsMargins(16, 14, 10, 8)
-        title_col = QVBoxLayout()
-        title_col.setSpacing(1)
-        self.server_label = QLabel("Parley", self.sidebar)
-        self.server_label.setObjectName("serverName")
-        self.server_label.setTextFormat(Qt.TextFormat.PlainText)
-        f = self.server_label.font()
-        f.setBold(True)
-        f.setPointSizeF(f.pointSizeF() * 1.2)
-        self.server_label.setFont(f)
-        self.user_label = QLabel("", self.sidebar)
-        self.user_label.setObjectName("userName")
-        self.user_label.setTextFormat(Qt.TextFormat.PlainText)
-        title_col.addWidget(self.server_label)
-        title_col.addWidget(self.user_label)
-        head.addLayout(title_col, 1)
-        self.add_button = QToolButton(self.sidebar)
-        self.add_button.setObjectName("addButton")
-        self.add_button.setAccessibleName("New room or message")
-        self.add_button.setToolTip("Create a room, browse rooms, or start a direct message")
-        self.add_button.setIcon(icons.icon("add"))
-        self.add_button.setIconSize(QSize(18, 18))
-        self.add_button.setAutoRaise(True)
-        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.add_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
-        head.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignTop)
-        side.addLayout(head)
-        self.room_list = RoomListView(self.sidebar)
-        self.room_list.setModel(self.client.room_model)
-        side.addWidget(self.room_list, 1)
-        foot = QHBoxLayout()
-        foot.setContentsMargins(16, 8, 12, 10)
-        self.connection_status = ConnectionStatus(self.sidebar)
-        foot.addWidget(self.connection_status, 1)
-        side.addLayout(foot)
-
-        # --- conversation
-        self.conversation = QWidget(self.splitter)
-        self.conversation.setObjectName("conversation")
-        self.conversation.setAutoFillBackground(True)
-        conv = QVBoxLayout(self.conversation)
-        conv.setContentsMargins(0, 0, 0, 0)
-        conv.setSpacing(0)
-        self.banner = RefusedBanner(self.conversation)
-        conv.addWidget(self.banner)
-        self.reconnect_banner = ReconnectBanner(self.client, self.conversation)
-        conv.addWidget(self.reconnect_banner)
-        header = self.header = QFrame(self.conversation)
-        header.setObjectName("roomHeader")
-        hl = QHBoxLayout(header)
-        hl.setContentsMargins(20, 10, 12, 10)
-        hcol = QVBoxLayout()
-        hcol.setSpacing(1)
-        self.room_title = QLabel("", header)
-        self.room_title.setObjectName("roomTitle")
-        self.room_title.setTextFormat(Qt.TextFormat.PlainText)
-        tf = self.room_title.font()
-        tf.setBold(True)
-        tf.setPointSizeF(tf.pointSizeF() * 1.15)
-        self.room_title.setFont(tf)
-        self.room_topic = QLabel("", header)
-        self.room_topic.setObjectName("roomTopic")
-        self.room_topic.setTextFormat(Qt.TextFormat.PlainText)
-        hcol.addWidget(self.room_title)
-        hcol.addWidget(self.room_topic)
-        hl.addLayout(hcol, 1)
-        self.members_button = QToolButton(header)
-        self.members_button.setObjectName("membersToggle")
-        self.members_button.setAccessibleName("Show members")
-        self.members_button.setToolTip("Members (Ctrl+Shift+M)")
-        self.members_button.setIcon(icons.icon("members"))
-        self.members_button.setIconSize(QSize(18, 18))
-        self.members_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.members_button.setCheckable(True)
-        self.members_button.setChecked(True)
-        self.members_button.setAutoRaise(True)
-        hl.addWidget(self.members_button)
-        conv.addWidget(header)
-        self.toast = QLabel(self.conversation)
-        self.toast.setObjectName("errorBar")
-        self.toast.setTextFormat(Qt.TextFormat.PlainText)
-        self.toast.setWordWrap(True)
-        self.toast.setContentsMargins(20, 6, 20, 6)
-        self.toast.hide()
-        conv.addWidget(self.toast)
-        self.timeline = TimelineView(self.decoder, self.conversation)
-        conv.addWidget(self.timeline, 1)
-        self.composer_panel = ComposerPanel(self.decoder, self.conversation)
-        conv.addWidget(self.composer_panel)
-        self.composer = self.composer_panel.edit
-        self.send_button = self.composer_panel.send_button
-        self.attach_button = self.composer_panel.attach_button
-
-        # --- members
-        self.members_panel = QFrame(self.splitter)
-        self.members_panel.setObjectName("membersPanel")
-        self.members_panel.setAutoFillBackground(True)
-        ml = QVBoxLayout(self.members_panel)
-        ml.setContentsMargins(0, 14, 0, 0)
-        ml.setSpacing(4)
-        self.members_title = QLabel("Members", self.members_panel)
-        self.members_title.setContentsMargins(14, 0, 0, 4)
-        mf = self.members_title.font()
-        mf.setBold(True)
-        self.members_title.setFont(mf)
-        ml.addWidget(self.members_title)
-        self.member_list = MemberListView(self.members_panel)
-        ml.addWidget(self.member_list, 1)
-
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.conversation)
-        self.splitter.addWidget(self.members_panel)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setStretchFactor(2, 0)
-        self.sidebar.setMinimumWidth(200)
-        self.members_panel.setMinimumWidth(170)
-        self.splitter.setSizes([260, 740, 200])
-        self.setCentralWidget(self.splitter)
-
-        self._apply_palette()
-
-        self._toast_timer = QTimer(self)
-        self._toast_timer.setSingleShot(True)
-        self._toast_timer.setInterval(TOAST_MS)
-        self._toast_timer.timeout.connect(self.toast.hide)
-
-    def _apply_palette(self) -> None:
-        """Colour the chrome from the application palette (again when it changes)."""
-        palette = QApplication.palette()
-        side = QPalette(palette)
-        side.setColor(QPalette.ColorRole.Window, theme.sidebar_background(palette))
-        side.setColor(QPalette.ColorRole.Base, theme.sidebar_background(palette))
-        for widget in (self.sidebar, self.room_list, self.members_panel, self.member_list):
-            widget.setPalette(side)
-        conv = QPalette(palette)
-        conv.setColor(QPalette.ColorRole.Window, palette.color(QPalette.ColorRole.Base))
-        self.conversation.setPalette(conv)
-        muted = theme.muted(palette).name()
-        self.user_label.setStyleSheet(f"color: {muted};")
-        self.room_topic.setStyleSheet(f"color: {muted};")
-        border = theme.subtle_border(palette).name()
-        self.header.setStyleSheet(f"QFrame#roomHeader {{ border-bottom: 1px solid {border}; }}")
-        self.members_button.setStyleSheet(
-            "QToolButton { border: none; border-radius: 6px; padding: 4px 8px; }"
-            f" QToolButton:checked {{ background: {theme.other_bubble(palette).name()}; }}"
-            f" QToolButton:hover {{ background: {theme.selection(palette).name()}; }}"
-        )
-        self.composer_panel.apply_palette(palette)
-        for name, button in (
-            ("add", self.add_button),
-            ("members", self.members_button),
-        ):
-            button.setIcon(icons.icon(name))
-        self.timeline.viewport().update()
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        app_menu = bar.addMenu("&Parley")
-        self.sign_in_action = QAction("Sign in or host a server…", self)
-        self.sign_in_action.triggered.connect(self.signInRequested)
-        app_menu.addAction(self.sign_in_action)
-        self.sign_out_action = QAction("Sign out", self)
-        self.sign_out_action.triggered.connect(self.signOutRequested)
-        app_menu.addAction(self.sign_out_action)
-        app_menu.addSeparator()
-        self.notify_action = QAction("Show notifications", self)
-        self.notify_action.setCheckable(True)
-        self.notify_action.setChecked(self.settings.notifications_enabled)
-        self.notify_action.toggled.connect(self.on_notify_action_toggled)
-        app_menu.addAction(self.notify_action)
-        app_menu.addSeparator()
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        app_menu.addAction(quit_action)
-
-        rooms = bar.addMenu("&Rooms")
-        self.create_room_action = QAction("Create room…", self)
-        self.create_room_action.triggered.connect(self.open_create_room)
-        self.browse_action = QAction("Browse rooms…", self)
-        self.browse_action.triggered.connect(self.open_browse_rooms)
-        self.dm_action = QAction("New message…", self)
-        self.dm_action.setShortcut(QKeySequence("Ctrl+N"))
-        self.dm_action.triggered.connect(self.open_new_message)
-        self.switch_action = QAction("Quick switcher…", self)
-        self.switch_action.setShortcut(QKeySequence("Ctrl+K"))
-        self.switch_action.triggered.connect(self.open_quick_switcher)
-        self.members_action = QAction("Show members", self)
-        self.members_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
-        self.members_action.setCheckable(True)
-        self.members_action.setChecked(True)
-        for action in (self.create_room_action, self.browse_action, self.dm_action):
-            rooms.addAction(action)
-        rooms.addSeparator()
-        rooms.addAction(self.switch_action)
-        rooms.addAction(self.members_action)
-        for action in (self.switch_action, self.members_action, self.dm_action):
-            self.addAction(action)
-
-        add_menu = QMenu(self)
-        add_menu.addAction(self.create_room_action)
-        add_menu.addAction(self.browse_action)
-        add_menu.addAction(self.dm_action)
-        self.add_button.setMenu(add_menu)
-
-        help_menu = bar.addMenu("&Help")
-        about = QAction("About Parley", self)
-        about.triggered.connect(self.on_about_action_triggered)
-        help_menu.addAction(about)
-
-        self.prev_room_shortcut = QShortcut(QKeySequence("Alt+Up"), self)
-        self.next_room_shortcut = QShortcut(QKeySequence("Alt+Down"), self)
+    def _set_tab_order(self) -> None:
+        """Tab walks the window the way the eye does: left to right, top to bottom."""
+        chain = [
+            self.add_button,
+            self.find_button,
+            self.room_list,
+            self.members_button,
+            self.attach_button,
+            self.composer,
+            self.send_button,
+            self.member_list,
+        ]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
     def _connect_signals(self) -> None:
         client = self.client
@@ -341,19 +121,29 @@ class MainWindow(QMainWindow):
         client.typingChanged.connect(self.on_client_typing_changed)
         client.messageReceived.connect(self.on_client_message_received)
         client.noticeReceived.connect(self.on_client_notice_received)
+        self._unsubscribe_members = client.members.subscribe(self.on_members_store_change)
+        self.destroyed.connect(lambda *_: self._unsubscribe_members())
         # --- room list
         model = client.room_model
         model.rowsInserted.connect(self.on_room_model_changed)
         model.rowsRemoved.connect(self.on_room_model_changed)
         model.modelReset.connect(self.on_room_model_changed)
         model.dataChanged.connect(self.on_room_model_data_changed)
+        self.room_list.is_online = client.members.is_online
+        self.room_list.is_muted = self.is_room_muted
+        self.room_list.draft_of = self.draft_preview
         self.room_list.roomActivated.connect(self.show_room)
+        self.room_list.activated.connect(self.on_room_list_activated)
         self.room_list.leaveRequested.connect(self.leave_room)
         self.room_list.inviteRequested.connect(self.open_invite)
         self.room_list.topicRequested.connect(self.open_set_topic)
         self.room_list.closeRequested.connect(self.close_room)
+        self.room_list.muteToggled.connect(self.set_room_muted)
         self.prev_room_shortcut.activated.connect(lambda: self.room_list.step(-1))
         self.next_room_shortcut.activated.connect(lambda: self.room_list.step(1))
+        # --- members
+        self.member_list.memberActivated.connect(self.open_profile)
+        self.close_overlay_shortcut.activated.connect(lambda: self.set_members_visible(False))
         # --- timeline
         self.timeline.loadOlderRequested.connect(self.on_timeline_load_older_requested)
         self.timeline.imageActivated.connect(self.open_image)
@@ -366,10 +156,14 @@ class MainWindow(QMainWindow):
         # --- composer
         self.composer_panel.sendRequested.connect(self.on_composer_send_requested)
         self.composer_panel.typingActivity.connect(self.on_composer_typing_activity)
+        self.composer_panel.draftChanged.connect(self._draft_timer.start)
+        self.composer.pageRequested.connect(self.on_composer_page_requested)
         # --- chrome
         self.members_button.toggled.connect(self.set_members_visible)
         self.members_action.toggled.connect(self.set_members_visible)
         self.banner.signInRequested.connect(self.signInRequested)
+        self.find_button.clicked.connect(self.open_quick_switcher)
+        self.empty_state.actionTriggered.connect(self.on_empty_state_action_triggered)
 
     # ------------------------------------------------------------------ async helper
     def run_task(
@@ -399,6 +193,11 @@ class MainWindow(QMainWindow):
         task.add_done_callback(done)
         return task
 
+    @property
+    def busy(self) -> bool:
+        """True while a request started from the window is still running."""
+        return any(not t.done() for t in self._tasks)
+
     # ------------------------------------------------------------------ rooms
     def _select_initial_room(self) -> None:
         if self.current_room is not None:
@@ -412,11 +211,13 @@ class MainWindow(QMainWindow):
         self.room_list.select_room(str(model.index(0, 0).data(RoomRoles.IdRole)))
 
     def show_room(self, room_id: str) -> None:
-        """Show ``room_id`` in the timeline, members panel and header."""
+        """Show ``room_id`` in the timeline, members panel, header and composer (with the
+        room's own draft: what was being written elsewhere stays there)."""
         if room_id == self.current_room:
             return
         if self.current_room is not None:
             self.client.set_typing(self.current_room, False)
+            self.save_draft()
         self.current_room = room_id
         self.room_list.select_room(room_id)
         model = self.client.message_model(room_id)
@@ -429,11 +230,45 @@ class MainWindow(QMainWindow):
         self.client.mark_read(room_id)
         self.settings.last_room = room_id
         self.composer_panel.set_typing_users(self.client.typing_users(room_id))
+        self.composer_panel.set_draft(self.drafts.get(self._draft_key(room_id)))
+        self._draft_timer.stop()
         self._update_header()
         self.update_title()
+        self._update_empty_state()
         if model.rowCount() == 0:
             self.on_timeline_load_older_requested()
         self.composer.setFocus()
+
+    def on_room_list_activated(self, _index: QModelIndex) -> None:
+        """Enter on a room (or a double click): start typing there."""
+        self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def save_draft(self) -> None:
+        """Keep what the composer holds as the current room's draft (on disk too)."""
+        self._draft_timer.stop()
+        if self.current_room is not None:
+            self.drafts.set(self._draft_key(self.current_room), self.composer_panel.draft())
+            self.room_list.viewport().update()
+
+    def _draft_key(self, room_id: str) -> str:
+        """Drafts belong to a room on one server for one user ("general" is everywhere)."""
+        return f"{self.client.url or ''}\n{(self.client.username or '').lower()}\n{room_id}"
+
+    def draft_preview(self, room_id: str) -> str:
+        """The draft text the sidebar shows for a room not on screen ("" for none)."""
+        if room_id == self.current_room:
+            return ""
+        draft = self.drafts.get(self._draft_key(room_id))
+        return draft.text or ("Photo" if draft.attachments else "")
+
+    def _forget_current_room(self) -> None:
+        """The room on screen is gone (left, closed, signed out): show no room."""
+        self.save_draft()
+        self.current_room = None
+        self.timeline.setModel(None)
+        self.member_list.setModel(None)
+        self.composer_panel.set_draft(Draft())
+        self._update_header()
 
     def current_room_info(self) -> Room | None:
         if self.current_room is None:
@@ -446,10 +281,13 @@ class MainWindow(QMainWindow):
             self.room_title.setText("")
             self.room_topic.setText("")
             self.members_button.setText("")
+            self.composer.setPlaceholderText("Write a message…")
             return
         prefix = "# " if room.kind == "public" else ""
         self.room_title.setText(prefix + room.name)
         topic = room.topic or ("Direct message" if room.kind == "dm" else "No topic yet")
+        if room.kind == "dm":
+            topic = "online" if self.client.members.is_online(room.name) else topic
         if room.kind == "private":
             topic = f"Private room · {topic}"
         self.room_topic.setText(topic)
@@ -457,13 +295,22 @@ class MainWindow(QMainWindow):
         self.composer.setPlaceholderText(
             f"Message {room.name}" if room.kind == "dm" else f"Message #{room.name}"
         )
+        self.leave_action.setText(
+            "Leave this conversation…" if room.kind == "dm" else f"Leave #{room.name}…"
+        )
 
     def on_room_model_changed(self, *_args: object) -> None:
         self.update_title()
+        if (
+            self.current_room is not None
+            and self.client.room_model.row_of(self.current_room) is None
+        ):
+            self._forget_current_room()
         if self.current_room is None:
             self._select_initial_room()
-        elif self.client.room_model.row_of(self.current_room) is not None:
+        else:
             self.room_list.select_room(self.current_room)
+        self._update_empty_state()
 
     def on_room_model_data_changed(
         self, top: QModelIndex, bottom: QModelIndex, _roles: list[int]
@@ -478,14 +325,16 @@ class MainWindow(QMainWindow):
                     if index.data(RoomRoles.UnreadRole) and self.isActiveWindow():
                         QTimer.singleShot(0, self._mark_current_read)
 
+    def on_members_store_change(self, _change: Change) -> None:
+        # presence dots in the sidebar and "online" in a DM's header
+        self.room_list.viewport().update()
+        room = self.current_room_info()
+        if room is not None and room.kind == "dm":
+            self._update_header()
+
     def _mark_current_read(self) -> None:
         if self.current_room is not None and self.isActiveWindow():
             self.client.mark_read(self.current_room)
-
-    @property
-    def busy(self) -> bool:
-        """True while a request started from the window is still running."""
-        return any(not t.done() for t in self._tasks)
 
     def total_unread(self) -> int:
         model = self.client.room_model
@@ -508,135 +357,16 @@ class MainWindow(QMainWindow):
         self.update_title()
         if self.current_room is None:
             self._select_initial_room()
+        self._update_empty_state()
 
     def on_client_room_closed(self, room_id: str) -> None:
         self._no_more_history.discard(room_id)
         if room_id == self.current_room:
-            self.current_room = None
-            self.timeline.setModel(None)
-            self.member_list.setModel(None)
-            self._update_header()
+            self._forget_current_room()
             self._select_initial_room()
+        self.drafts.set(self._draft_key(room_id), Draft())  # the room is gone
         self.update_title()
-
-    def leave_room(self, room_id: str) -> None:
-        self.run_task(self.client.leave_room(room_id))
-
-    def close_room(self, room_id: str) -> None:
-        room = self.client.rooms.get(room_id)
-        name = room.name if room else room_id
-        dialog = PromptDialog(
-            "Close room",
-            f"Closing #{name} deletes it and all its messages for everyone. Type the room name to confirm:",
-            self,
-            action="Close room",
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def confirmed(text: str) -> None:
-            if text.strip().lstrip("#") != name:
-                dialog.show_error("That is not the room's name.")
-                return
-            self.run_task(
-                self.client.close_room(room_id), lambda _r: dialog.accept(), dialog.show_error
-            )
-
-        dialog.submitted.connect(confirmed)
-        dialog.open()
-
-    # ------------------------------------------------------------------ dialogs
-    def _dialog_task(
-        self,
-        dialog: FormDialog,
-        coro: Coroutine[Any, Any, Any],
-        then: Callable[[Any], None] | None = None,
-    ) -> None:
-        def ok(result: Any) -> None:
-            dialog.accept()
-            if then is not None:
-                then(result)
-
-        self.run_task(coro, ok, dialog.show_error)
-
-    def open_create_room(self) -> CreateRoomDialog:
-        dialog = CreateRoomDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.createRequested.connect(
-            lambda name, topic, private: self._dialog_task(
-                dialog,
-                self.client.create_room(name, topic, private),
-                lambda room: self.show_room(room.id),
-            )
-        )
-        dialog.open()
-        return dialog
-
-    def open_browse_rooms(self) -> BrowseRoomsDialog:
-        dialog = BrowseRoomsDialog(self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.joinRequested.connect(
-            lambda room_id: self._dialog_task(
-                dialog, self.client.join_room(room_id), lambda room: self.show_room(room.id)
-            )
-        )
-        self.run_task(self.client.browse_rooms(), dialog.set_rooms, dialog.show_error)
-        dialog.open()
-        return dialog
-
-    def open_new_message(self) -> PromptDialog:
-        dialog = PromptDialog(
-            "New message",
-            "Send a direct message to (username):",
-            self,
-            action="Open",
-            username=True,
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.submitted.connect(
-            lambda user: self._dialog_task(
-                dialog, self.client.open_dm(user), lambda room: self.show_room(room.id)
-            )
-        )
-        dialog.open()
-        return dialog
-
-    def open_invite(self, room_id: str) -> PromptDialog:
-        dialog = PromptDialog(
-            "Invite",
-            "Add this person to the room (username):",
-            self,
-            action="Invite",
-            username=True,
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.submitted.connect(
-            lambda user: self._dialog_task(dialog, self.client.invite(room_id, user))
-        )
-        dialog.open()
-        return dialog
-
-    def open_set_topic(self, room_id: str) -> PromptDialog:
-        room = self.client.rooms.get(room_id)
-        dialog = PromptDialog(
-            "Set topic", "Topic:", self, text=room.topic if room else "", action="Save"
-        )
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.edit.setMaxLength(200)
-        dialog.submitted.connect(
-            lambda topic: self._dialog_task(dialog, self.client.set_topic(room_id, topic))
-        )
-        dialog.open()
-        return dialog
-
-    def open_quick_switcher(self) -> QuickSwitcher:
-        switcher = QuickSwitcher(self.client.room_model, self)
-        switcher.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        switcher.roomChosen.connect(self.show_room)
-        switcher.open()
-        return switcher
-
-    def on_about_action_triggered(self) -> None:
-        self.show_toast(f"Parley {__version__}: team chat with a bundled server.", error=False)
+        self._update_empty_state()
 
     # ------------------------------------------------------------------ timeline & composer
     def on_timeline_load_older_requested(self) -> None:
@@ -660,6 +390,12 @@ class MainWindow(QMainWindow):
 
         self.run_task(self.client.load_older(room), done, failed)
 
+    def on_composer_page_requested(self, direction: int) -> None:
+        """PageUp/PageDown in the composer scroll the timeline by a page."""
+        bar = self.timeline.verticalScrollBar()
+        step = max(1, bar.pageStep() - bar.singleStep() * 2)
+        bar.setValue(bar.value() + direction * step)
+
     def on_composer_send_requested(self, text: str, items: list[tuple[Attachment, str]]) -> None:
         room = self.current_room
         if room is None:
@@ -673,6 +409,7 @@ class MainWindow(QMainWindow):
             self.client.send_image(room, attachment.data, attachment.name, caption)
         if text:
             self.client.send_text(room, text)
+        self.save_draft()  # the composer is empty now: the draft goes
         self.timeline.scroll_to_latest()
 
     def on_composer_typing_activity(self, typing: bool) -> None:
@@ -709,17 +446,12 @@ class MainWindow(QMainWindow):
             self.viewers.remove(viewer)
             viewer.deleteLater()
 
-    def set_members_visible(self, visible: bool) -> None:
-        self.members_panel.setVisible(visible)
-        for control in (self.members_button, self.members_action):
-            if control.isChecked() != visible:
-                control.setChecked(visible)
-
     # ------------------------------------------------------------------ client state
     def on_client_connection_state_changed(self, state: str, retry_in_s: int) -> None:
         self.connection_status.set_state(state, retry_in_s)
         if state == "connected":
             self.banner.hide()
+        self._update_empty_state()
 
     def on_client_session_started(self, username: str) -> None:
         self.room_list.own_username = username
@@ -731,10 +463,12 @@ class MainWindow(QMainWindow):
         self._select_initial_room()
         if self.current_room is not None:
             self.client.set_active_room(self.current_room)
+        self._update_empty_state()
 
     def on_client_session_refused(self, _code: str, message: str) -> None:
         self.connection_status.set_state("refused", 0)
         self.banner.show_message(f"The server refused the session: {message}")
+        self._update_empty_state()
 
     def on_client_error_occurred(self, message: str) -> None:
         self.show_toast(message)
@@ -748,9 +482,6 @@ class MainWindow(QMainWindow):
             msg, self.client.rooms.get(room_id), self.client.username, on_screen
         )
 
-    def on_notify_action_toggled(self, on: bool) -> None:
-        self.settings.notifications_enabled = on
-
     def show_toast(self, text: str, error: bool = True) -> None:
         colour = theme.DANGER if error else theme.ACCENT
         bg = theme.mix(self.palette().color(QPalette.ColorRole.Base), colour, 0.14)
@@ -762,19 +493,6 @@ class MainWindow(QMainWindow):
         self._toast_timer.start()
 
     # ------------------------------------------------------------------ window
-    def _restore_geometry(self) -> None:
-        geometry = self.settings.window_geometry
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(DEFAULT_SIZE)
-        state = self.settings.window_state
-        if state is not None:
-            self.splitter.restoreState(state)
-
-    def save_geometry(self) -> None:
-        self.settings.window_geometry = self.saveGeometry()
-        self.settings.window_state = self.splitter.saveState()
-        self.settings.sync()
-
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802
         """Overrides QWidget.changeEvent: follow theme changes; tell the client whether
         the user can see us."""
@@ -793,8 +511,10 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        """Overrides QWidget.closeEvent: remember the geometry; the app then quits."""
+        """Overrides QWidget.closeEvent: remember the geometry and the draft; the app
+        then quits."""
         self.save_geometry()
+        self.save_draft()
         self.notifier.hide()
         for task in list(self._tasks):
             task.cancel()

@@ -136,6 +136,7 @@ class StartupController(QObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         window.signInRequested.connect(self.open_sign_in)
         window.signOutRequested.connect(self.on_window_sign_out_requested)
+        window.localRequested.connect(self.on_window_local_requested)
 
     @property
     def data_dir(self) -> Path:
@@ -156,6 +157,13 @@ class StartupController(QObject):
     # ------------------------------------------------------------------ launch
     async def start(self) -> None:
         """Connect the way the command line and the settings say (see module docstring)."""
+        self.window.set_starting(True)
+        try:
+            await self._start()
+        finally:
+            self.window.set_starting(False)
+
+    async def _start(self) -> None:
         if self.remote is not None:
             ok, message = await self._sign_in_remote(
                 self.remote.url, self.remote.username, self.remote.password
@@ -357,6 +365,21 @@ class StartupController(QObject):
             f"Hosting: others on your network can join at http://{lan_address()}:{port}",
             error=False,
         )
+
+    def on_window_local_requested(self) -> None:
+        """Start chatting here: the embedded server (asking for a name the first time)."""
+        if self.dialog is not None:
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            return
+        self._spawn(self._start_local())
+
+    async def _start_local(self) -> None:
+        self.window.set_starting(True)
+        try:
+            await self.start_embedded()
+        finally:
+            self.window.set_starting(False)
 
     async def _use_local(self, dialog: SignInDialog, username: str) -> None:
         """Back to this computer's own server, only for this user (loopback)."""
