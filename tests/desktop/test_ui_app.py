@@ -19,7 +19,7 @@ from desktop.app import main
 from desktop.cli import parse_args
 from desktop.net.client import ChatClient
 from desktop.settings import AppSettings
-from desktop.ui.dialogs import FirstRunDialog, SignInDialog
+from desktop.ui.dialogs import ConfirmDialog, FirstRunDialog, SignInDialog
 from desktop.ui.main_window import MainWindow
 from desktop.ui.startup import LOCAL_ACCOUNT_FILE, StartupController
 
@@ -83,9 +83,10 @@ def test_first_run_on_the_embedded_server_then_signed_in_again_without_asking(ru
         run(controller.start())
         dialog = controller.dialog
         assert isinstance(dialog, FirstRunDialog) and dialog.isVisible()
-        dialog.name_edit.setText("not valid!")
+        dialog.name_edit.setText("!!!")
         _default_button(dialog).click()
         assert dialog.error_label.isVisible()
+        assert "Latin letters" in dialog.error_label.text()
         dialog.name_edit.setText("dana")
         _default_button(dialog).click()
         qtbot.waitUntil(
@@ -187,6 +188,42 @@ def test_host_a_server_for_the_network_from_the_sign_in_dialog(run, qtbot, tmp_p
         assert window.toast.isVisible() and f":{port}" in window.toast.text()
         account = json.loads((tmp_path / "data" / LOCAL_ACCOUNT_FILE).read_text())
         assert (account["username"], account["host"], account["port"]) == ("gus", "0.0.0.0", port)
+    finally:
+        run(controller.shutdown())
+        window.close()
+
+
+def test_dismissing_the_welcome_leaves_a_way_forward(run, qtbot, tmp_path):
+    settings, client, window, controller = _app(tmp_path, qtbot)
+    try:
+        run(controller.start())
+        dialog = controller.dialog
+        assert isinstance(dialog, FirstRunDialog)
+        dialog.reject()  # Escape / the close box
+        qtbot.waitUntil(lambda: controller.dialog is None)
+        assert window.empty_state.isVisible()
+        assert window.empty_state.state == "signed_out"
+        window.empty_state.buttons["local"].click()  # "Start chatting here"
+        qtbot.waitUntil(lambda: isinstance(controller.dialog, FirstRunDialog))
+        controller.dialog.name_edit.setText("Ann Lee")
+        _default_button(controller.dialog).click()
+        qtbot.waitUntil(lambda: client.is_connected and window.current_room == "general",
+                        timeout=15_000)
+        assert client.username == "Ann-Lee"
+        assert not window.empty_state.isVisible()
+
+        # signing out of the embedded server: the window says so and offers the way back
+        window.sign_out_action.trigger()  # asks first
+        confirm = window.findChild(ConfirmDialog)
+        assert confirm is not None and "Sign Ann-Lee out" in confirm.text_label.text()
+        confirm.action_button.click()
+        qtbot.waitUntil(lambda: controller.dialog is not None and window.empty_state.isVisible(),
+                        timeout=15_000)
+        assert window.empty_state.state == "signed_out"
+        controller.dialog.reject()
+        window.empty_state.buttons["local"].click()
+        qtbot.waitUntil(lambda: client.is_connected and window.current_room == "general",
+                        timeout=15_000)
     finally:
         run(controller.shutdown())
         window.close()

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
 from desktop.models.room_list import RoomRoles
-from desktop.ui.dialogs import QuickSwitcher
+from desktop.ui.switcher import QuickSwitcher
 from tests.desktop.ui_helpers import find, make_window  # noqa: F401
 
 
@@ -76,12 +76,15 @@ def test_switching_rooms_with_keyboard(server_url, make_client, make_window, run
     qtbot.keyClicks(switcher.edit, "zeb")
     qtbot.keyClick(switcher.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.current_room == "zebra")
+    # most recently active first: each new room starts with its "created" line
     order = [alice.room_model.index(r, 0).data(RoomRoles.IdRole) for r in range(3)]
-    assert order == ["alpha", "general", "zebra"]
+    assert order == ["alpha", "zebra", "general"]
     window.prev_room_shortcut.activated.emit()  # Alt+Up
-    assert window.current_room == "general"
+    assert window.current_room == "alpha"
     window.next_room_shortcut.activated.emit()  # Alt+Down
     assert window.current_room == "zebra"
+    window.next_room_shortcut.activated.emit()
+    assert window.current_room == "general"
     window.next_room_shortcut.activated.emit()  # wraps
     assert window.current_room == "alpha"
 
@@ -107,9 +110,10 @@ def test_create_private_room_and_dm_from_dialogs(
         ).center()
     )
     assert [a.text() for a in menu.actions() if a.text()] == [
+        "Mute notifications",
         "Invite someone…",
         "Set topic…",
-        "Leave room",
+        "Leave room…",
         "Close room for everyone…",
     ]
 
