@@ -1,4 +1,4 @@
-"""Render the README screenshot (``docs/screenshot.png``) from the real main window.
+"""Render the README screenshot and the gallery in ``docs/screenshots/`` from the real window.
 
 Nothing is mocked: it starts the embedded server in a temporary folder, has headless
 python-socketio users (alice, bob, carol) create rooms, a private room and DMs, post text
@@ -7,12 +7,18 @@ and images and send receipts, then opens the real ``MainWindow`` over a real
 and ``grab()``s it. Re-run it after UI changes:
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshot.py [--dark] [--out PATH]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot.py --all
+
+``--all`` writes ``docs/screenshot.png`` (the README's) and, into ``docs/screenshots/``, the
+window at 700, 1000 and 1440 px wide in the light and the dark theme. PNGs are reduced to
+a 256-colour palette so they stay small in git.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
 import sys
@@ -36,20 +42,24 @@ from PySide6.QtGui import (  # noqa: E402
     QLinearGradient,
     QPainter,
     QPainterPath,
-    QPalette,
+    QPixmap,
 )
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop.app import ensure_application, run_on_qasync  # noqa: E402
 from desktop.media.decoder import ImageDecoder  # noqa: E402
 from desktop.net.client import ChatClient  # noqa: E402
 from desktop.net.embedded import EmbeddedServer  # noqa: E402
 from desktop.settings import AppSettings  # noqa: E402
+from desktop.ui import theme  # noqa: E402
 from desktop.ui.main_window import MainWindow  # noqa: E402
 
 logger = logging.getLogger("screenshot")
 
 PASSWORD = "correct-horse-battery"
-WINDOW_SIZE = QSize(1280, 900)
+WINDOW_SIZE = QSize(1280, 860)
+GALLERY_WIDTHS = (700, 1000, 1440)
+GALLERY_HEIGHT = 860
 SHOWN_ROOM = "design"
 
 
@@ -227,7 +237,8 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20
         await asyncio.sleep(0.05)
 
 
-async def capture(out: Path, data_dir: Path) -> None:
+async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
+    """Seed the demo once, then grab the window for each (path, size, theme)."""
     server = EmbeddedServer(data_dir / "server")
     url = await server.start()
     bob, carol = await seed(url)
@@ -239,12 +250,17 @@ async def capture(out: Path, data_dir: Path) -> None:
     thumbs_ready: set[str] = set()
     decoder.ready.connect(thumbs_ready.add)
     window = MainWindow(client, settings, decoder)
-    window.resize(WINDOW_SIZE)
+    window.resize(shots[0][1])
     window.show()
     try:
         if not await client.connect_to(url, {"username": "alice", "password": PASSWORD}):
             raise RuntimeError("alice could not sign in to the embedded server")
         await wait_for(lambda: client.rooms.get(SHOWN_ROOM) is not None, "the design room")
+        # a half-written reply elsewhere (the sidebar shows "Draft: …") and a muted room
+        await wait_for(lambda: client.rooms.get("release") is not None, "the release room")
+        window.show_room("release")
+        window.composer.setPlainText("Looks good, one question about the")
+        window.set_room_muted("random", True)
         window.show_room(SHOWN_ROOM)
         window.set_members_visible(True)
         model = client.message_model(SHOWN_ROOM)
@@ -252,13 +268,17 @@ async def capture(out: Path, data_dir: Path) -> None:
         await wait_for(lambda: len(thumbs_ready) >= 2, "both image thumbnails")
         await bob.sio.emit("typing", {"room": SHOWN_ROOM, "typing": True})
         await wait_for(lambda: "typing" in window_text(window), "bob is typing")
-        window.timeline.scroll_to_latest()
-        await asyncio.sleep(0.3)  # let the last repaint land; nothing left to wait on
-        pixmap = window.grab()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not pixmap.save(str(out), "PNG"):
-            raise RuntimeError(f"could not write {out}")
-        print(f"wrote {out} ({pixmap.width()}x{pixmap.height()})")
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        for out, size, choice in shots:
+            theme.apply_theme(app, choice)
+            window.resize(size)
+            await bob.sio.emit("typing", {"room": SHOWN_ROOM, "typing": True})  # keep it fresh
+            window.timeline.scroll_to_latest()
+            await asyncio.sleep(0.4)  # let the relayout and repaint land; nothing to wait on
+            window.timeline.scroll_to_latest()
+            await asyncio.sleep(0.2)
+            save_small_png(window.grab(), out)
     finally:
         await client.disconnect()
         for user in (bob, carol):
@@ -287,41 +307,45 @@ def window_text(window: MainWindow) -> str:
     return " ".join(label.text() for label in window.findChildren(QLabel) if label.isVisible())
 
 
-def dark_palette() -> QPalette:
-    palette = QPalette()
-    roles = {
-        QPalette.ColorRole.Window: "#1f2126",
-        QPalette.ColorRole.WindowText: "#e6e6e6",
-        QPalette.ColorRole.Base: "#17181c",
-        QPalette.ColorRole.AlternateBase: "#24262c",
-        QPalette.ColorRole.Text: "#e6e6e6",
-        QPalette.ColorRole.Button: "#2a2d33",
-        QPalette.ColorRole.ButtonText: "#e6e6e6",
-        QPalette.ColorRole.Highlight: "#3d7be0",
-        QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.PlaceholderText: "#8a8d96",
-        QPalette.ColorRole.ToolTipBase: "#2a2d33",
-        QPalette.ColorRole.ToolTipText: "#e6e6e6",
-    }
-    for role, colour in roles.items():
-        palette.setColor(role, QColor(colour))
-    return palette
+def save_small_png(pixmap: QPixmap, out: Path) -> None:
+    """Write ``pixmap`` as a 256-colour PNG (a screenshot that lives in git)."""
+    from PIL import Image
+
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    pixmap.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub wants bytes
+    buffer.close()
+    image = Image.open(io.BytesIO(bytes(array.data()))).convert("RGB")
+    small = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    small.save(out, "PNG", optimize=True)
+    print(f"wrote {out} ({pixmap.width()}x{pixmap.height()}, {out.stat().st_size // 1024} KB)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshot.png")
     parser.add_argument("--dark", action="store_true", help="render with a dark palette")
+    parser.add_argument(
+        "--all", action="store_true", help="the README shot and docs/screenshots/ (3 widths x 2)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     # The app's own start-up (name, icon, Qt message routing, qasync loop), as `parley` does.
     app = ensure_application()
     app.setFont(QFont("DejaVu Sans", 10))
-    if args.dark:
-        app.setPalette(dark_palette())
+    if args.all:
+        shots = [(REPO_ROOT / "docs" / "screenshot.png", WINDOW_SIZE, "light")]
+        for choice in ("light", "dark"):
+            for width in GALLERY_WIDTHS:
+                out = REPO_ROOT / "docs" / "screenshots" / f"parley-{width}-{choice}.png"
+                shots.append((out, QSize(width, GALLERY_HEIGHT), choice))
+    else:
+        shots = [(args.out.resolve(), WINDOW_SIZE, "dark" if args.dark else "light")]
     with tempfile.TemporaryDirectory(prefix="parley-screenshot-") as tmp:
-        run_on_qasync(app, capture(args.out.resolve(), Path(tmp)))
+        run_on_qasync(app, capture(shots, Path(tmp)))
     return 0
 
 
