@@ -84,6 +84,7 @@ class WindowLayout(_Base):
     decoder: ImageDecoder
     settings: AppSettings
     narrow: bool = False
+    wide_sidebar: int = WIDE_SIDEBAR  # the sidebar's width in the wide layout (user-dragged)
     _clamped_after_show: bool = False
 
     # ------------------------------------------------------------------ building
@@ -109,6 +110,7 @@ class WindowLayout(_Base):
         self.splitter.setSizes([WIDE_SIDEBAR, 720, MEMBERS_WIDTH])
         self.setCentralWidget(self.central)
         self.members_wanted = True  # the user's choice in the wide layout
+        self.splitter.splitterMoved.connect(self.on_splitter_splitter_moved)
         self._apply_palette()
         self._toast_timer = QTimer(self)
         self._toast_timer.setSingleShot(True)
@@ -314,9 +316,7 @@ class WindowLayout(_Base):
                 self._place_overlay()
             return
         self.narrow = narrow
-        sizes = self.splitter.sizes()
         if narrow:
-            self._wide_sizes = sizes
             self.members_panel.hide()
             self.members_panel.setParent(self.central)
             self.members_panel.setObjectName("membersOverlay")
@@ -339,12 +339,23 @@ class WindowLayout(_Base):
             self.splitter.insertWidget(2, self.members_panel)
             self.splitter.setStretchFactor(2, 0)
             self.members_panel.setVisible(self.members_wanted)
-            wide = getattr(self, "_wide_sizes", None)
-            side = wide[0] if wide and wide[0] > NARROW_SIDEBAR else WIDE_SIDEBAR
+            side = self.wide_sidebar
             members = MEMBERS_WIDTH if self.members_wanted else 0
             self.splitter.setSizes([side, max(1, width - side - members), members])
+            QTimer.singleShot(0, lambda: self._settle_wide(side, members))
             self._sync_members_controls(self.members_wanted)
         self._apply_palette()
+
+    def on_splitter_splitter_moved(self, _pos: int, _index: int) -> None:
+        """The user dragged a handle: remember the sidebar width for the wide layout."""
+        if not self.narrow:
+            self.wide_sidebar = max(self.sidebar.minimumWidth(), self.splitter.sizes()[0])
+
+    def _settle_wide(self, side: int, members: int) -> None:
+        """As _settle_narrow, for the way back to the wide layout."""
+        if not self.narrow and self.splitter.count() == 3:
+            total = sum(self.splitter.sizes())
+            self.splitter.setSizes([side, max(1, total - side - members), members])
 
     def _settle_narrow(self, side: int) -> None:
         if self.narrow and self.splitter.count() == 2:
@@ -397,8 +408,8 @@ class WindowLayout(_Base):
         self.clamp_to_screen()
         self._restored_size = self.size()
         state = self.settings.window_state
-        if state is not None:
-            self.splitter.restoreState(state)
+        if state is not None and self.splitter.restoreState(state):
+            self.wide_sidebar = max(self.sidebar.minimumWidth(), self.splitter.sizes()[0])
         self._adapt_to_width(self.width())
 
     def clamp_to_screen(self) -> None:

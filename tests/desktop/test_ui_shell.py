@@ -357,6 +357,7 @@ def test_narrow_windows_fold_the_members_panel_into_a_toggle(
     qtbot.waitUntil(lambda: not window.narrow)
     assert window.splitter.indexOf(window.members_panel) == 2
     assert window.members_panel.isVisible()  # the wide layout remembers the choice
+    qtbot.waitUntil(lambda: window.sidebar.width() == window.wide_sidebar)  # not squeezed
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"
 
 
