@@ -151,7 +151,7 @@ class WindowLayout(_Base):
         head.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignTop)
         side.addLayout(head)
         # Telegram's search box: here it opens the Ctrl+K finder
-        self.find_button = QPushButton(icons.icon("search"), "Find a room or person", self.sidebar)
+        self.find_button = QPushButton(icons.icon("search"), "Search", self.sidebar)
         self.find_button.setObjectName("findButton")
         self.find_button.setAccessibleName("Find a room or person")
         self.find_button.setToolTip("Find a room or person (Ctrl+K)")
