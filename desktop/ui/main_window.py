@@ -100,6 +100,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
             self.find_button,
             self.room_list,
             self.members_button,
+            self.timeline,
             self.attach_button,
             self.composer,
             self.send_button,

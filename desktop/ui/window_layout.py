@@ -218,7 +218,6 @@ class WindowLayout(_Base):
         self.toast.hide()
         conv.addWidget(self.toast)
         self.timeline = TimelineView(self.decoder, self.conversation)
-        self.timeline.setAccessibleName("Messages")
         conv.addWidget(self.timeline, 1)
         self.empty_state = EmptyState(self.conversation)
         self.empty_state.hide()
