@@ -22,8 +22,11 @@ from server.fanout import FanoutManager
 from server.http_api import CHAT_KEY, add_routes
 from server.namespace import ChatNamespace
 from server.protocol import IMAGE_GRACE_BYTES
+from server.sio_guard import GuardedSocketServer, GuardLimits
 from server.storage.base import Storage
 from server.storage.sqlite import SQLiteStorage
+from server.transport_guard import GUARD_KEY, GuardedTCPSite, TransportLimits
+from server.transport_guard import install as install_transport_guard
 from server.ws_writer import EngineServer, outbound_budget
 
 logger = logging.getLogger(__name__)
@@ -40,8 +43,9 @@ def max_buffer_bytes(config: ServerConfig) -> int:
     return (config.max_image_bytes + IMAGE_GRACE_BYTES) * 4 // 3 + _FRAMING_OVERHEAD
 
 
-class _SocketServer(socketio.AsyncServer):
-    """python-socketio's AsyncServer with one fix for long-polling clients.
+class _SocketServer(GuardedSocketServer):
+    """python-socketio's AsyncServer with the transport limits (``server.sio_guard``) and
+    one fix for long-polling clients.
 
     Its engine.io server is ``server.ws_writer.EngineServer``: per-socket outbound writers
     with a byte budget, and no permessage-deflate on the websocket.
@@ -107,6 +111,12 @@ def create_app(config: ServerConfig) -> web.Application:
         client_manager=FanoutManager(),
         logger=False,
         engineio_logger=False,
+        limits=GuardLimits(
+            auth_timeout_s=config.auth_timeout_s,
+            max_unauthenticated_per_ip=config.max_unauthenticated_per_ip,
+            max_unauthenticated=config.max_unauthenticated,
+            max_polling_packets=config.max_polling_packets,
+        ),
     )
     _patch_polling_body(sio)
     sio.eio.outbound_budget = outbound_budget(config)
@@ -118,6 +128,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[STORAGE_KEY] = storage
     app[CHAT_KEY] = chat
     add_routes(app)
+    install_transport_guard(app, sio, TransportLimits.from_config(config, max_buffer_bytes(config)))
     sio.attach(app)
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -167,9 +178,17 @@ class RunningServer:
 async def start_server(config: ServerConfig) -> RunningServer:
     """Start on the running loop; port 0 picks a free port (see ``RunningServer.port``)."""
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=5.0,
+        keepalive_timeout=config.keepalive_timeout_s,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    site = GuardedTCPSite(
+        runner, config.host, config.port, guard=app[GUARD_KEY], reuse_address=True
+    )
     try:
         await site.start()
     except BaseException:

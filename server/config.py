@@ -39,6 +39,25 @@ class ServerConfig:
     outbound_budget_bytes: int = 8 * 1024 * 1024
     # usernames (any case) allowed to broadcast operator notices via POST /api/notice
     operators: list[str] = field(default_factory=list)
+    # -- transport limits (server.transport_guard / server.sio_guard) ---------------------------
+    # request bodies of the JSON API (everything but /socket.io/, which takes images)
+    max_json_body_bytes: int = 64 * 1024
+    # bytes an engine.io connection may send before its Socket.IO session is up
+    pre_session_bytes: int = 64 * 1024
+    # an engine.io connection must finish its Socket.IO CONNECT within this or is closed
+    auth_timeout_s: float = 10.0
+    # engine.io connections without a session, per client address and in all (0: no cap)
+    max_unauthenticated_per_ip: int = 32
+    max_unauthenticated: int = 512
+    # a request's headers must arrive within this; its body within body_timeout_s
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    # an idle keep-alive HTTP connection is closed after this
+    keepalive_timeout_s: float = 15.0
+    # Socket.IO requests one connection may have in flight; more are answered rate_limited
+    max_requests_in_flight: int = 8
+    # packets per long-polling response (python-socketio's client drops more than 16)
+    max_polling_packets: int = 16
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

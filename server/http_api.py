@@ -14,11 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from server import __version__
+from server import __version__, jsoncodec
 from server.chat import ChatService
 from server.errors import ProtocolError, bad_request
 from server.protocol import HTTP_STATUS, ErrorCode
 from server.storage.base import User
+from server.transport_guard import GUARD_KEY, metric_lines
 from server.wire import message_to_wire
 from server.ws_writer import outbound_metrics
 
@@ -59,6 +60,8 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
     except web.HTTPException as exc:
         if exc.status == 404 and request.path.startswith(("/api/", "/media/")):
             return error_response(ErrorCode.NOT_FOUND, "No such resource.")
+        if exc.status == 413 and request.path.startswith(("/api/", "/media/")):
+            return error_response(ErrorCode.TOO_LARGE, "The request body is too large.")
         if exc.status == 405 and request.path.startswith(("/api/", "/media/")):
             return json_response(
                 {"error": {"code": str(ErrorCode.BAD_REQUEST), "message": "Method not allowed."}},
@@ -80,8 +83,9 @@ async def _user(request: web.Request) -> User:
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+        # jsoncodec: deep nesting or a 5,000-digit integer is a bad_request, never a 500
+        body = jsoncodec.loads(await request.read())
+    except ValueError:
         raise bad_request("The body must be a JSON object.") from None
     if not isinstance(body, dict):
         raise bad_request("The body must be a JSON object.")
@@ -100,9 +104,20 @@ def _int_query(request: web.Request, key: str) -> int | None:
 
 async def healthz(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
-    return json_response(
-        {"status": "ok", "version": __version__, "connections": len(chat.connections)}
-    )
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "connections": len(chat.connections),
+    }
+    guard = request.app.get(GUARD_KEY)
+    if guard is not None:
+        # every transport, including the ones that never authenticated
+        body["transport"] = {
+            "http_connections": guard.stats.http_connections,
+            "engineio_sockets": len(guard.sio.eio.sockets),
+            "unauthenticated": len(guard.sio.pending),
+        }
+    return json_response(body)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -152,6 +167,7 @@ async def metrics(request: web.Request) -> web.Response:
         f'parley_error_acks_total{{code="{code}"}} {n}' for code, n in sorted(m.error_acks.items())
     ]
     lines += outbound_metrics(chat.ctx.sio.eio)
+    lines += metric_lines(request.app)
     lines += [
         "# HELP parley_uptime_seconds Seconds since the server started.",
         "# TYPE parley_uptime_seconds gauge",

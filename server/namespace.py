@@ -19,7 +19,8 @@ from server.auth import token_hash
 from server.chat import ChatService
 from server.connections import Connection
 from server.errors import ProtocolError, bad_request, error_ack
-from server.protocol import ErrorCode, Event
+from server.protocol import IMAGE_GRACE_BYTES, ErrorCode, Event
+from server.sio_guard import MALFORMED_EVENT, TOO_MANY_ATTACHMENTS_EVENT
 from server.validation import optional_bool, require_dict
 
 logger = logging.getLogger(__name__)
@@ -51,10 +52,45 @@ def acked(fn: Handler) -> Callable[..., Awaitable[Ack]]:
     return wrapper
 
 
+class _Slots:
+    """One connection's request slots: ``limit`` run at once, a bounded line waits.
+
+    python-socketio runs every incoming event as its own task, so without this a client
+    could have hundreds of history pages being built at once. Waiting requests cost only
+    their payloads, which are bounded in number (``WAITING_FACTOR`` × limit) and, for binary
+    data (images), in bytes.
+    """
+
+    __slots__ = ("semaphore", "admitted", "waiting_bytes")
+
+    def __init__(self, limit: int) -> None:
+        self.semaphore = asyncio.Semaphore(limit)
+        self.admitted = 0  # running plus waiting
+        self.waiting_bytes = 0
+
+
+WAITING_FACTOR = 8
+
+
+def _binary_size(value: Any, depth: int = 0) -> int:
+    """Bytes of the binary values in a payload (an image's data), looked for 3 levels deep."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if depth >= 3:
+        return 0
+    if isinstance(value, dict):
+        return sum(_binary_size(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_binary_size(v, depth + 1) for v in value)
+    return 0
+
+
 class ChatNamespace(socketio.AsyncNamespace):
     def __init__(self, chat: ChatService) -> None:
         super().__init__("/")
         self.chat = chat
+        # per connection: bounded concurrent work (python-socketio runs every event as a task)
+        self._slots: dict[str, _Slots] = {}
         self._handlers: dict[str, Callable[..., Awaitable[Ack]]] = {
             Event.SESSION_LOGOUT: self.on_session_logout,
             Event.ROOMS_LIST: self.on_rooms_list,
@@ -82,10 +118,46 @@ class ChatNamespace(socketio.AsyncNamespace):
             return await self.on_connect(*args)
         if event == "disconnect" and from_engine:
             return await self.on_disconnect(sid)
+        if event == MALFORMED_EVENT:
+            self.chat.metrics.error_acks[str(ErrorCode.BAD_REQUEST)] += 1
+            return error_ack(
+                ErrorCode.BAD_REQUEST, "The packet is not a valid event (JSON, nesting or numbers)."
+            )
+        if event == TOO_MANY_ATTACHMENTS_EVENT:
+            self.chat.metrics.error_acks[str(ErrorCode.BAD_REQUEST)] += 1
+            return error_ack(ErrorCode.BAD_REQUEST, "Send at most one binary value per event.")
         handler = self._handlers.get(event) if isinstance(event, str) else None
         if handler is None:
             return error_ack(ErrorCode.BAD_REQUEST, "Unknown event.")
-        return await handler(*args)
+        limit = self.chat.config.max_requests_in_flight
+        if limit <= 0:
+            return await handler(*args)
+        slots = self._slots.get(sid)
+        if slots is None:
+            slots = self._slots[sid] = _Slots(limit)
+        size = _binary_size(args[1:])
+        if slots.admitted >= WAITING_FACTOR * limit or (
+            size
+            and slots.waiting_bytes
+            and slots.waiting_bytes + size > 2 * (self.chat.config.max_image_bytes + IMAGE_GRACE_BYTES)
+        ):
+            self.chat.metrics.error_acks[str(ErrorCode.RATE_LIMITED)] += 1
+            return error_ack(
+                ErrorCode.RATE_LIMITED,
+                "Too many requests are waiting on this connection; wait for their answers.",
+            )
+        slots.admitted += 1
+        slots.waiting_bytes += size
+        try:
+            async with slots.semaphore:
+                slots.waiting_bytes -= size
+                size = 0
+                return await handler(*args)
+        finally:
+            slots.waiting_bytes -= size
+            slots.admitted -= 1
+            if slots.admitted == 0 and self._slots.get(sid) is slots:
+                del self._slots[sid]
 
     async def connection(self, sid: str) -> Connection:
         conn = self.chat.connections.get(sid)
