@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from server import __version__
+from server import __version__, logsafe
 from server.app import start_server
 from server.config import ServerConfig, default_data_dir
+from server.transport_guard import raise_fd_limit
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -128,6 +139,54 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         help="USER may broadcast a notice to every connection with POST /api/notice; repeat "
         "for more (PARLEY_OPERATORS, comma-separated; default: nobody)",
     )
+    limits = parser.add_argument_group("connection limits")
+    limits.add_argument(
+        "--auth-timeout",
+        type=_positive_float,
+        default=env.get("PARLEY_AUTH_TIMEOUT", "10"),
+        metavar="SECONDS",
+        help="a connection must sign in within this or is closed (PARLEY_AUTH_TIMEOUT, "
+        "default 10)",
+    )
+    limits.add_argument(
+        "--max-unauthenticated-per-ip",
+        type=_non_negative_int,
+        default=env.get("PARLEY_MAX_UNAUTHENTICATED_PER_IP", "32"),
+        metavar="N",
+        help="connections not signed in yet, per client address; 0 = no cap "
+        "(PARLEY_MAX_UNAUTHENTICATED_PER_IP, default 32)",
+    )
+    limits.add_argument(
+        "--max-unauthenticated",
+        type=_non_negative_int,
+        default=env.get("PARLEY_MAX_UNAUTHENTICATED", "512"),
+        metavar="N",
+        help="connections not signed in yet, in all; 0 = no cap "
+        "(PARLEY_MAX_UNAUTHENTICATED, default 512)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=env.get("PARLEY_HEADER_TIMEOUT", "10"),
+        metavar="SECONDS",
+        help="an HTTP request's headers must arrive within this (PARLEY_HEADER_TIMEOUT, "
+        "default 10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=env.get("PARLEY_BODY_TIMEOUT", "60"),
+        metavar="SECONDS",
+        help="an HTTP request's body must arrive within this (PARLEY_BODY_TIMEOUT, default 60)",
+    )
+    limits.add_argument(
+        "--max-requests-in-flight",
+        type=_non_negative_int,
+        default=env.get("PARLEY_MAX_REQUESTS_IN_FLIGHT", "8"),
+        metavar="N",
+        help="Socket.IO requests one connection may have running at once; 0 = no cap "
+        "(PARLEY_MAX_REQUESTS_IN_FLIGHT, default 8)",
+    )
     parser.set_defaults(env_cors_origins=origins, env_operators=operators)
     return parser
 
@@ -150,6 +209,12 @@ def config_from_args(
         cors_origins=args.cors_origins if args.cors_origins is not None else args.env_cors_origins,
         log_level=args.log_level,
         operators=args.operators if args.operators is not None else args.env_operators,
+        auth_timeout_s=args.auth_timeout,
+        max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
+        max_unauthenticated=args.max_unauthenticated,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_requests_in_flight=args.max_requests_in_flight,
     )
 
 
@@ -176,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logsafe.install()  # a client's newline never starts a log line
+    limits = raise_fd_limit()
+    if limits is not None and limits[1] != limits[0]:
+        logger.info("open-files limit raised from %d to %d", limits[0], limits[1])
     try:
         try:
             import uvloop

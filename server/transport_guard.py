@@ -29,7 +29,6 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from server.config import ServerConfig
-from server.errors import ProtocolError
 from server.logsafe import safe
 from server.protocol import ErrorCode
 from server.sio_guard import GuardedSocketServer, TransportStats
@@ -166,8 +165,9 @@ class GuardedRequestHandler(RequestHandler):
             return
         self.guard.stats.header_timeouts += 1
         logger.debug("closing a connection whose request headers did not arrive in time")
+        transport = self.transport
         self.force_close()
-        self.transport.close()
+        transport.close()
 
 
 class GuardedTCPSite(web.TCPSite):
@@ -226,10 +226,14 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> web.Req
     return clone
 
 
-def _close_after(request: web.Request) -> None:
-    protocol = request.protocol
-    if protocol is not None:
-        protocol.force_close()
+def _refusal(status: int, text: str, code: ErrorCode | None = None) -> web.Response:
+    """A refusal sent with ``Connection: close``: the rest of the body is never read."""
+    if code is None:
+        resp = web.Response(status=status, text=text)
+    else:
+        resp = web.json_response({"error": {"code": str(code), "message": text}}, status=status)
+    resp.force_close()
+    return resp
 
 
 @web.middleware
@@ -249,15 +253,16 @@ async def transport_middleware(request: web.Request, handler: _Handler) -> web.S
                 )
             except BodyTooLarge:
                 guard.stats.oversize_bodies += 1
-                _close_after(request)
-                raise ProtocolError(
-                    ErrorCode.TOO_LARGE,
+                return _refusal(
+                    413,
                     f"A request body here is at most {guard.limits.json_body_bytes // 1024} KiB.",
-                ) from None
+                    ErrorCode.TOO_LARGE,
+                )
             except TimeoutError:
                 guard.stats.body_timeouts += 1
-                _close_after(request)
-                raise web.HTTPRequestTimeout() from None
+                return _refusal(
+                    408, "The request body did not arrive in time.", ErrorCode.BAD_REQUEST
+                )
         return await handler(request)
     finally:
         if guarded is not None:
@@ -288,12 +293,10 @@ async def _engineio_request(
             request = await read_body(request, limit, guard.limits.body_timeout_s)
         except BodyTooLarge:
             guard.stats.oversize_bodies += 1
-            _close_after(request)
-            return _plain(413, f"A long-polling request here is at most {limit} bytes.")
+            return _refusal(413, f"A long-polling request here is at most {limit} bytes.")
         except TimeoutError:
             guard.stats.body_timeouts += 1
-            _close_after(request)
-            return _plain(408, "The request body did not arrive in time.")
+            return _refusal(408, "The request body did not arrive in time.")
     upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
     if upgrade and protocol is not None and not sio.session_up(sid):
         budget = WsBudget(sio, guard.limits.pre_session_bytes, sid)
