@@ -20,7 +20,8 @@ patched process-wide):
 - **Freed sockets.** engine.io's ``disconnect(sid)`` waits for the socket's queue to drain,
   which a long-polling client that went away never does: the request and its socket were
   kept forever. :meth:`GuardedSocketServer._eio_disconnect` closes without waiting.
-- **Long-polling responses** carry at most ``max_polling_packets`` packets (python-socketio's
+- **Long-polling requests** may carry up to 1,000 packets (engine.io drops a POST of more
+  than 16 whole, while answering ok); **responses** carry at most ``max_polling_packets`` packets (python-socketio's
   client drops the connection beyond 16, python-engineio #142); the rest wait for the
   next poll.
 
@@ -39,6 +40,7 @@ from typing import Any
 import engineio
 import socketio
 from engineio import exceptions as eio_exceptions
+from engineio import payload as eio_payload
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
@@ -71,6 +73,7 @@ def check_internals() -> None:
             (socketio.AsyncServer, "_handle_disconnect"),
             (sio_packet.Packet, "decode"),
             (sio_packet.Packet, "add_attachment"),
+            (eio_payload.Payload, "decode"),
             (AsyncSocket, "handle_get_request"),
             (AsyncSocket, "handle_post_request"),
             (AsyncSocket, "poll"),
@@ -80,6 +83,8 @@ def check_internals() -> None:
         if not callable(getattr(owner, name, None))
     ]
     server = socketio.AsyncServer(async_mode="aiohttp")
+    if not isinstance(getattr(eio_payload.Payload, "max_decode_packets", None), int):
+        missing.append("Payload.max_decode_packets")
     if not isinstance(getattr(server, "_binary_packet", None), dict):
         missing.append("AsyncServer._binary_packet")
     if missing:
@@ -362,13 +367,16 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _guard_socket(self, sock: AsyncSocket) -> None:
         """Wrap this socket's POST handling and polling; instance attributes, not a subclass."""
-        stock_post = sock.handle_post_request
         stock_get = sock.handle_get_request
         limit = self.limits.max_polling_packets
 
         async def handle_post_request(environ: dict[str, Any]) -> None:
             try:
-                await stock_post(environ)
+                # engine.io's own, with a server-side packet count (the body's size is
+                # already bounded by server.transport_guard before engine.io sees it)
+                body = (await environ["wsgi.input"].read()).decode("utf-8")
+                for pkt in _PostPayload(encoded_payload=body).packets:
+                    await sock.receive(pkt)
             except eio_exceptions.EngineIOError:
                 raise
             except _PACKET_ERRORS as exc:
@@ -388,8 +396,32 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
                 await sock.close(wait=False, reason=self.eio.reason.TRANSPORT_ERROR)
                 raise
 
+        stock_receive = sock.receive
+
+        async def receive(pkt: Any) -> None:
+            try:
+                await stock_receive(pkt)
+            except eio_exceptions.EngineIOError:
+                raise
+            except _PACKET_ERRORS as exc:
+                # e.g. an unknown packet type: engine.io would log a traceback per frame
+                self.transport_stats.malformed_packets += 1
+                logger.info("closing %s after a malformed packet: %s", sock.sid, safe(repr(exc)))
+                self.drop(sock.sid)
+                raise eio_exceptions.SocketIsClosedError() from None
+
+        sock.receive = receive  # type: ignore[method-assign]
         sock.handle_post_request = handle_post_request  # type: ignore[method-assign]
         sock.handle_get_request = handle_get_request  # type: ignore[method-assign]
+
+
+class _PostPayload(eio_payload.Payload):  # type: ignore[misc]
+    """A polling POST's payload. engine.io's ``Payload`` refuses more than 16 packets (a
+    class attribute shared with the client, where python-engineio #142 needs it), and the
+    stock server then drops the whole POST while answering ok: a python-socketio polling
+    client that emitted 17 events at once lost all of them."""
+
+    max_decode_packets = 1000
 
 
 async def poll_at_most(sock: AsyncSocket, limit: int) -> list[Any]:

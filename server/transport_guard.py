@@ -311,8 +311,15 @@ async def _engineio_request(
         # engine.io decodes a websocket frame outside its own error handling; a client's
         # garbage must not reach aiohttp's "Error handling request" traceback
         logger.info("engine.io request failed: %s", safe(repr(exc)))
-        if upgrade and request.transport is not None:
-            request.transport.abort()
+        if upgrade:
+            transport = request.transport
+            for eio_sid, known in list(sio.ws_transports.items()):
+                if known is transport:
+                    sio.drop(eio_sid)
+            if sid is not None:
+                sio.drop(sid)
+            if transport is not None:
+                transport.abort()
         return _plain(400, "Bad engine.io request.")
 
 
