@@ -165,6 +165,14 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         "(PARLEY_MAX_UNAUTHENTICATED, default 512)",
     )
     limits.add_argument(
+        "--max-connections-per-ip",
+        type=_non_negative_int,
+        default=env.get("PARLEY_MAX_CONNECTIONS_PER_IP", "0"),
+        metavar="N",
+        help="open TCP connections per client address, cut before a byte is read; 0 = no cap, "
+        "the right setting behind a reverse proxy (PARLEY_MAX_CONNECTIONS_PER_IP, default 0)",
+    )
+    limits.add_argument(
         "--header-timeout",
         type=_positive_float,
         default=env.get("PARLEY_HEADER_TIMEOUT", "10"),
@@ -212,6 +220,7 @@ def config_from_args(
         auth_timeout_s=args.auth_timeout,
         max_unauthenticated_per_ip=args.max_unauthenticated_per_ip,
         max_unauthenticated=args.max_unauthenticated,
+        max_connections_per_ip=args.max_connections_per_ip,
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         max_requests_in_flight=args.max_requests_in_flight,

@@ -49,6 +49,9 @@ class ServerConfig:
     # engine.io connections without a session, per client address and in all (0: no cap)
     max_unauthenticated_per_ip: int = 32
     max_unauthenticated: int = 512
+    # open TCP connections per peer address, cut before parsing (0: no cap; behind a reverse
+    # proxy every connection comes from the proxy, so leave it off there)
+    max_connections_per_ip: int = 0
     # a request's headers must arrive within this; its body within body_timeout_s
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0

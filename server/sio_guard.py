@@ -145,6 +145,7 @@ class TransportStats:
     pre_session_overruns: int = 0
     http_connections: int = 0
     http_connections_total: int = 0
+    refused_connections_per_ip: int = 0
 
 
 @dataclass
@@ -217,23 +218,35 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     # -- engine.io events -----------------------------------------------------------------------
 
+    def refuse_new(self, ip: str) -> bool:
+        """Whether a new engine.io socket from ``ip`` is over a cap (counted if so).
+
+        Checked by the HTTP middleware before engine.io builds anything for the handshake,
+        and again here for handshakes that raced past it.
+        """
+        limits = self.limits
+        if limits.max_unauthenticated and len(self.pending) >= limits.max_unauthenticated:
+            self.transport_stats.refused_total += 1
+            if self.transport_stats.refused_total % 1000 == 1:
+                logger.warning(
+                    "refusing connections: %d without a session (the cap; %d refused so far)",
+                    len(self.pending),
+                    self.transport_stats.refused_total,
+                )
+            return True
+        per_ip = limits.max_unauthenticated_per_ip
+        if per_ip and self.pending.by_ip[ip] >= per_ip:
+            self.transport_stats.refused_per_ip += 1
+            logger.debug("refused a connection from %s: %d without a session", safe(ip), per_ip)
+            return True
+        return False
+
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         request = environ.get("aiohttp.request")
         ip = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "unknown")
         environ["REMOTE_ADDR"] = ip  # the driver hard-codes 127.0.0.1
         limits = self.limits
-        if limits.max_unauthenticated and len(self.pending) >= limits.max_unauthenticated:
-            self.transport_stats.refused_total += 1
-            logger.warning(
-                "refused a connection from %s: %d connections without a session (the cap)",
-                safe(ip),
-                len(self.pending),
-            )
-            return False
-        per_ip = limits.max_unauthenticated_per_ip
-        if per_ip and self.pending.by_ip[ip] >= per_ip:
-            self.transport_stats.refused_per_ip += 1
-            logger.info("refused a connection from %s: %d without a session", safe(ip), per_ip)
+        if self.refuse_new(ip):
             return False
         await super()._handle_eio_connect(eio_sid, environ)
         entry = self.pending.add(eio_sid, ip)

@@ -22,7 +22,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -51,6 +52,7 @@ class TransportLimits:
     buffer_bytes: int
     header_timeout_s: float
     body_timeout_s: float
+    max_connections_per_ip: int = 0
 
     @classmethod
     def from_config(cls, config: ServerConfig, buffer_bytes: int) -> TransportLimits:
@@ -60,6 +62,7 @@ class TransportLimits:
             buffer_bytes=buffer_bytes,
             header_timeout_s=config.header_timeout_s,
             body_timeout_s=config.body_timeout_s,
+            max_connections_per_ip=config.max_connections_per_ip,
         )
 
 
@@ -67,6 +70,8 @@ class TransportLimits:
 class TransportGuard:
     limits: TransportLimits
     sio: GuardedSocketServer
+    # open TCP connections per peer address (only kept when max_connections_per_ip is set)
+    by_peer: Counter[str] = field(default_factory=Counter)
 
     @property
     def stats(self) -> TransportStats:
@@ -107,8 +112,20 @@ class GuardedRequestHandler(RequestHandler):
         self._header_timer: asyncio.TimerHandle | None = None
         self._busy = 0
         self._counted = False
+        self._peer: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cap = self.guard.limits.max_connections_per_ip
+        if cap:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+            if self.guard.by_peer[ip] >= cap:
+                # cut before a byte is parsed: a connection flood costs an accept and a close
+                self.guard.stats.refused_connections_per_ip += 1
+                transport.abort()
+                return
+            self.guard.by_peer[ip] += 1
+            self._peer = ip
         super().connection_made(transport)
         self._counted = True
         self.guard.stats.http_connections += 1
@@ -116,9 +133,15 @@ class GuardedRequestHandler(RequestHandler):
         self._arm()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._counted:
-            self._counted = False
-            self.guard.stats.http_connections -= 1
+        if self._peer is not None:
+            self.guard.by_peer[self._peer] -= 1
+            if self.guard.by_peer[self._peer] <= 0:
+                del self.guard.by_peer[self._peer]
+            self._peer = None
+        if not self._counted:
+            return  # refused in connection_made: aiohttp never saw it
+        self._counted = False
+        self.guard.stats.http_connections -= 1
         self._disarm()
         super().connection_lost(exc)
 
@@ -281,6 +304,11 @@ async def _engineio_request(
 ) -> web.StreamResponse:
     sio = guard.sio
     sid = request.query.get("sid")
+    if sid is None and request.method == "GET" and sio.refuse_new(request.remote or "unknown"):
+        # refused before engine.io builds a socket for it: a flood costs little
+        resp = _refusal(429, "Too many connections without a session; try again later.")
+        resp.headers["Retry-After"] = "5"
+        return resp
     if sid is not None:
         sock = sio.eio.sockets.get(sid) if _SID.fullmatch(sid) else None
         if sock is None or sock.closed or sock.closing:
@@ -366,6 +394,7 @@ def metric_lines(app: web.Application) -> list[str]:
         "# TYPE parley_refused_sockets_total counter",
         f'parley_refused_sockets_total{{cap="per_ip"}} {s.refused_per_ip}',
         f'parley_refused_sockets_total{{cap="total"}} {s.refused_total}',
+        f'parley_refused_sockets_total{{cap="tcp_per_ip"}} {s.refused_connections_per_ip}',
     ]
     return lines
 

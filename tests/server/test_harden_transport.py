@@ -251,7 +251,7 @@ async def test_sockets_without_a_session_are_capped_per_address_and_in_all(
         for _ in range(3):
             await polling_handshake(session, server)
         async with session.get(f"{server.url}/socket.io/?EIO=4&transport=polling") as resp:
-            assert resp.status == 401
+            assert resp.status == 429
         assert sio.transport_stats.refused_per_ip == 1
         # a signed-in connection is not counted against the cap and is not refused
         client = ChatTestClient(server.url, ["websocket"])
@@ -259,7 +259,7 @@ async def test_sockets_without_a_session_are_capped_per_address_and_in_all(
         for _ in range(2):
             await polling_handshake(session, server)
         async with session.get(f"{server.url}/socket.io/?EIO=4&transport=polling") as resp:
-            assert resp.status == 401
+            assert resp.status == 429
         assert sio.transport_stats.refused_total == 1
         assert len(sio.pending) == 5
         sio.limits.max_unauthenticated = 6
@@ -310,3 +310,24 @@ def test_the_open_files_soft_limit_is_raised_to_the_hard_limit() -> None:
     new_soft, new_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert new_hard == hard
     assert new_soft == (hard if hard != resource.RLIM_INFINITY else max(result[0], 65536))
+
+
+async def test_tcp_connections_per_address_can_be_capped(server_factory: ServerFactory) -> None:
+    server = await server_factory(max_connections_per_ip=3)
+    sio = sio_of(server)
+    host, port = host_port(server)
+    held = [await asyncio.open_connection(host, port) for _ in range(3)]
+    await wait_until(lambda: sio.transport_stats.http_connections == 3)
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        assert await reader.read() == b""  # cut before a byte was read
+    except ConnectionResetError:
+        pass
+    writer.close()
+    assert sio.transport_stats.refused_connections_per_ip == 1
+    held[0][1].close()
+    await wait_until(lambda: sio.transport_stats.http_connections == 2)
+    response = await raw_http(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(response) == 200
+    for _, w in held[1:]:
+        w.close()
