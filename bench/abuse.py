@@ -221,7 +221,7 @@ async def polling_post_leak(attack: Attack) -> None:
                         await writer.drain()
                         line = await asyncio.wait_for(reader.readline(), 5)
                         attack.count(f"answered {line[9:12].decode() or 'nothing'}")
-                    except (OSError, asyncio.TimeoutError):
+                    except (TimeoutError, OSError):
                         attack.count("no answer")
                     writer.close()
                 except (aiohttp.ClientError, OSError):
@@ -275,7 +275,7 @@ async def slow_bodies(attack: Attack) -> None:
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
     try:
         data = await asyncio.wait_for(reader.read(65536), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     return data == b"" or data.startswith(b"HTTP/1.1 4")
 
@@ -445,7 +445,7 @@ async def bystander(
                     latencies.append((time.perf_counter() - t0) * 1000)
                 else:
                     lost += 1
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 lost += 1
 
         while time.monotonic() < stop:

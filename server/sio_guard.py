@@ -103,7 +103,7 @@ class GuardedPacket(sio_packet.Packet):  # type: ignore[misc]
     def add_attachment(self, attachment: Any) -> bool:
         done = bool(super().add_attachment(attachment))
         if done and self.too_many:
-            self.attachments = []
+            self.attachments: list[Any] = []
             self.data = [TOO_MANY_ATTACHMENTS_EVENT]
         return done
 
@@ -201,7 +201,7 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self._authenticating: set[str] = set()
         self._binary_bytes: dict[str, int] = {}
         # transports to abort when a socket is dropped (websockets), by engine.io sid
-        self.ws_transports: dict[str, asyncio.BaseTransport] = {}
+        self.ws_transports: dict[str, asyncio.Transport] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._eio_disconnect_stock = self.eio.disconnect
         self.eio.disconnect = self._eio_disconnect
@@ -443,7 +443,7 @@ async def poll_at_most(sock: AsyncSocket, limit: int) -> list[Any]:
     try:
         first = await asyncio.wait_for(sock.queue.get(), server.ping_interval + server.ping_timeout)
         sock.queue.task_done()
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         raise eio_exceptions.QueueEmpty() from None
     if first is None:
         return []

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,10 @@ class GuardedRequestHandler(RequestHandler):
             if self.guard.by_peer[ip] >= cap:
                 # cut before a byte is parsed: a connection flood costs an accept and a close
                 self.guard.stats.refused_connections_per_ip += 1
-                transport.abort()
+                if isinstance(transport, asyncio.Transport):
+                    transport.abort()
+                else:
+                    transport.close()
                 return
             self.guard.by_peer[ip] += 1
             self._peer = ip
