@@ -122,10 +122,8 @@ class GuardedRequestHandler(RequestHandler):
             if self.guard.by_peer[ip] >= cap:
                 # cut before a byte is parsed: a connection flood costs an accept and a close
                 self.guard.stats.refused_connections_per_ip += 1
-                if isinstance(transport, asyncio.Transport):
-                    transport.abort()
-                else:
-                    transport.close()
+                # uvloop's transports have abort() but are not asyncio.Transport instances
+                getattr(transport, "abort", transport.close)()
                 return
             self.guard.by_peer[ip] += 1
             self._peer = ip
