@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import resource
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,6 +29,7 @@ from tests.server.harden_support import (
     wait_until,
 )
 from tests.server.helpers import PASSWORD, ChatTestClient
+from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -331,3 +335,58 @@ async def test_tcp_connections_per_address_can_be_capped(server_factory: ServerF
     assert status_of(response) == 200
     for _, w in held[1:]:
         w.close()
+
+
+async def test_parley_server_process_frees_leaked_polls_and_writes_no_forged_lines(
+    tmp_path: Path,
+) -> None:
+    """The same attacks against ``python -m server`` (uvloop, its own logging): the fds of
+    the process come back to where they were, and the log has no client-chosen line."""
+    proc = ServerProcess(tmp_path / "srv", "--auth-timeout", "0.5",
+                         "--max-unauthenticated-per-ip", "0")
+    await asyncio.to_thread(proc.start)
+    try:
+        assert proc.proc is not None
+        pid = proc.proc.pid
+
+        def fds() -> int:
+            return len(os.listdir(f"/proc/{pid}/fd"))
+
+        async with aiohttp.ClientSession() as session:
+            async def health() -> dict[str, Any]:
+                async with session.get(f"{proc.url}/healthz") as resp:
+                    return dict(await resp.json())
+
+            await health()
+            baseline = fds()
+            host, port = "127.0.0.1", proc.port
+            for _ in range(40):
+                async with session.get(f"{proc.url}/socket.io/?EIO=4&transport=polling") as r:
+                    sid = json.loads((await r.text())[1:])["sid"]
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(_post_head(f"/socket.io/?EIO=4&transport=polling&sid={sid}", 20 << 20))
+                assert status_of(await read_response(reader)) == 413
+                writer.close()
+            forged = "x%0A2026-11-30 12:00:00,000 ERROR server.auth: forged"
+            async with session.post(
+                f"{proc.url}/socket.io/?EIO=4&transport=polling&sid={forged}", data="1"
+            ) as resp:
+                assert resp.status == 400
+            async with session.get(f"{proc.url}/socket.io/?EIO=4&transport=x%0Aforged") as resp:
+                assert resp.status == 400
+            for _ in range(1500):
+                transport = (await health())["transport"]
+                if transport["engineio_sockets"] == 0 and fds() <= baseline + 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert transport["engineio_sockets"] == 0 and transport["unauthenticated"] == 0
+            assert fds() <= baseline + 1
+    finally:
+        await asyncio.to_thread(proc.stop)
+    log = proc.read_log()
+    # a forged value may appear escaped inside a real (timestamped, INFO) line; never as a
+    # line of its own (a continuation line or one claiming ERROR)
+    assert "forged" not in "\n".join(
+        line for line in log.splitlines() if not line[:4].isdigit() or " ERROR " in line
+    )
+    assert " ERROR " not in log and "Traceback" not in log, log
