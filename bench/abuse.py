@@ -92,13 +92,16 @@ class RawClient:
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.next_id = 1
         self.reader: asyncio.Task[None] | None = None
+        self.token: str | None = None
 
-    async def connect(self, username: str) -> None:
+    async def connect(self, username: str, token: str | None = None) -> None:
+        """Sign in with the password, or with ``token`` (no password hash on the server)."""
         self.ws = await self.http.ws_connect(
             f"{self.url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0
         )
         await self.ws.receive()  # OPEN
-        await self.ws.send_str("40" + json.dumps({"username": username, "password": PASSWORD}))
+        auth = {"token": token} if token else {"username": username, "password": PASSWORD}
+        await self.ws.send_str("40" + json.dumps(auth))
         while True:
             msg = await self.ws.receive()
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -106,6 +109,7 @@ class RawClient:
             if msg.data.startswith("44"):
                 raise ConnectionError(msg.data)
             if msg.data.startswith('42["session"'):
+                self.token = json.loads(msg.data[2:])[1]["token"]
                 break
             if msg.data == "2":
                 await self.ws.send_str("3")
@@ -187,13 +191,16 @@ async def anon_big_frames(attack: Attack) -> None:
             while attack.running():
                 try:
                     ws = await http.ws_connect(f"{attack.url}/socket.io/?EIO=4&transport=websocket")
+                except (aiohttp.ClientError, OSError):
+                    attack.count("handshake refused")
+                    continue
+                try:
                     await ws.send_str(frame)
-                    attack.count("frames sent")
                     async for _ in ws:
                         pass
-                    attack.count("closed by server")
+                    attack.count("frames sent, then closed by server")
                 except (aiohttp.ClientError, OSError):
-                    attack.count("refused")
+                    attack.count("cut by server while sending")
 
         await asyncio.gather(*(one() for _ in range(5)))
 
@@ -251,7 +258,8 @@ async def slow_headers(attack: Attack) -> None:
     await asyncio.gather(*(one() for _ in range(500)))
 
 
-@scenario("slow-bodies", "500 POST /api/login announcing 10 KB, sending one byte a second")
+@scenario("slow-bodies", "500 POST /api/login announcing 10 KB, one byte a second (body "
+          "timeout 60 s: held, not closed, within a 10 s run)")
 async def slow_bodies(attack: Attack) -> None:
     async def one() -> None:
         while attack.running():
@@ -285,10 +293,12 @@ async def attachment_flood(attack: Attack) -> None:
     blob = os.urandom(1 << 20)
     async with aiohttp.ClientSession() as http:
         n = 0
+        token: str | None = None
         while attack.running():
             client = RawClient(http, attack.url)
             try:
-                await client.connect(f"attacker{n % 5}")
+                await client.connect("attacker", token)
+                token = client.token
                 assert client.ws is not None
                 await client.ws.send_str(
                     '451000000-["message:send",{"_placeholder":true,"num":0}]'
@@ -320,11 +330,9 @@ async def history_flood(attack: Attack) -> None:
         room = "pictures"
         await client.call("room:create", {"name": room})
         # image messages have thumbnails; a history page of them is the heaviest reply
-        import base64  # noqa: F401  (binary goes as an attachment below)
-
         assert client.ws is not None
         for i in range(60):
-            png = _noise_png(700)
+            png = _noise_png(320)
             ack_id = client.next_id
             client.next_id += 1
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -359,7 +367,7 @@ def attacker_entry(name: str, attack: Attack, results: Any) -> None:
     attack.deadline = time.monotonic() + attack.seconds
     fn = SCENARIOS[name][1]
     try:
-        asyncio.run(asyncio.wait_for(fn(attack), attack.seconds + 30))
+        asyncio.run(asyncio.wait_for(fn(attack), attack.seconds + 120))
     except Exception as exc:  # report it in the table, don't hide it
         attack.notes["attacker error"] = repr(exc)[:80]
     results.put(attack.notes)
