@@ -254,8 +254,11 @@ async def slow_headers(attack: Attack) -> None:
                 for i in range(len(head)):
                     writer.write(head[i : i + 1])
                     await writer.drain()
-                    if await _closed_within(reader, 1.0) or not attack.running():
+                    if await _closed_within(reader, 1.0):
                         attack.count("closed by server")
+                        break
+                    if not attack.running():
+                        attack.count("still open at the end")
                         break
                 writer.close()
             except OSError:
@@ -273,11 +276,14 @@ async def slow_bodies(attack: Attack) -> None:
                 reader, writer = await asyncio.open_connection(attack.host, attack.port)
                 writer.write(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: "
                              b"application/json\r\nContent-Length: 10000\r\n\r\n")
-                while attack.running():
+                while True:
                     writer.write(b" ")
                     await writer.drain()
                     if await _closed_within(reader, 1.0):
                         attack.count("closed by server")
+                        break
+                    if not attack.running():
+                        attack.count("still open at the end")
                         break
                 writer.close()
             except OSError:
@@ -508,12 +514,14 @@ def login(url: str) -> str:
         return str(json.load(resp)["token"])
 
 
-def start_server(data_dir: Path, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+def start_server(
+    data_dir: Path, port: int, extra: list[str], root: Path = REPO_ROOT
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(root))
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--port", str(port), "--data-dir", str(data_dir),
          "--rate-limit", "0", "--log-level", "WARNING", *extra],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=lambda: resource.setrlimit(
             resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         ),
@@ -549,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS))
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--server-root", type=Path, default=REPO_ROOT,
+                        help="checkout whose server to run (e.g. an older commit's worktree)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra flag for parley-server (repeat)")
     args = parser.parse_args(argv)
@@ -560,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only or list(SCENARIOS)
     data_dir = Path(tempfile.mkdtemp(prefix="parley-abuse-"))
     port = free_port()
-    server = start_server(data_dir, port, args.server_arg)
+    server = start_server(data_dir, port, args.server_arg, args.server_root)
     url = f"http://127.0.0.1:{port}"
     rows: list[Row] = []
     load_before = os.getloadavg()
