@@ -368,6 +368,11 @@ async def history_flood(attack: Attack) -> None:
                     attack.count("pages")
                 else:
                     attack.count("rate_limited" if "rate_limited" in r else "other error")
+            if client.ws is None or client.ws.closed:
+                attack.count("disconnected by server")
+                await client.close()
+                client = RawClient(http, attack.url)
+                await client.connect("attacker", attack.token)
         await client.close()
 
 
