@@ -30,7 +30,7 @@ def test_screenshot_script_renders_the_real_window(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     with Image.open(out) as shot:
-        assert shot.size == (1280, 900)
+        assert shot.size == (1280, 860)
         # A real window has sidebar, bubbles, thumbnails and text: many distinct colours.
         colours = shot.convert("RGB").getcolors(maxcolors=1_000_000)
         assert colours is not None and len(colours) > 500
