@@ -31,6 +31,7 @@ def test_screenshot_script_renders_the_real_window(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     with Image.open(out) as shot:
         assert shot.size == (1280, 860)
-        # A real window has sidebar, bubbles, thumbnails and text: many distinct colours.
+        # A real window has sidebar, bubbles, thumbnails and text: many distinct colours
+        # (the script quantises to a 256-colour palette to keep the PNGs in git small).
         colours = shot.convert("RGB").getcolors(maxcolors=1_000_000)
-        assert colours is not None and len(colours) > 500
+        assert colours is not None and len(colours) > 150
