@@ -166,6 +166,21 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_token(self, token_hash: str) -> None: ...
 
+    @abc.abstractmethod
+    async def delete_user_tokens(self, user_id: int, keep: str | None = None) -> int:
+        """Revoke every token of the user except ``keep`` (a token hash); how many went."""
+
+    @abc.abstractmethod
+    async def set_password(self, user_id: int, password_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    async def purge_expired_tokens(self, now_ms: int) -> int:
+        """Delete tokens that expired by ``now_ms``; how many went."""
+
+    @abc.abstractmethod
+    async def similar_user_exists(self, name: str) -> bool:
+        """True when a user's name looks like ``name`` (same confusable skeleton)."""
+
     # rooms and membership
     @abc.abstractmethod
     async def create_room(
@@ -200,8 +215,11 @@ class Storage(abc.ABC):
     async def members(self, room_id: str) -> list[MemberPosition]: ...
 
     @abc.abstractmethod
-    async def list_rooms(self, user_id: int) -> list[RoomView]:
-        """Every room the user is in, plus every public room they are not in."""
+    async def list_rooms(self, user_id: int, public_limit: int | None = None) -> list[RoomView]:
+        """Every room the user is in, plus the public rooms they are not in.
+
+        With ``public_limit``, only that many of the latter: the biggest by member count.
+        """
 
     @abc.abstractmethod
     async def room_view(self, room_id: str, user_id: int) -> RoomView | None: ...

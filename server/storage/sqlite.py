@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from server.names import username_skeleton
 from server.storage.base import (
     ImageRecord,
     MediaBlob,
@@ -142,6 +145,64 @@ def _message_from_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRecord:
     )
 
 
+def _private_dir(path: Path) -> None:
+    """The data directory, readable by its owner only (messages and password hashes)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if not st.st_mode & 0o077:
+        return
+    uid = os.getuid() if hasattr(os, "getuid") else st.st_uid
+    shared = st.st_mode & stat.S_ISVTX or st.st_uid != uid or path == Path.home()
+    if shared:  # a shared directory (say /tmp, or $HOME) is not ours to lock down
+        logger.warning("data directory %s is readable by other users", path)
+    else:
+        path.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create (or fix) ``path`` and SQLite's -wal/-shm siblings as 0600 before SQLite opens them.
+
+    SQLite gives -wal and -shm the main file's permissions, so creating the main file 0600
+    first is what keeps them private too; existing files from older versions are tightened.
+    """
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _ensure_user_skeletons(conn: sqlite3.Connection) -> None:
+    """Add ``users.skeleton`` (look-alike key, unique) to a database that lacks it.
+
+    Existing users get theirs computed; when two existing names already look alike, the
+    later one keeps NULL (it stays usable, but still blocks no one and is blocked by none).
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+    if "skeleton" in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
+        seen: set[str] = set()
+        for user_id, name in conn.execute("SELECT id, name FROM users ORDER BY id").fetchall():
+            key = username_skeleton(name)
+            if key in seen:
+                logger.warning("existing user %s looks like an earlier user", name)
+                continue
+            seen.add(key)
+            conn.execute("UPDATE users SET skeleton = ? WHERE id = ?", (key, user_id))
+        conn.execute("CREATE UNIQUE INDEX users_by_skeleton ON users(skeleton)")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class SQLiteStorage(Storage):
     """The default backend: one file ``parley.sqlite3`` in the data directory."""
 
@@ -201,7 +262,8 @@ class SQLiteStorage(Storage):
         return await self._run(tx)
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(self._path.parent)
+        _private_file(self._path)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open_sync)
         await loop.run_in_executor(self._reader, self._open_reader_sync)
@@ -255,6 +317,7 @@ class SQLiteStorage(Storage):
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
             logger.info("created database schema version %d", SCHEMA_VERSION)
+        _ensure_user_skeletons(conn)
         self._conn = conn
 
     async def close(self) -> None:
@@ -292,10 +355,11 @@ class SQLiteStorage(Storage):
 
     async def create_user(self, name: str, password_hash: str, ts: int) -> User | None:
         def tx(conn: sqlite3.Connection) -> User | None:
+            # no conflict target: a taken name and a look-alike name (skeleton) both refuse
             cur = conn.execute(
-                "INSERT INTO users (name, name_key, password_hash, created_ms) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(name_key) DO NOTHING",
-                (name, name.lower(), password_hash, ts),
+                "INSERT INTO users (name, name_key, skeleton, password_hash, created_ms)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (name, name.lower(), username_skeleton(name), password_hash, ts),
             )
             if cur.rowcount == 0:
                 return None
@@ -337,6 +401,38 @@ class SQLiteStorage(Storage):
             conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
 
         await self._write(tx)
+
+    async def delete_user_tokens(self, user_id: int, keep: str | None = None) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM tokens WHERE user_id = ? AND token_hash IS NOT ?", (user_id, keep)
+            )
+            return cur.rowcount
+
+        return await self._write(tx)
+
+    async def set_password(self, user_id: int, password_hash: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+            )
+
+        await self._write(tx)
+
+    async def purge_expired_tokens(self, now_ms: int) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM tokens WHERE expires_ms <= ?", (now_ms,)).rowcount
+
+        return await self._write(tx, durable=False)
+
+    async def similar_user_exists(self, name: str) -> bool:
+        def q(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM users WHERE skeleton = ?", (username_skeleton(name),)
+            ).fetchone()
+            return row is not None
+
+        return await self._read(q)
 
     # -- rooms and membership ---------------------------------------------------------------
 
@@ -489,16 +585,35 @@ class SQLiteStorage(Storage):
             ).fetchone()[0]
         return RoomView(room, pos is not None, unread, self._last_message_sync(conn, room_id))
 
-    async def list_rooms(self, user_id: int) -> list[RoomView]:
+    async def list_rooms(self, user_id: int, public_limit: int | None = None) -> list[RoomView]:
         def q(conn: sqlite3.Connection) -> list[RoomView]:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM rooms WHERE kind = 'public'"
-                    " OR id IN (SELECT room_id FROM members WHERE user_id = ?) ORDER BY id",
-                    (user_id,),
-                )
-            ]
+            if public_limit is None:
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM rooms WHERE kind = 'public'"
+                        " OR id IN (SELECT room_id FROM members WHERE user_id = ?) ORDER BY id",
+                        (user_id,),
+                    )
+                ]
+            else:  # every joined room, and the biggest public rooms the user is not in
+                mine = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT room_id FROM members WHERE user_id = ?", (user_id,)
+                    )
+                ]
+                others = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT r.id FROM rooms r WHERE r.kind = 'public' AND NOT EXISTS"
+                        " (SELECT 1 FROM members m WHERE m.room_id = r.id AND m.user_id = ?)"
+                        " ORDER BY (SELECT COUNT(*) FROM members m WHERE m.room_id = r.id) DESC,"
+                        " r.id LIMIT ?",
+                        (user_id, public_limit),
+                    )
+                ]
+                ids = sorted(mine) + others
             views = (self._view_sync(conn, rid, user_id) for rid in ids)
             return [v for v in views if v is not None]
 
@@ -570,7 +685,9 @@ class SQLiteStorage(Storage):
                 conn.execute("SAVEPOINT one")
                 try:
                     results.append(self._insert_one(conn, msg))
-                except sqlite3.Error as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure is this message's alone
+                    # e.g. sqlite3.Error, or UnicodeEncodeError for text that slipped past
+                    # validation: only this caller gets it, never its batch neighbours
                     conn.execute("ROLLBACK TO one")
                     results.append(exc)
                 conn.execute("RELEASE one")
