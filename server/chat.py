@@ -51,10 +51,12 @@ class ChatService:
 
     async def start(self) -> None:
         await self.rooms.start()
+        await self.accounts.start()
 
     async def stop(self) -> None:
         """Cancel background work (pending room updates) before storage closes."""
         await self.ctx.stop()
+        self.messages.images.close()
 
     async def broadcast_notice(self, text: str, level: str = "info") -> None:
         """Send an operator ``notice`` to every connection (in-process API for operators)."""

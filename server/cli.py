@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -63,6 +64,24 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("a port is 0 to 65535 (0 picks a free one)")
+    return value
+
+
+def _network(text: str) -> str:
+    """An address or CIDR network, normalised (``10.0.0.0/8``); argparse reports a bad one."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address or network: {text!r}") from None
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -137,7 +156,38 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         default=None,
         metavar="USER",
         help="USER may broadcast a notice to every connection with POST /api/notice; repeat "
-        "for more (PARLEY_OPERATORS, comma-separated; default: nobody)",
+        "for more. USER must be an account when the server starts (a name registered later "
+        "is not an operator) (PARLEY_OPERATORS, comma-separated; default: nobody)",
+    )
+    # -- hostile-client limits (issue 8) --------------------------------------------------
+    proxies = [p.strip() for p in env.get("PARLEY_TRUSTED_PROXIES", "").split(",") if p.strip()]
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        type=_network,
+        default=None,
+        metavar="ADDRESS",
+        help="a reverse proxy (address or CIDR network) whose X-Forwarded-For names the real "
+        "client for per-address limits; repeat for more. Default: none, the TCP peer counts "
+        "(PARLEY_TRUSTED_PROXIES, comma-separated)",
+    )
+    parser.add_argument(
+        "--registrations-per-hour",
+        type=_non_negative_int,
+        default=env.get("PARLEY_REGISTRATIONS_PER_HOUR", "30"),
+        help="new accounts per client address per hour, 0 for no limit "
+        "(PARLEY_REGISTRATIONS_PER_HOUR, default 30)",
+    )
+    parser.add_argument(
+        "--rooms-per-hour",
+        type=_non_negative_int,
+        default=env.get("PARLEY_ROOMS_PER_HOUR", "20"),
+        help="rooms one user may create per hour, 0 for no limit "
+        "(PARLEY_ROOMS_PER_HOUR, default 20)",
+    )
+    parser.set_defaults(
+        env_cors_origins=origins, env_operators=operators, env_trusted_proxies=proxies
     )
     limits = parser.add_argument_group("connection limits")
     limits.add_argument(
@@ -224,6 +274,16 @@ def config_from_args(
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         max_requests_in_flight=args.max_requests_in_flight,
+        trusted_proxies=[
+            _network(p)
+            for p in (
+                args.trusted_proxies
+                if args.trusted_proxies is not None
+                else args.env_trusted_proxies
+            )
+        ],
+        registrations_per_ip_per_hour=args.registrations_per_hour,
+        rooms_per_user_per_hour=args.rooms_per_hour,
     )
 
 
@@ -247,6 +307,8 @@ async def serve(config: ServerConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = config_from_args(argv)
+    # the database holds password hashes and private messages: nothing we create is for others
+    os.umask(0o077)
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

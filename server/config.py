@@ -61,13 +61,30 @@ class ServerConfig:
     max_requests_in_flight: int = 8
     # packets per long-polling response (python-socketio's client drops more than 16)
     max_polling_packets: int = 16
+    # -- hostile-client limits (issue 8: accounts, media, limits) ---------------------------
+    # peers whose X-Forwarded-For is believed (addresses or networks, e.g. 10.0.0.0/8)
+    trusted_proxies: list[str] = field(default_factory=list)
+    login_attempts_per_ip_per_minute: int = 60  # logins and registrations, right or wrong
+    registrations_per_ip_per_hour: int = 30
+    # password hashes waiting for the two argon2 threads; past that, rate_limited at once
+    max_pending_password_hashes: int = 16
+    rooms_per_user_per_hour: int = 20
+    # rooms:list shows every joined room but only this many public rooms the user is not in
+    max_listed_public_rooms: int = 200
+    # room, topic, invite, DM, logout, password changes per user per 10 s (0: no limit)
+    actions_per_10s: int = 30
+    # concurrent image decodes (worker threads) and how many may wait for one
+    image_decode_workers: int = 2
+    image_decode_queue: int = 4
+    # pixels decoded per user per minute (two 40 MP images; 0: no limit)
+    image_pixels_per_user_per_minute: int = 80_000_000
+    max_thumb_bytes: int = 64 * 1024
+    # how often expired tokens are deleted
+    token_purge_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         self.operators = [name.lower() for name in self.operators]
-
-    def is_operator(self, username: str) -> bool:
-        return username.lower() in self.operators
 
     @property
     def database_path(self) -> Path:

@@ -20,6 +20,7 @@ from server.errors import ProtocolError, bad_request
 from server.protocol import HTTP_STATUS, ErrorCode
 from server.storage.base import User
 from server.transport_guard import GUARD_KEY, metric_lines
+from server.validation import check_strings
 from server.wire import message_to_wire
 from server.ws_writer import outbound_metrics
 
@@ -89,7 +90,27 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         raise bad_request("The body must be a JSON object.") from None
     if not isinstance(body, dict):
         raise bad_request("The body must be a JSON object.")
+    check_strings(body)
     return body
+
+
+def _refuse_cross_site(request: web.Request) -> None:
+    """Login CSRF: only JSON (never a form-postable type), and no foreign Origin.
+
+    A browser page elsewhere can POST text/plain without a preflight; requiring
+    application/json forces one, and a present Origin must be ours or an allowed one.
+    """
+    if request.content_type != "application/json":
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_MEDIA, "Send the login as Content-Type: application/json."
+        )
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    allowed = request.app[CHAT_KEY].config.cors_origins
+    own = f"{request.scheme}://{request.host}"
+    if origin != own and origin not in allowed and "*" not in allowed:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "Logins from other sites are refused.")
 
 
 def _int_query(request: web.Request, key: str) -> int | None:
@@ -183,8 +204,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
+    _refuse_cross_site(request)
     body = await _json_body(request)
-    user = await chat.accounts.login(body.get("username"), body.get("password"))
+    ip = chat.accounts.address(request.remote, request.headers.get("X-Forwarded-For"))
+    user = await chat.accounts.login(body.get("username"), body.get("password"), ip)
     token = await chat.accounts.issue_token(user)
     return json_response({"token": token, "user": {"name": user.name}})
 
@@ -233,7 +256,7 @@ async def post_notice(request: web.Request) -> web.Response:
     """An operator's broadcast to every connection (``notice`` event)."""
     chat = request.app[CHAT_KEY]
     user = await _user(request)
-    if not chat.config.is_operator(user.name):
+    if not chat.accounts.is_operator(user):
         raise ProtocolError(ErrorCode.FORBIDDEN, "Only the server's operators may send notices.")
     body = await _json_body(request)
     text, level = body.get("text"), body.get("level", "info")

@@ -93,6 +93,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         self._slots: dict[str, _Slots] = {}
         self._handlers: dict[str, Callable[..., Awaitable[Ack]]] = {
             Event.SESSION_LOGOUT: self.on_session_logout,
+            Event.SESSION_PASSWORD: self.on_session_password,
             Event.ROOMS_LIST: self.on_rooms_list,
             Event.ROOM_CREATE: self.on_room_create,
             Event.ROOM_JOIN: self.on_room_join,
@@ -171,7 +172,11 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            user, token = await self.chat.accounts.authenticate(auth)
+            request = environ.get("aiohttp.request")
+            ip = self.chat.accounts.address(
+                getattr(request, "remote", None), environ.get("HTTP_X_FORWARDED_FOR")
+            )
+            user, token = await self.chat.accounts.authenticate(auth, ip)
         except ProtocolError as exc:
             self.chat.metrics.refused_connections[str(exc.code)] += 1
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.to_wire()) from None
@@ -224,7 +229,12 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     @acked
     async def on_session_logout(self, conn: Connection, payload: dict[str, Any]) -> Ack:
-        await self.chat.accounts.logout(conn)
+        await self.chat.accounts.logout(conn, optional_bool(payload, "everywhere"))
+        return {}
+
+    @acked
+    async def on_session_password(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        await self.chat.accounts.change_password(conn, payload.get("old"), payload.get("new"))
         return {}
 
     # -- rooms ------------------------------------------------------------------------------

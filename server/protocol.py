@@ -19,6 +19,7 @@ class Event(StrEnum):
 
     # client -> server (acked)
     SESSION_LOGOUT = "session:logout"
+    SESSION_PASSWORD = "session:password"  # our addition (docs/protocol.md)
     ROOMS_LIST = "rooms:list"
     ROOM_CREATE = "room:create"
     ROOM_JOIN = "room:join"

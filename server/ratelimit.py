@@ -61,3 +61,73 @@ class SlidingWindow:
         horizon = now - self.window_s
         for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= horizon]:
             del self._events[key]
+
+
+class BackoffThrottle:
+    """Failed attempts per key with an exponential delay instead of a hard lockout.
+
+    The first ``free`` failures cost nothing; each further one doubles the wait before the
+    next attempt may be tried (``base_s``, capped at ``max_delay_s``), and at most ``limit``
+    failures count in any ``window_s``. An attempt is *reserved* before the slow password
+    check and kept as a failure unless :meth:`succeeded` clears it, so a burst of concurrent
+    attempts cannot all slip past a check that only learns of failures afterwards.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        free: int = 3,
+        base_s: float = 1.0,
+        max_delay_s: float = 30.0,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.free = free
+        self.base_s = base_s
+        self.max_delay_s = max_delay_s
+        self._failures = SlidingWindow(limit, window_s)
+        self._next_allowed: dict[str, float] = {}
+
+    def delay_after(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.base_s * 2 ** (failures - self.free), self.max_delay_s)
+
+    def try_reserve(self, key: str) -> bool:
+        """Count an attempt as failed in advance; False (nothing recorded) when it must wait."""
+        if self.limit <= 0:
+            return True
+        now = time.monotonic()
+        if now < self._next_allowed.get(key, 0.0):
+            return False
+        if not self._failures.allow(key):
+            return False
+        events = self._failures._events[key]
+        self._next_allowed[key] = now + self.delay_after(len(events))
+        if len(self._next_allowed) > _PURGE_ABOVE:
+            self._next_allowed = {k: t for k, t in self._next_allowed.items() if t > now}
+        return True
+
+    def failed(self, key: str) -> None:
+        """The reserved attempt was judged wrong: the delay runs from now, not from its start."""
+        events = self._failures._events.get(key)
+        if events:
+            now = time.monotonic()
+            due = now + self.delay_after(len(events))
+            self._next_allowed[key] = max(self._next_allowed.get(key, 0.0), due)
+
+    def release(self, key: str) -> None:
+        """Give back the newest reservation (the attempt was refused before any check)."""
+        events = self._failures._events.get(key)
+        if events:
+            events.pop()
+            self._next_allowed[key] = events[-1] + self.delay_after(len(events)) if events else 0.0
+
+    def succeeded(self, key: str) -> None:
+        """A right password clears the key's failures and delay."""
+        self._failures._events.pop(key, None)
+        self._next_allowed.pop(key, None)
+
+    def retry_after(self, key: str) -> float:
+        return max(0.0, self._next_allowed.get(key, 0.0) - time.monotonic())

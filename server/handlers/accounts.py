@@ -1,12 +1,22 @@
-"""Accounts: login, registration, tokens and the ``session`` payload."""
+"""Accounts: login, registration, tokens, sessions, passwords and the ``session`` payload.
+
+Every password check is admitted in this order, all before the slow argon2 work starts:
+the per-address attempt budget, then the (user, address) failure throttle (an exponential
+delay, reserved in advance so concurrent guesses cannot all slip through), then the
+user-wide failure budget (which, once spent, still lets in addresses that logged in as that
+user before), then the bounded argon2 queue. Nobody can lock an account for its owner:
+the owner's address and every valid token keep working.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server import __version__, auth
+from server.clientip import client_ip, parse_networks
 from server.connections import Connection
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, now_ms
@@ -17,20 +27,82 @@ from server.protocol import (
     ErrorCode,
     is_valid_username,
 )
-from server.ratelimit import SlidingWindow
+from server.ratelimit import BackoffThrottle, SlidingWindow
 from server.storage.base import User
+from server.validation import encodable
 
 logger = logging.getLogger(__name__)
 
 # called with a freshly registered user to make them a member of ``general``
 JoinGeneral = Callable[[User], Awaitable[Any]]
+# a user-wide failure budget this many times the per-address one (spread-out guessing)
+_USER_WIDE_FACTOR = 10
+# addresses remembered per user as having logged in successfully
+_GOOD_ADDRESSES = 16
+
+
+def _wrong() -> ProtocolError:
+    return ProtocolError(ErrorCode.UNAUTHORIZED, "Wrong username or password.")
+
+
+def _busy() -> ProtocolError:
+    return ProtocolError(ErrorCode.RATE_LIMITED, "The server is busy; try again in a few seconds.")
+
+
+def check_password(password: object, key: str = "password") -> str:
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise bad_request(f"{key} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    return encodable(password, key)
 
 
 class AccountHandler:
     def __init__(self, ctx: HandlerContext, join_general: JoinGeneral) -> None:
         self.ctx = ctx
+        config = ctx.config
         self._join_general = join_general
-        self.login_limiter = SlidingWindow(ctx.config.max_failed_logins_per_minute, 60.0)
+        self.trusted_proxies = parse_networks(config.trusted_proxies)
+        self.hasher = auth.PasswordHasherPool(config.max_pending_password_hashes)
+        per_pair = config.max_failed_logins_per_minute
+        self.failures = BackoffThrottle(per_pair, 60.0, free=min(3, max(per_pair, 1)))
+        self.user_failures = SlidingWindow(per_pair * _USER_WIDE_FACTOR, 60.0)
+        self.ip_attempts = SlidingWindow(config.login_attempts_per_ip_per_minute, 60.0)
+        self.ip_registrations = SlidingWindow(config.registrations_per_ip_per_hour, 3600.0)
+        self._good_addresses: dict[str, list[str]] = {}
+        self.operator_ids: set[int] = set()
+
+    # -- start-up and housekeeping ------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.resolve_operators()
+        self.ctx.spawn(self._purge_tokens_forever())
+
+    async def resolve_operators(self) -> None:
+        """Operators are users that exist at start, by id: a name registered later is nobody."""
+        ids = set()
+        for name in self.ctx.config.operators:
+            user = await self.ctx.storage.get_user(name) if is_valid_username(name) else None
+            if user is None:
+                logger.warning("operator %r is not a registered user; ignored", name)
+            else:
+                ids.add(user.id)
+        self.operator_ids = ids
+
+    def is_operator(self, user: User) -> bool:
+        return user.id in self.operator_ids
+
+    async def _purge_tokens_forever(self) -> None:
+        while True:
+            try:
+                purged = await self.ctx.storage.purge_expired_tokens(now_ms())
+                if purged:
+                    logger.info("purged %d expired tokens", purged)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("purging expired tokens failed")
+            await asyncio.sleep(self.ctx.config.token_purge_interval_s)
+
+    # -- the session payload ----------------------------------------------------------------
 
     def limits(self) -> dict[str, int]:
         config = self.ctx.config
@@ -52,44 +124,101 @@ class AccountHandler:
             },
         }
 
-    async def login(self, username: object, password: object) -> User:
+    def address(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client address for per-address limits (X-Forwarded-For from trusted proxies)."""
+        return client_ip(peer, forwarded_for, self.trusted_proxies)
+
+    # -- login and registration -------------------------------------------------------------
+
+    async def login(self, username: object, password: object, ip: str = "unknown") -> User:
         """Log in, or register first when the name is free and registration is open."""
-        ctx = self.ctx
         if not is_valid_username(username):
             raise bad_request("username must be 1 to 32 characters of A-Z a-z 0-9 _ . -")
-        if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-            raise bad_request(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
         assert isinstance(username, str)
+        password = check_password(password)
         key = username.lower()
-        if self.login_limiter.exceeded(key):
+        if not self.ip_attempts.allow(ip):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "Too many logins from your address; try again in a minute."
+            )
+        pair = f"{key}\0{ip}"
+        if not self.failures.try_reserve(pair):
+            wait = max(1, round(self.failures.retry_after(pair)))
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"Too many failed logins for this user; try again in {wait} seconds or later.",
+            )
+        if self.user_failures.exceeded(key) and ip not in self._good_addresses.get(key, ()):
+            self.failures.release(pair)
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many failed logins for this user; try again later."
             )
+        try:
+            user = await self._check(username, password, ip)
+        except ProtocolError as exc:
+            if exc.code == ErrorCode.UNAUTHORIZED:
+                self.failures.failed(pair)
+                self.ctx.metrics.failed_logins_total += 1
+                self.user_failures.record(key)
+            else:
+                self.failures.release(pair)  # refused before any guess was judged
+            raise
+        except BaseException:
+            self.failures.release(pair)
+            raise
+        self.failures.succeeded(pair)
+        good = self._good_addresses.setdefault(key, [])
+        if ip not in good:
+            good.append(ip)
+            del good[:-_GOOD_ADDRESSES]
+        if len(self._good_addresses) > 100_000:
+            self._good_addresses.clear()
+        self.ctx.metrics.logins_total += 1
+        return user
+
+    async def _check(self, username: str, password: str, ip: str) -> User:
+        ctx = self.ctx
         creds = await ctx.storage.get_credentials(username)
-        if creds is None:
-            if not ctx.config.registration_open:
-                self._login_failed(key)
-                raise ProtocolError(ErrorCode.UNAUTHORIZED, "Wrong username or password.")
-            password_hash = await auth.hash_password(password)
-            user = await ctx.storage.create_user(username, password_hash, now_ms())
-            if user is not None:
-                logger.info("registered user %s", user.name)
-                ctx.metrics.registrations_total += 1
-                await self._join_general(user)
-                ctx.metrics.logins_total += 1
-                return user
-            creds = await ctx.storage.get_credentials(username)  # lost a registration race
+        try:
             if creds is None:
-                raise ProtocolError(ErrorCode.INTERNAL, "Registration failed.")
-        if not await auth.verify_password(creds.password_hash, password):
-            self._login_failed(key)
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "Wrong username or password.")
-        ctx.metrics.logins_total += 1
+                if not ctx.config.registration_open:
+                    # as slow as a wrong password, so unknown names cannot be told by timing
+                    await self.hasher.verify_dummy(password)
+                    raise _wrong()
+                user = await self._register(username, password, ip)
+                if user is not None:
+                    return user
+                creds = await ctx.storage.get_credentials(username)  # lost a registration race
+                if creds is None:
+                    raise bad_request(
+                        f"The name {username} is too much like an existing user's; pick another."
+                    )
+            if not await self.hasher.verify(creds.password_hash, password):
+                raise _wrong()
+        except auth.HasherBusy:
+            raise _busy() from None
         return creds.user
 
-    def _login_failed(self, key: str) -> None:
-        self.ctx.metrics.failed_logins_total += 1
-        self.login_limiter.record(key)
+    async def _register(self, username: str, password: str, ip: str) -> User | None:
+        ctx = self.ctx
+        if await ctx.storage.similar_user_exists(username):
+            raise bad_request(
+                f"The name {username} is too much like an existing user's; pick another."
+            )
+        if not self.ip_registrations.allow(ip):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "Too many new accounts from your address; try later."
+            )
+        password_hash = await self.hasher.hash(password)
+        user = await ctx.storage.create_user(username, password_hash, now_ms())
+        if user is None:
+            return None
+        logger.info("registered user %s", user.name)
+        ctx.metrics.registrations_total += 1
+        await self._join_general(user)
+        return user
+
+    # -- tokens -----------------------------------------------------------------------------
 
     async def issue_token(self, user: User) -> str:
         token = auth.new_token()
@@ -105,7 +234,7 @@ class AccountHandler:
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "The token is invalid or expired.")
         return user
 
-    async def authenticate(self, credentials: object) -> tuple[User, str]:
+    async def authenticate(self, credentials: object, ip: str = "unknown") -> tuple[User, str]:
         """The user and token for a connect ``auth`` dict (login, register or token resume)."""
         if not isinstance(credentials, dict):
             raise ProtocolError(
@@ -115,11 +244,65 @@ class AccountHandler:
             token = credentials["token"]
             return await self.user_for_token(token), token
         if "username" in credentials or "password" in credentials:
-            user = await self.login(credentials.get("username"), credentials.get("password"))
+            user = await self.login(credentials.get("username"), credentials.get("password"), ip)
             return user, await self.issue_token(user)
         raise ProtocolError(
             ErrorCode.UNAUTHORIZED, "Connect with auth {username, password} or {token}."
         )
 
-    async def logout(self, conn: Connection) -> None:
-        await self.ctx.storage.delete_token(conn.token_hash)
+    # -- ending sessions --------------------------------------------------------------------
+
+    async def _disconnect(self, sids: list[str]) -> None:
+        for sid in sids:
+            await self.ctx.sio.disconnect(sid)
+
+    async def logout(self, conn: Connection, everywhere: bool = False) -> None:
+        """Revoke this session's token (or all the user's) and end the other connections on it.
+
+        The calling connection is left for its client to close after the ack.
+        """
+        ctx = self.ctx
+        if everywhere:
+            await ctx.storage.delete_user_tokens(conn.user.id)
+            logger.info("user %s logged out everywhere", conn.user.name)
+            others = [s for s in ctx.connections.sids(conn.user.id) if s != conn.sid]
+        else:
+            await ctx.storage.delete_token(conn.token_hash)
+            others = [
+                s
+                for s in ctx.connections.sids(conn.user.id)
+                if s != conn.sid
+                and (c := ctx.connections.get(s))
+                and c.token_hash == conn.token_hash
+            ]
+        await self._disconnect(others)
+
+    async def change_password(self, conn: Connection, old: object, new: object) -> None:
+        """Check the old password, store the new one, revoke every other session's token."""
+        ctx = self.ctx
+        old_password = check_password(old, "old")
+        new_password = check_password(new, "new")
+        pair = f"{conn.user.name.lower()}\0session:{conn.user.id}"
+        if not self.failures.try_reserve(pair):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, "Too many wrong passwords; try again in a little while."
+            )
+        try:
+            creds = await ctx.storage.get_credentials(conn.user.name)
+            if creds is None or creds.user.id != conn.user.id:
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "This account no longer exists.")
+            if not await self.hasher.verify(creds.password_hash, old_password):
+                self.ctx.metrics.failed_logins_total += 1
+                self.failures.failed(pair)
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "The old password is wrong.")
+            self.failures.succeeded(pair)
+            new_hash = await self.hasher.hash(new_password)
+        except auth.HasherBusy:
+            self.failures.release(pair)
+            raise _busy() from None
+        await ctx.storage.set_password(conn.user.id, new_hash)
+        revoked = await ctx.storage.delete_user_tokens(conn.user.id, keep=conn.token_hash)
+        logger.info(
+            "user %s changed their password (%d other sessions ended)", conn.user.name, revoked
+        )
+        await self._disconnect([s for s in ctx.connections.sids(conn.user.id) if s != conn.sid])

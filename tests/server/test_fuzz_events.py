@@ -70,6 +70,7 @@ CLEAN_CODES = {c.value for c in ErrorCode} - {ErrorCode.INTERNAL.value}
 # The payload keys each client->server event reads (PROTOCOL.md sections 3-6).
 FIELDS: dict[Event, tuple[str, ...]] = {
     Event.SESSION_LOGOUT: (),
+    Event.SESSION_PASSWORD: ("old", "new"),
     Event.ROOMS_LIST: (),
     Event.ROOM_CREATE: ("name", "topic", "private"),
     Event.ROOM_JOIN: ("room",),
@@ -341,6 +342,10 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
     cid = st.uuids().map(str)
     by_event: dict[Event, st.SearchStrategy[dict[str, Any]]] = {
         Event.SESSION_LOGOUT: st.just({}),
+        # a wrong old password (the fuzz user's is never drawn): unauthorized, then throttled
+        Event.SESSION_PASSWORD: st.fixed_dictionaries(
+            {"old": st.text(min_size=8, max_size=20), "new": st.text(min_size=8, max_size=20)}
+        ),
         Event.ROOMS_LIST: st.just({}),
         Event.ROOM_CREATE: st.fixed_dictionaries(
             {

@@ -215,9 +215,13 @@ async def test_cross_origin_handshake_refused_unless_allowed(server_factory: Ser
 
 
 async def test_operator_notice_reaches_every_connection_and_others_are_refused(
-    server_factory: ServerFactory, http: aiohttp.ClientSession, transport: str
+    server_factory: ServerFactory, http: aiohttp.ClientSession, transport: str, tmp_path
 ) -> None:
-    server = await server_factory(operators=["Olivia"])
+    # an operator must exist when the server starts (a name registered later is nobody)
+    first = await server_factory(data_dir=tmp_path / "ops")
+    await login(http, first, "olivia")
+    await first.stop()
+    server = await server_factory(data_dir=tmp_path / "ops", operators=["Olivia"])
     listener = ChatTestClient(server.url, [transport])
     await listener.connect({"username": "bob", "password": PASSWORD})
     await listener.wait_for("session")
