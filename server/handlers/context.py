@@ -47,6 +47,17 @@ def system_text(event: str, user: str, detail: str | None = None) -> str:
     return text
 
 
+def not_member(room: RoomRecord) -> ProtocolError:
+    """The error for a non-member: a private room or DM is indistinguishable from none at all.
+
+    Public rooms are listed to everyone, so ``forbidden`` gives nothing away there; for the
+    others ``not_found`` (with the very message of a missing room) keeps them undetectable.
+    """
+    if room.kind == "public":
+        return ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room.id}.")
+    return ProtocolError(ErrorCode.NOT_FOUND, f"There is no room {room.id}.")
+
+
 @dataclass
 class Metrics:
     """Counters exported on /metrics."""
@@ -99,7 +110,7 @@ class HandlerContext:
     async def member_room(self, user: User, room_id: object) -> RoomRecord:
         room = await self.room(room_id)
         if not await self.storage.is_member(room.id, user.id):
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room.id}.")
+            raise not_member(room)
         return room
 
     async def room_wire(self, room_id: str, user: User) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from typing import Any
 
@@ -14,7 +13,14 @@ from server.protocol import DEFAULT_HISTORY_PAGE, ErrorCode, Event
 from server.ratelimit import SlidingWindow
 from server.storage.base import MessageRecord, NewImage, NewMessage, User
 from server.validation import client_id as check_client_id
-from server.validation import history_limit, optional_message_id, optional_str, require_room_id
+from server.validation import (
+    display_filename,
+    encodable,
+    history_limit,
+    optional_message_id,
+    optional_str,
+    require_room_id,
+)
 from server.wire import message_to_wire, messages_to_wire
 
 logger = logging.getLogger(__name__)
@@ -25,6 +31,12 @@ class MessageHandler:
         self.ctx = ctx
         config = ctx.config
         self.message_limiter = SlidingWindow(config.rate_limit_messages, config.rate_limit_window_s)
+        self.images = media.ImageProcessor(
+            workers=config.image_decode_workers,
+            queue=config.image_decode_queue,
+            pixels_per_minute=config.image_pixels_per_user_per_minute,
+            max_thumb_bytes=config.max_thumb_bytes,
+        )
 
     async def send_message(
         self,
@@ -54,7 +66,7 @@ class MessageHandler:
             if name is not None:
                 if not isinstance(name, str):
                     raise bad_request("image.name must be a string.")
-                image_name = os.path.basename(name.replace("\\", "/"))[:255] or "image"
+                image_name = display_filename(encodable(name, "image.name"), "image")
         elif text is None:
             raise bad_request("A message needs text or an image.")
         elif not text.strip():
@@ -85,7 +97,7 @@ class MessageHandler:
             )
         new_image = None
         if data is not None:
-            processed = await media.process_image(data, config.max_image_bytes)
+            processed = await self.images.process(data, config.max_image_bytes, str(user.id))
             new_image = NewImage(
                 id=uuid.uuid4().hex,
                 mime=processed.mime,
@@ -139,5 +151,6 @@ class MessageHandler:
         if blob is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such image.")
         if not await ctx.storage.is_member(blob.room, user.id):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "Only members of the room can see this image.")
+            # the same answer as an unknown id: a non-member learns nothing about the image
+            raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such image.")
         return blob.mime, blob.name, blob.data

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from server.connections import Connection, user_channel
 from server.errors import ProtocolError, bad_request
-from server.handlers.context import HandlerContext
-from server.protocol import ErrorCode, Event
+from server.handlers.context import HandlerContext, not_member
+from server.protocol import TYPING_EXPIRY_S, TYPING_REFRESH_S, ErrorCode, Event
+from server.ratelimit import SlidingWindow
 from server.storage.base import User
 from server.validation import require_room_id
 
 logger = logging.getLogger(__name__)
+
+# a repeated typing state is relayed at most this often (clients refresh every 3 s)
+_TYPING_REPEAT_S = TYPING_REFRESH_S / 2
+# typing broadcasts per user in any 10 s, across rooms and states
+_TYPING_PER_10S = 20
 
 
 class PresenceHandler:
@@ -20,6 +27,9 @@ class PresenceHandler:
         self.ctx = ctx
         # the session event of each connection whose connect handler has not finished yet
         self._pending_session: dict[str, dict[str, Any]] = {}
+        # (user, room) -> the typing state last broadcast and when
+        self._typing_sent: dict[tuple[int, str], tuple[bool, float]] = {}
+        self._typing_budget = SlidingWindow(_TYPING_PER_10S, 10.0)
 
     def prepare_session(self, conn: Connection, session: dict[str, Any]) -> bool:
         """Register the connection; returns False if the user has too many already."""
@@ -66,12 +76,32 @@ class PresenceHandler:
         )
 
     async def typing(self, user: User, payload: dict[str, Any], sid: str) -> None:
+        """Relay a typing state; repeats are coalesced rather than refused.
+
+        A client refreshes "typing: true" every few seconds; anything more often than that
+        (or a repeat of the same state) is acknowledged but not broadcast, so a client that
+        spams typing costs the room nothing.
+        """
         room_id = require_room_id(payload.get("room"))
         state = payload.get("typing")
         if not isinstance(state, bool):
             raise bad_request("typing must be true or false.")
         if not await self.ctx.storage.is_member(room_id, user.id):
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room_id}.")
+            room = await self.ctx.storage.get_room(room_id)
+            if room is None:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no room {room_id}.")
+            raise not_member(room)
+        key = (user.id, room_id)
+        now = time.monotonic()
+        last = self._typing_sent.get(key)
+        if last is not None and last[0] == state and now - last[1] < _TYPING_REPEAT_S:
+            return
+        if not self._typing_budget.allow(str(user.id)):
+            return  # flapping true/false: dropped; receivers expire a stale state themselves
+        self._typing_sent[key] = (state, now)
+        if len(self._typing_sent) > 50_000:
+            horizon = now - TYPING_EXPIRY_S
+            self._typing_sent = {k: v for k, v in self._typing_sent.items() if v[1] > horizon}
         await self.ctx.sio.emit(
             Event.TYPING,
             {"room": room_id, "user": user.name, "typing": state},

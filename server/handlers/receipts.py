@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.connections import user_channel
-from server.errors import ProtocolError, bad_request
-from server.handlers.context import HandlerContext
-from server.protocol import ErrorCode, Event
-from server.storage.base import MessageRecord, PositionState, User
+from server.errors import bad_request
+from server.handlers.context import HandlerContext, not_member
+from server.protocol import Event
+from server.storage.base import MessageRecord, PositionState, RoomRecord, User
 from server.validation import message_id, require_str
 
 logger = logging.getLogger(__name__)
@@ -28,16 +28,40 @@ class ReceiptHandler:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
         self._waiters: dict[str, list[_DeliveryWaiter]] = {}
+        # (user, room, state) -> the highest id asked for while a write for it is running
+        self._pending: dict[tuple[int, str, str], int] = {}
 
     async def receipt(self, user: User, payload: dict[str, Any]) -> None:
+        """Advance a receipt position; a burst for one position coalesces into few writes.
+
+        While a write for (user, room, state) runs, further receipts only raise the target
+        it moves on to next, so a client spamming receipts costs at most two writes at a time
+        instead of one per event (receipts are cumulative: only the highest id matters).
+        """
         room = await self.ctx.room(payload.get("room"))
         mid = message_id(payload.get("id"), "id")
         state = require_str(payload, "state")
         if state not in ("delivered", "read"):
             raise bad_request('state must be "delivered" or "read".')
+        if not await self.ctx.storage.is_member(room.id, user.id):
+            raise not_member(room)
+        key = (user.id, room.id, state)
+        if key in self._pending:
+            self._pending[key] = max(self._pending[key], mid)
+            return
+        self._pending[key] = mid
+        try:
+            done = 0
+            while self._pending[key] > done:
+                done = self._pending[key]
+                await self._advance(room, user, state, done)
+        finally:
+            del self._pending[key]
+
+    async def _advance(self, room: RoomRecord, user: User, state: str, mid: int) -> None:
         change = await self.ctx.storage.advance_position(room.id, user.id, state, mid)  # type: ignore[arg-type]
         if change is None:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room.id}.")
+            raise not_member(room)
         if change.new_delivered > change.old_delivered:
             self._wake_waiters(room.id, user.id, change.new_delivered)
             await self._status(

@@ -8,7 +8,7 @@ from typing import Any
 
 from server.connections import user_channel
 from server.errors import ProtocolError, bad_request
-from server.handlers.context import HandlerContext
+from server.handlers.context import HandlerContext, not_member
 from server.protocol import (
     DEFAULT_HISTORY_PAGE,
     GENERAL_ROOM,
@@ -20,7 +20,9 @@ from server.protocol import (
     is_valid_username,
     parse_dm_id,
 )
+from server.ratelimit import SlidingWindow
 from server.storage.base import RoomKind, User
+from server.validation import encodable
 from server.wire import messages_to_wire, room_to_wire
 
 logger = logging.getLogger(__name__)
@@ -36,13 +38,25 @@ def _topic(topic: object) -> str:
         raise bad_request("topic must be a string.")
     if len(topic) > MAX_TOPIC_CHARS:
         raise bad_request(f"topic must be at most {MAX_TOPIC_CHARS} characters.")
-    return topic
+    return encodable(topic, "topic")
 
 
 class RoomHandler:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
         self._updates_due: set[str] = set()
+        config = ctx.config
+        # every change that stores a system line or notifies others counts here
+        self.action_limiter = SlidingWindow(config.actions_per_10s, 10.0)
+        self.creation_limiter = SlidingWindow(config.rooms_per_user_per_hour, 3600.0)
+
+    def check_action(self, user: User) -> None:
+        """Refuse a state change past the user's budget (topic, join, leave, invite, ...)."""
+        if not self.action_limiter.allow(str(user.id)):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"At most {self.ctx.config.actions_per_10s} room changes in 10 seconds.",
+            )
 
     async def start(self) -> None:
         if await self.ctx.storage.create_room(GENERAL_ROOM, "public", "", None, []):
@@ -51,7 +65,8 @@ class RoomHandler:
     async def list_rooms(self, user: User) -> list[dict[str, Any]]:
         storage = self.ctx.storage
         out = []
-        for view in await storage.list_rooms(user.id):
+        views = await storage.list_rooms(user.id, self.ctx.config.max_listed_public_rooms)
+        for view in views:
             positions = None
             if view.last_message is not None and view.last_message.sender_id == user.id:
                 positions = await storage.members(view.room.id)
@@ -99,6 +114,12 @@ class RoomHandler:
         assert isinstance(name, str)
         topic_text = _topic(topic)
         kind: RoomKind = "private" if private else "public"
+        self.check_action(user)
+        if not self.creation_limiter.allow(str(user.id)):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"At most {ctx.config.rooms_per_user_per_hour} new rooms an hour.",
+            )
         if not await ctx.storage.create_room(name, kind, topic_text, user.id, [user.id]):
             raise ProtocolError(ErrorCode.CONFLICT, f"The room {name} already exists.")
         logger.info("user %s created %s room %s", user.name, kind, name)
@@ -111,10 +132,14 @@ class RoomHandler:
     async def join_room(self, user: User, room_id: object, sid: str | None) -> dict[str, Any]:
         ctx = self.ctx
         room = await ctx.room(room_id)
-        if room.kind != "public" and not await ctx.storage.is_member(room.id, user.id):
+        member = await ctx.storage.is_member(room.id, user.id)
+        if room.kind != "public" and not member:
             dm = parse_dm_id(room.id)
             if dm is None or user.name.lower() not in dm:
+                # PROTOCOL.md section 4 names forbidden here (the one event that says so)
                 raise ProtocolError(ErrorCode.FORBIDDEN, f"{room.id} is private.")
+        if not member:
+            self.check_action(user)
         if await ctx.storage.add_member(room.id, user.id):
             await ctx.enter(user.id, room.id)
             await ctx.system(room.id, "joined", user.name, sid)
@@ -137,6 +162,11 @@ class RoomHandler:
     async def leave_room(self, user: User, room_id: object, sid: str | None) -> None:
         ctx = self.ctx
         room = await ctx.room(room_id)
+        if not await ctx.storage.is_member(room.id, user.id):
+            if room.kind != "public":
+                raise not_member(room)
+            return
+        self.check_action(user)
         if not await ctx.storage.remove_member(room.id, user.id):
             return
         await ctx.sio.emit(
@@ -168,6 +198,7 @@ class RoomHandler:
         room = await ctx.member_room(user, room_id)
         if room.kind != "private":
             raise bad_request("Only private rooms take invitations; public rooms are open to all.")
+        self.check_action(user)
         if not is_valid_username(invitee_name):
             raise bad_request("user must be a valid username.")
         assert isinstance(invitee_name, str)
@@ -193,6 +224,7 @@ class RoomHandler:
         if topic is None:
             raise bad_request("topic must be a string.")
         text = _topic(topic)
+        self.check_action(user)
         await ctx.storage.set_topic(room.id, text)
         await ctx.system(room.id, "topic", user.name, sid, detail=text)
         self.room_updated(room.id)
@@ -201,6 +233,8 @@ class RoomHandler:
     async def close_room(self, user: User, room_id: object) -> None:
         ctx = self.ctx
         room = await ctx.room(room_id)
+        if room.kind != "public" and not await ctx.storage.is_member(room.id, user.id):
+            raise not_member(room)
         if room.id == GENERAL_ROOM:
             raise ProtocolError(ErrorCode.FORBIDDEN, "The general room cannot be closed.")
         if room.owner is None or room.owner.lower() != user.name.lower():
@@ -221,6 +255,7 @@ class RoomHandler:
         assert isinstance(other_name, str)
         if other_name.lower() == user.name.lower():
             raise bad_request("A direct message needs another user.")
+        self.check_action(user)
         other = await ctx.storage.get_user(other_name)
         if other is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no user {other_name}.")
