@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from server import webp_scaled
 from server.errors import ProtocolError
 from server.protocol import MAX_IMAGE_PIXELS, THUMB_MAX_SIDE, ErrorCode
 
@@ -151,7 +152,11 @@ def _shrink(img: Image.Image) -> Image.Image:
         return img.resize(target, Image.Resampling.NEAREST)
     factor = max(img.size) // side
     if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "La", "CMYK"):
-        return img.reduce(factor)
+        # the core box reduce works in place; Image.reduce would first make a premultiplied
+        # full-size copy of an RGBA image (another 160 MB at 40 MP). Not premultiplying only
+        # tints semi-transparent edge pixels of a thumbnail-to-be, which LANCZOS then smooths.
+        box = (0, 0, img.width, img.height)
+        return img._new(img.im.reduce((factor, factor), box))
     return img
 
 
@@ -187,9 +192,15 @@ def _process_sync(data: bytes, mime: str, max_thumb_bytes: int) -> tuple[bytes, 
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.seek(0)
-            img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))  # JPEG: decode scaled down
-            img.load()
-            small = _shrink(img)
+            scaled = None
+            if mime == "image/webp":  # libwebp scales while decoding; no full-size copies
+                scaled = webp_scaled.decode_scaled(data, THUMB_MAX_SIDE)
+            if scaled is not None:
+                small = scaled
+            else:
+                img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))  # JPEG: decode scaled down
+                img.load()
+                small = _shrink(img)
             frame = ImageOps.exif_transpose(small) if mime == "image/jpeg" else small
             has_alpha = frame.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
                 frame.mode == "P" and "transparency" in frame.info

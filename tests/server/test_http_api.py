@@ -184,7 +184,7 @@ async def test_media_endpoint_serves_exact_bytes_to_members(
         assert await r.read() == data
     bob_token = (await login(http, server, "bob"))["token"]
     async with http.get(f"{server.url}/media/{image_id}", headers=bearer(bob_token)) as r:
-        assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
 
 async def test_cross_origin_handshake_refused_unless_allowed(server_factory: ServerFactory) -> None:

@@ -142,7 +142,7 @@ async def test_media_get_is_for_members_only(connect: Connect) -> None:
         {"room": "secret", "client_id": "s", "image": {"data": png_bytes(5, 5)}},
     )
     image_id = ack["message"]["image"]["id"]
-    assert await bob.error(Event.MEDIA_GET, {"id": image_id}) == "forbidden"
+    assert await bob.error(Event.MEDIA_GET, {"id": image_id}) == "not_found"
     assert await bob.error(Event.MEDIA_GET, {"id": "no-such-image"}) == "not_found"
     assert await bob.error(Event.MEDIA_GET, {"id": 5}) == "bad_request"
 

@@ -90,7 +90,7 @@ async def test_receipt_validation(connect: Connect) -> None:
     bob = await connect("bob")
     assert (
         await bob.error(Event.MESSAGE_RECEIPT, {"room": "secret", "id": 1, "state": "read"})
-        == "forbidden"
+        == "not_found"
     )
     for bad in [
         {"id": "1", "state": "read"},

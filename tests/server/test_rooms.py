@@ -76,8 +76,9 @@ async def test_join_unknown_or_private_room_is_refused(connect: Connect) -> None
     assert await bob.error(Event.ROOM_JOIN, {"room": "nowhere"}) == "not_found"
     assert await bob.error(Event.ROOM_JOIN, {"room": "Bad Id"}) == "bad_request"
     assert await bob.error(Event.ROOM_JOIN, {}) == "bad_request"
-    assert await bob.error(Event.ROOM_MEMBERS, {"room": "secret"}) == "forbidden"
-    assert await bob.error(Event.MESSAGE_HISTORY, {"room": "secret"}) == "forbidden"
+    # a private room is invisible to non-members (docs/protocol.md): not_found, not forbidden
+    assert await bob.error(Event.ROOM_MEMBERS, {"room": "secret"}) == "not_found"
+    assert await bob.error(Event.MESSAGE_HISTORY, {"room": "secret"}) == "not_found"
 
 
 async def test_leave_ends_membership_and_subscription(connect: Connect) -> None:
@@ -131,7 +132,7 @@ async def test_outsider_cannot_invite(connect: Connect) -> None:
     alice = await connect("alice")
     bob = await connect("bob")
     await alice.ok(Event.ROOM_CREATE, {"name": "secret", "private": True})
-    assert await bob.error(Event.ROOM_INVITE, {"room": "secret", "user": "bob"}) == "forbidden"
+    assert await bob.error(Event.ROOM_INVITE, {"room": "secret", "user": "bob"}) == "not_found"
 
 
 async def test_topic_change_updates_every_member(connect: Connect) -> None:
