@@ -11,7 +11,9 @@ Scenarios:
 
 - ``webp-bombs``: 4 concurrent 6000x6000 WebP images (a few KB each, 36 MP decoded);
 - ``png-bombs``: 4 concurrent 6324x6324 RGBA PNG images (39.99 MP, < 40 MP limit);
-- ``login-burst``: 150 concurrent password logins of new names (open registration).
+- ``login-burst``: 150 concurrent password logins of new names (open registration);
+- ``rooms-list``: ``rooms:list`` on a server holding 5,000 public rooms (seeded into the
+  database before start, one message each): its round trip and ack size.
 
 Goal: RSS growth < 300 MB, bystander p99 < 250 ms. Prints a markdown table.
 
@@ -37,10 +39,11 @@ import socketio
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from tests.support import server_process  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
 
 PASSWORD = "correct horse battery"
-SCENARIOS = ("webp-bombs", "png-bombs", "login-burst")
+SCENARIOS = ("webp-bombs", "png-bombs", "login-burst", "rooms-list")
 
 
 def rss_kb(pid: int, field: str) -> int:
@@ -172,20 +175,68 @@ async def login_burst(server: ServerProcess, count: int) -> dict[str, Any]:
     }
 
 
+async def seed_rooms(data_dir: Path, count: int) -> None:
+    from server.storage.base import NewMessage
+    from server.storage.sqlite import SQLiteStorage
+
+    storage = SQLiteStorage(data_dir / "parley.sqlite3")
+    await storage.open()
+    try:
+        for i in range(count):
+            await storage.create_room(f"spam{i:05d}", "public", "buy now", None, [])
+        await asyncio.gather(*(
+            storage.insert_message(NewMessage(room=f"spam{i:05d}", sender_id=None, ts=1,
+                                              kind="system", text="spam created the room",
+                                              system_event="created", system_user="spam"))
+            for i in range(count)
+        ))
+    finally:
+        await storage.close()
+
+
+async def rooms_list(server: ServerProcess, count: int) -> dict[str, Any]:
+    import json
+
+    sio = await client(server.url, "viewer")
+    rtts, sizes = [], []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        ack = await sio.call("rooms:list", {}, timeout=60)
+        rtts.append((time.perf_counter() - t0) * 1000)
+        sizes.append(len(json.dumps(ack)))
+    await sio.disconnect()
+    return {
+        "scenario": f"rooms:list with {count:,} public rooms",
+        "idle_mb": float("nan"), "peak_growth_mb": float("nan"), "after_growth_mb": float("nan"),
+        "p50": statistics.median(rtts), "p99": max(rtts), "sends": len(rtts),
+        "outcome": f"{len(ack['rooms'])} rooms listed, {statistics.median(sizes) / 1024:.0f} KB",
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", action="append", choices=SCENARIOS)
     parser.add_argument("--count", type=int, default=4, help="concurrent bombs")
     parser.add_argument("--logins", type=int, default=150)
+    parser.add_argument(
+        "--server-repo", type=Path, default=None,
+        help="run the server of another checkout (e.g. main, for a before/after comparison)",
+    )
     args = parser.parse_args()
+    if args.server_repo is not None:
+        server_process.REPO_ROOT = args.server_repo.resolve()
     rows = []
     for scenario in args.scenario or SCENARIOS:
         with tempfile.TemporaryDirectory() as tmp:
             # a fresh server per scenario; --rate-limit 0 so only the limits under test act
             server = ServerProcess(Path(tmp), "--rate-limit", "0")
+            if scenario == "rooms-list":
+                await seed_rooms(Path(tmp), 5000)
             server.start()
             try:
-                if scenario == "login-burst":
+                if scenario == "rooms-list":
+                    rows.append(await rooms_list(server, 5000))
+                elif scenario == "login-burst":
                     rows.append(await login_burst(server, args.logins))
                 else:
                     rows.append(await bombs(server, scenario.split("-")[0], args.count))

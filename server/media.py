@@ -295,6 +295,15 @@ class _PixelBudget:
             self._spent = {k: v for k, v in self._spent.items() if v}
         return True
 
+    def refund(self, key: str, pixels: int) -> None:
+        """Give back a take whose decode never ran (refused by the queue)."""
+        spent = self._spent.get(key)
+        if spent:
+            for i in range(len(spent) - 1, -1, -1):
+                if spent[i][1] == pixels:
+                    del spent[i]
+                    return
+
 
 class ImageProcessor:
     """One per server: the decode threads, the gate in front of them and per-user budgets."""
@@ -322,7 +331,11 @@ class ImageProcessor:
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "You sent too many large images; try again in a minute."
             )
-        weight = await self._gate.acquire(pixels)
+        try:
+            weight = await self._gate.acquire(pixels)
+        except BaseException:
+            self._budget.refund(user_key, pixels)
+            raise
         try:
             loop = asyncio.get_running_loop()
             thumb, thumb_mime = await loop.run_in_executor(

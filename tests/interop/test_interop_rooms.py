@@ -38,8 +38,9 @@ def test_private_room_is_invite_only(steps: dict[str, Any]) -> None:
     assert added["id"] == names["priv"] and added["joined"] is True
     members = {m["name"]: m["online"] for m in steps["members"]["members"]}
     assert members == {names["alice"]: True, names["bob"]: True}
-    assert error_code(steps["members_outsider"]) == ErrorCode.FORBIDDEN
-    assert error_code(steps["history_outsider"]) == ErrorCode.FORBIDDEN
+    # a private room is invisible to non-members: not_found (docs/protocol.md)
+    assert error_code(steps["members_outsider"]) == ErrorCode.NOT_FOUND
+    assert error_code(steps["history_outsider"]) == ErrorCode.NOT_FOUND
     assert names["priv"] not in {r["id"] for r in steps["carol_rooms"]["rooms"]}
 
 
@@ -53,7 +54,7 @@ def test_topic_change_reaches_members_as_room_updated(steps: dict[str, Any]) -> 
 def test_leave_tells_the_room_and_ends_membership(steps: dict[str, Any]) -> None:
     assert steps["leave"] == {"ok": True}
     assert steps["presence_left"]["state"] == "left"
-    assert error_code(steps["members_after_leave"]) == ErrorCode.FORBIDDEN
+    assert error_code(steps["members_after_leave"]) == ErrorCode.NOT_FOUND  # private room
 
 
 def test_public_room_browse_join_and_close(steps: dict[str, Any]) -> None:

@@ -130,6 +130,10 @@ class FuzzTarget:
                     port=0,
                     data_dir=data_dir,
                     rate_limit_messages=0,
+                    # fuzzing exercises payloads, not the abuse limits: reset() must succeed
+                    actions_per_10s=0,
+                    rooms_per_user_per_hour=0,
+                    image_pixels_per_user_per_minute=0,
                     max_image_bytes=MAX_IMAGE_BYTES,
                     log_level="WARNING",
                 )
