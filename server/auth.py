@@ -32,6 +32,7 @@ class PasswordHasherPool:
     def __init__(self, max_pending: int) -> None:
         self.max_pending = max(1, max_pending)
         self.pending = 0
+        self.verifications = 0  # password checks run (real and dummy), for tests and metrics
         self._dummy_hash: str | None = None
 
     async def _submit(self, fn: object, *args: str) -> object:
@@ -50,7 +51,9 @@ class PasswordHasherPool:
         return result
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return bool(await self._submit(_verify_sync, password_hash, password))
+        ok = bool(await self._submit(_verify_sync, password_hash, password))
+        self.verifications += 1
+        return ok
 
     async def verify_dummy(self, password: str) -> None:
         """Spend what checking a real password costs, so unknown names cannot be timed."""

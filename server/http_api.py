@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -108,8 +109,9 @@ def _refuse_cross_site(request: web.Request) -> None:
     if origin is None:
         return
     allowed = request.app[CHAT_KEY].config.cors_origins
-    own = f"{request.scheme}://{request.host}"
-    if origin != own and origin not in allowed and "*" not in allowed:
+    # same host and port is our own page (the scheme may differ behind a TLS proxy)
+    own = urlsplit(origin).netloc == request.host
+    if not own and origin not in allowed and "*" not in allowed:
         raise ProtocolError(ErrorCode.FORBIDDEN, "Logins from other sites are refused.")
 
 

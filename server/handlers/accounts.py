@@ -75,6 +75,15 @@ class AccountHandler:
     async def start(self) -> None:
         await self.resolve_operators()
         self.ctx.spawn(self._purge_tokens_forever())
+        if not self.ctx.config.registration_open:
+            self.ctx.spawn(self._prepare_dummy_hash())
+
+    async def _prepare_dummy_hash(self) -> None:
+        """Make the dummy hash now, so the first unknown name costs what later ones do."""
+        try:
+            await self.hasher.verify_dummy("warm-up password")
+        except auth.HasherBusy:
+            pass
 
     async def resolve_operators(self) -> None:
         """Operators are users that exist at start, by id: a name registered later is nobody."""
