@@ -71,8 +71,9 @@ class ServerConfig:
     rooms_per_user_per_hour: int = 20
     # rooms:list shows every joined room but only this many public rooms the user is not in
     max_listed_public_rooms: int = 200
-    # room, topic, invite, DM, logout, password changes per user per 10 s (0: no limit)
-    actions_per_10s: int = 30
+    # room changes (create, join, leave, invite, topic, DM) per user per window (0: no limit)
+    room_actions_limit: int = 30
+    room_actions_window_s: float = 10.0
     # concurrent image decodes (worker threads) and how many may wait for one
     image_decode_workers: int = 2
     image_decode_queue: int = 4

@@ -47,7 +47,9 @@ class RoomHandler:
         self._updates_due: set[str] = set()
         config = ctx.config
         # every change that stores a system line or notifies others counts here
-        self.action_limiter = SlidingWindow(config.actions_per_10s, 10.0)
+        self.action_limiter = SlidingWindow(
+            config.room_actions_limit, config.room_actions_window_s
+        )
         self.creation_limiter = SlidingWindow(config.rooms_per_user_per_hour, 3600.0)
 
     def check_action(self, user: User) -> None:
@@ -55,7 +57,8 @@ class RoomHandler:
         if not self.action_limiter.allow(str(user.id)):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
-                f"At most {self.ctx.config.actions_per_10s} room changes in 10 seconds.",
+                f"At most {self.ctx.config.room_actions_limit} room changes in "
+                f"{self.ctx.config.room_actions_window_s:g} seconds.",
             )
 
     async def start(self) -> None:

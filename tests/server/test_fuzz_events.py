@@ -131,7 +131,7 @@ class FuzzTarget:
                     data_dir=data_dir,
                     rate_limit_messages=0,
                     # fuzzing exercises payloads, not the abuse limits: reset() must succeed
-                    actions_per_10s=0,
+                    room_actions_limit=0,
                     rooms_per_user_per_hour=0,
                     image_pixels_per_user_per_minute=0,
                     max_image_bytes=MAX_IMAGE_BYTES,
