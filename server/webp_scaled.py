@@ -101,18 +101,71 @@ class _Config(ctypes.Structure):
     _fields_ = [("input", _Features), ("output", _DecBuffer), ("options", _Options)]
 
 
-def _candidates() -> list[str]:
+class _Data(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_void_p), ("size", ctypes.c_size_t)]
+
+
+class _Iterator(ctypes.Structure):
+    _fields_ = [
+        ("frame_num", ctypes.c_int),
+        ("num_frames", ctypes.c_int),
+        ("x_offset", ctypes.c_int),
+        ("y_offset", ctypes.c_int),
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("duration", ctypes.c_int),
+        ("dispose_method", ctypes.c_int),
+        ("complete", ctypes.c_int),
+        ("fragment", _Data),
+        ("has_alpha", ctypes.c_int),
+        ("blend_method", ctypes.c_int),
+        ("pad", ctypes.c_uint32 * 2),
+        ("private_", ctypes.c_void_p),
+    ]
+
+
+_DEMUX_ABI_VERSION = 0x0107  # WEBP_DEMUX_ABI_VERSION of libwebp 1.x
+
+
+def _candidates(name: str) -> list[str]:
     import PIL
 
     here = os.path.dirname(PIL.__file__)
-    bundled = sorted(glob.glob(os.path.join(here, "..", "pillow.libs", "libwebp-*.so*")))
-    bundled += sorted(glob.glob(os.path.join(here, ".dylibs", "libwebp*.dylib")))
-    system = ctypes.util.find_library("webp")
+    bundled = sorted(glob.glob(os.path.join(here, "..", "pillow.libs", f"lib{name}-*.so*")))
+    bundled += sorted(glob.glob(os.path.join(here, ".dylibs", f"lib{name}.*dylib")))
+    system = ctypes.util.find_library(name)
     return bundled + ([system] if system else [])
 
 
+def _load_demux() -> ctypes.CDLL | None:
+    for path in _candidates("webpdemux"):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.WebPDemuxInternal.argtypes = [
+                ctypes.POINTER(_Data),
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_int,
+            ]
+            lib.WebPDemuxInternal.restype = ctypes.c_void_p
+            lib.WebPDemuxGetFrame.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.POINTER(_Iterator),
+            ]
+            lib.WebPDemuxGetFrame.restype = ctypes.c_int
+            lib.WebPDemuxReleaseIterator.argtypes = [ctypes.POINTER(_Iterator)]
+            lib.WebPDemuxReleaseIterator.restype = None
+            lib.WebPDemuxDelete.argtypes = [ctypes.c_void_p]
+            lib.WebPDemuxDelete.restype = None
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
 def _load() -> ctypes.CDLL | None:
-    for path in _candidates():
+    for path in _candidates("webp"):
         try:
             lib = ctypes.CDLL(path)
             lib.WebPInitDecoderConfigInternal.argtypes = [ctypes.POINTER(_Config), ctypes.c_int]
@@ -138,6 +191,29 @@ def _load() -> ctypes.CDLL | None:
 
 
 _lib = _load()
+_demux = _load_demux()
+
+
+def _first_frame(data: bytes) -> bytes | None:
+    """The first frame's bitstream of an animated WebP (what libwebp's own animation
+    decoder hands to WebPDecode), or None."""
+    if _demux is None:
+        return None
+    buf = ctypes.create_string_buffer(data, len(data))
+    wd = _Data(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    dmux = _demux.WebPDemuxInternal(ctypes.byref(wd), 0, None, _DEMUX_ABI_VERSION)
+    if not dmux:
+        return None
+    try:
+        it = _Iterator()
+        if not _demux.WebPDemuxGetFrame(dmux, 1, ctypes.byref(it)):
+            return None
+        try:
+            return ctypes.string_at(it.fragment.bytes, it.fragment.size)
+        finally:
+            _demux.WebPDemuxReleaseIterator(ctypes.byref(it))
+    finally:
+        _demux.WebPDemuxDelete(dmux)
 
 
 def available() -> bool:
@@ -154,8 +230,14 @@ def decode_scaled(data: bytes, max_side: int) -> Image.Image | None:
     status = _lib.WebPGetFeaturesInternal(
         data, len(data), ctypes.byref(config.input), _DECODER_ABI_VERSION
     )
-    if status != _VP8_STATUS_OK or config.input.has_animation:
-        return None  # animations: Pillow's path (their frames are small in practice)
+    if status != _VP8_STATUS_OK:
+        return None
+    if config.input.has_animation:
+        # a frame, not the canvas: decode the first one the same way (it is a plain bitstream)
+        frame = _first_frame(data)
+        if frame is None:
+            return None
+        return decode_scaled(frame, max_side)
     width, height = config.input.width, config.input.height
     if width <= 0 or height <= 0:
         return None

@@ -42,6 +42,16 @@ def webp_bomb() -> bytes:
     return out.getvalue()
 
 
+def animated_webp_bomb() -> bytes:
+    """Two frames of 6000x6000: the animation path of a decoder is a second way in."""
+    frames = [Image.new("RGBA", (6000, 6000), c) for c in ((200, 30, 30, 255), (0, 0, 0, 0))]
+    out = io.BytesIO()
+    frames[0].save(
+        out, format="WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True
+    )
+    return out.getvalue()
+
+
 def noisy_rgba(width: int = 1200, height: int = 900) -> bytes:
     """Random pixels and alpha: the worst case for a PNG thumbnail (was 351 KB)."""
     out = io.BytesIO()
@@ -69,18 +79,22 @@ async def test_four_concurrent_bombs_keep_the_server_under_300_mb(tmp_path: Path
     server.start()
     clients: list[ChatTestClient] = []
     try:
-        for i in range(4):
-            client = ChatTestClient(server.url, ["websocket"])
-            await client.connect({"username": f"bomber{i}", "password": PASSWORD})
-            await client.wait_for(Event.SESSION)
-            clients.append(client)
         assert server.proc is not None
         pid = server.proc.pid
-        for bomb, name in ((webp_bomb(), "b.webp"), (png_bomb(), "b.png")):
+        bombs = ((webp_bomb(), "b.webp"), (animated_webp_bomb(), "a.webp"), (png_bomb(), "b.png"))
+        for kind, (bomb, name) in enumerate(bombs):
+            # four fresh users per kind: each user's pixel budget (80 MP a minute) is its own
+            users = []
+            for i in range(4):
+                client = ChatTestClient(server.url, ["websocket"])
+                await client.connect({"username": f"bomber{kind}x{i}", "password": PASSWORD})
+                await client.wait_for(Event.SESSION)
+                users.append(client)
+            clients += users
             idle = status_kb(pid, "VmRSS")
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
             acks = await asyncio.gather(
-                *(c.call(Event.MESSAGE_SEND, image_send(bomb, name)) for c in clients)
+                *(c.call(Event.MESSAGE_SEND, image_send(bomb, name)) for c in users)
             )
             growth_mb = (status_kb(pid, "VmHWM") - idle) / 1024
             assert all(a["ok"] or a["error"]["code"] == "rate_limited" for a in acks), acks
