@@ -73,8 +73,12 @@ async def client(url: str, name: str) -> socketio.AsyncClient:
     sio = socketio.AsyncClient(reconnection=False)
     session = asyncio.get_running_loop().create_future()
     sio.on("session", lambda data: session.done() or session.set_result(data))
-    await sio.connect(url, auth={"username": name, "password": PASSWORD},
-                      transports=["websocket"], wait_timeout=60)
+    await sio.connect(
+        url,
+        auth={"username": name, "password": PASSWORD},
+        transports=["websocket"],
+        wait_timeout=60,
+    )
     await asyncio.wait_for(session, 60)
     return sio
 
@@ -116,7 +120,11 @@ class Bystander:
     def p(self, q: float) -> float:
         if not self.rtts:
             return float("nan")
-        return statistics.quantiles(self.rtts, n=100)[int(q) - 1] if len(self.rtts) > 1 else self.rtts[0]
+        return (
+            statistics.quantiles(self.rtts, n=100)[int(q) - 1]
+            if len(self.rtts) > 1
+            else self.rtts[0]
+        )
 
 
 async def bombs(server: ServerProcess, kind: str, count: int) -> dict[str, Any]:
@@ -127,11 +135,20 @@ async def bombs(server: ServerProcess, kind: str, count: int) -> dict[str, Any]:
     idle = rss_kb(pid, "VmRSS")
     reset_peak(pid)
     bystander.start()
-    acks = await asyncio.gather(*(
-        a.call("message:send", {"room": "general", "client_id": str(uuid.uuid4()),
-                                "image": {"data": bomb, "name": f"bomb.{kind}"}}, timeout=300)
-        for a in attackers
-    ))
+    acks = await asyncio.gather(
+        *(
+            a.call(
+                "message:send",
+                {
+                    "room": "general",
+                    "client_id": str(uuid.uuid4()),
+                    "image": {"data": bomb, "name": f"bomb.{kind}"},
+                },
+                timeout=300,
+            )
+            for a in attackers
+        )
+    )
     await bystander.stop()
     peak = rss_kb(pid, "VmHWM")
     after = rss_kb(pid, "VmRSS")
@@ -140,9 +157,12 @@ async def bombs(server: ServerProcess, kind: str, count: int) -> dict[str, Any]:
     codes = [a["error"]["code"] if not a.get("ok") else "ok" for a in acks]
     return {
         "scenario": f"{count} x {kind} bomb ({len(bomb):,} B each)",
-        "idle_mb": idle / 1024, "peak_growth_mb": (peak - idle) / 1024,
+        "idle_mb": idle / 1024,
+        "peak_growth_mb": (peak - idle) / 1024,
         "after_growth_mb": (after - idle) / 1024,
-        "p50": bystander.p(50), "p99": bystander.p(99), "sends": len(bystander.rtts),
+        "p50": bystander.p(50),
+        "p99": bystander.p(99),
+        "sends": len(bystander.rtts),
         "outcome": ", ".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes))),
     }
 
@@ -156,10 +176,13 @@ async def login_burst(server: ServerProcess, count: int) -> dict[str, Any]:
     reset_peak(pid)
     bystander.start()
     async with aiohttp.ClientSession() as http:
+
         async def one(i: int) -> int:
-            async with http.post(f"{server.url}/api/login",
-                                 json={"username": f"burst{i}", "password": PASSWORD}) as r:
+            async with http.post(
+                f"{server.url}/api/login", json={"username": f"burst{i}", "password": PASSWORD}
+            ) as r:
                 return r.status
+
         statuses = await asyncio.gather(*(one(i) for i in range(count)))
     # a token resume right after the burst
     await bystander.stop()
@@ -168,9 +191,12 @@ async def login_burst(server: ServerProcess, count: int) -> dict[str, Any]:
     await bystander.sio.disconnect()
     return {
         "scenario": f"{count} concurrent logins (new names)",
-        "idle_mb": idle / 1024, "peak_growth_mb": (peak - idle) / 1024,
+        "idle_mb": idle / 1024,
+        "peak_growth_mb": (peak - idle) / 1024,
         "after_growth_mb": (after - idle) / 1024,
-        "p50": bystander.p(50), "p99": bystander.p(99), "sends": len(bystander.rtts),
+        "p50": bystander.p(50),
+        "p99": bystander.p(99),
+        "sends": len(bystander.rtts),
         "outcome": ", ".join(f"{s}x{statuses.count(s)}" for s in sorted(set(statuses))),
     }
 
@@ -184,12 +210,22 @@ async def seed_rooms(data_dir: Path, count: int) -> None:
     try:
         for i in range(count):
             await storage.create_room(f"spam{i:05d}", "public", "buy now", None, [])
-        await asyncio.gather(*(
-            storage.insert_message(NewMessage(room=f"spam{i:05d}", sender_id=None, ts=1,
-                                              kind="system", text="spam created the room",
-                                              system_event="created", system_user="spam"))
-            for i in range(count)
-        ))
+        await asyncio.gather(
+            *(
+                storage.insert_message(
+                    NewMessage(
+                        room=f"spam{i:05d}",
+                        sender_id=None,
+                        ts=1,
+                        kind="system",
+                        text="spam created the room",
+                        system_event="created",
+                        system_user="spam",
+                    )
+                )
+                for i in range(count)
+            )
+        )
     finally:
         await storage.close()
 
@@ -207,8 +243,12 @@ async def rooms_list(server: ServerProcess, count: int) -> dict[str, Any]:
     await sio.disconnect()
     return {
         "scenario": f"rooms:list with {count:,} public rooms",
-        "idle_mb": float("nan"), "peak_growth_mb": float("nan"), "after_growth_mb": float("nan"),
-        "p50": statistics.median(rtts), "p99": max(rtts), "sends": len(rtts),
+        "idle_mb": float("nan"),
+        "peak_growth_mb": float("nan"),
+        "after_growth_mb": float("nan"),
+        "p50": statistics.median(rtts),
+        "p99": max(rtts),
+        "sends": len(rtts),
         "outcome": f"{len(ack['rooms'])} rooms listed, {statistics.median(sizes) / 1024:.0f} KB",
     }
 
@@ -219,7 +259,9 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=4, help="concurrent bombs")
     parser.add_argument("--logins", type=int, default=150)
     parser.add_argument(
-        "--server-repo", type=Path, default=None,
+        "--server-repo",
+        type=Path,
+        default=None,
         help="run the server of another checkout (e.g. main, for a before/after comparison)",
     )
     args = parser.parse_args()
@@ -243,12 +285,16 @@ async def main() -> None:
             finally:
                 server.stop()
     print(f"load average before/after: {os.getloadavg()}")
-    print("| scenario | idle RSS | peak growth | growth after | bystander p50 / p99 (sends) | outcome |")
+    print(
+        "| scenario | idle RSS | peak growth | growth after | bystander p50 / p99 (sends) | outcome |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['scenario']} | {r['idle_mb']:.0f} MB | {r['peak_growth_mb']:.0f} MB | "
-              f"{r['after_growth_mb']:.0f} MB | {r['p50']:.0f} / {r['p99']:.0f} ms ({r['sends']}) "
-              f"| {r['outcome']} |")
+        print(
+            f"| {r['scenario']} | {r['idle_mb']:.0f} MB | {r['peak_growth_mb']:.0f} MB | "
+            f"{r['after_growth_mb']:.0f} MB | {r['p50']:.0f} / {r['p99']:.0f} ms ({r['sends']}) "
+            f"| {r['outcome']} |"
+        )
 
 
 if __name__ == "__main__":

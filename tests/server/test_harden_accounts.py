@@ -135,9 +135,7 @@ async def test_a_login_burst_is_refused_past_the_hash_queue_and_tokens_still_res
     server_factory: ServerFactory, http: aiohttp.ClientSession
 ) -> None:
     """150 logins used to queue on argon2 for 30 s and register 150 accounts."""
-    server = await server_factory(
-        trusted_proxies=["127.0.0.1"], login_attempts_per_ip_per_minute=0
-    )
+    server = await server_factory(trusted_proxies=["127.0.0.1"], login_attempts_per_ip_per_minute=0)
     status, body = await post_login(http, server, "owner")
     assert status == 200
     hasher = chat(server).accounts.hasher

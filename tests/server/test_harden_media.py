@@ -55,9 +55,7 @@ def animated_webp_bomb() -> bytes:
 def noisy_rgba(width: int = 1200, height: int = 900) -> bytes:
     """Random pixels and alpha: the worst case for a PNG thumbnail (was 351 KB)."""
     out = io.BytesIO()
-    Image.frombytes("RGBA", (width, height), os.urandom(width * height * 4)).save(
-        out, format="PNG"
-    )
+    Image.frombytes("RGBA", (width, height), os.urandom(width * height * 4)).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -69,7 +67,11 @@ def status_kb(pid: int, field: str) -> int:
 
 
 def image_send(data: bytes, name: str = "x.png") -> dict[str, Any]:
-    return {"room": "general", "client_id": str(uuid.uuid4()), "image": {"data": data, "name": name}}
+    return {
+        "room": "general",
+        "client_id": str(uuid.uuid4()),
+        "image": {"data": data, "name": name},
+    }
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
@@ -134,9 +136,7 @@ async def test_decodes_are_admitted_by_a_bounded_queue() -> None:
         )
     finally:
         processor.close()
-    outcome = Counter(
-        r.code if isinstance(r, ProtocolError) else type(r).__name__ for r in results
-    )
+    outcome = Counter(r.code if isinstance(r, ProtocolError) else type(r).__name__ for r in results)
     assert outcome == {"ProcessedImage": 2, "rate_limited": 2}
 
 
