@@ -10,6 +10,7 @@ Runs ``python -m server`` in a child process and, for each scenario, measures:
 Scenarios:
 
 - ``webp-bombs``: 4 concurrent 6000x6000 WebP images (a few KB each, 36 MP decoded);
+- ``anim-bombs``: 4 concurrent animated WebP images, two 6000x6000 frames each;
 - ``png-bombs``: 4 concurrent 6324x6324 RGBA PNG images (39.99 MP, < 40 MP limit);
 - ``login-burst``: 150 concurrent password logins of new names (open registration);
 - ``rooms-list``: ``rooms:list`` on a server holding 5,000 public rooms (seeded into the
@@ -43,7 +44,7 @@ from tests.support import server_process  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
 
 PASSWORD = "correct horse battery"
-SCENARIOS = ("webp-bombs", "png-bombs", "login-burst", "rooms-list")
+SCENARIOS = ("webp-bombs", "anim-bombs", "png-bombs", "login-burst", "rooms-list")
 
 
 def rss_kb(pid: int, field: str) -> int:
@@ -62,7 +63,10 @@ def make_bomb(kind: str) -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    if kind == "webp":
+    if kind == "anim":  # an animated WebP: two 6000x6000 frames
+        frames = [Image.new("RGBA", (6000, 6000), c) for c in ((200, 30, 30, 255), (0, 0, 0, 0))]
+        frames[0].save(out, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    elif kind == "webp":
         Image.new("RGB", (6000, 6000), (200, 30, 30)).save(out, format="WEBP", lossless=True)
     else:
         Image.new("RGBA", (6324, 6324), (0, 0, 0, 0)).save(out, format="PNG", optimize=True)
