@@ -75,16 +75,6 @@ def _network(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address or network: {text!r}") from None
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
 def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argparse.ArgumentParser:
     origins = [o.strip() for o in env.get("PARLEY_CORS_ORIGINS", "").split(",") if o.strip()]
     operators = [o.strip() for o in env.get("PARLEY_OPERATORS", "").split(",") if o.strip()]
