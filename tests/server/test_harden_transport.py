@@ -193,7 +193,10 @@ async def test_deep_json_over_http_is_bad_request_not_500(
     server = await server_factory()
     async with aiohttp.ClientSession() as session:
         for body in ("[" * 5000 + "]" * 5000, '{"username": ' + "9" * 5000 + "}"):
-            async with session.post(f"{server.url}/api/login", data=body) as resp:
+            # /api/login takes application/json only (login CSRF, harden-app)
+            async with session.post(
+                f"{server.url}/api/login", data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
                 assert resp.status == 400
                 assert (await resp.json())["error"]["code"] == "bad_request"
     assert not _errors(caplog)
