@@ -20,6 +20,7 @@ from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from desktop.cli import Options, parse_args
+from server import logsafe
 
 logger = logging.getLogger(__name__)
 qt_logger = logging.getLogger("qt")
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse printed already
         return int(exc.code) if isinstance(exc.code, int) else 0 if exc.code is None else 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the embedded server may host a LAN: a client's newline must not forge a log line here too
+    logsafe.install()
     if opts.self_test:
         from desktop.selftest import run_self_test
 
