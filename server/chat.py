@@ -16,7 +16,9 @@ from server.handlers.context import HandlerContext, Metrics
 from server.handlers.messages import MessageHandler
 from server.handlers.presence import PresenceHandler
 from server.handlers.receipts import ReceiptHandler
+from server.handlers.relations import RelationHandler
 from server.handlers.rooms import RoomHandler
+from server.handlers.sync import SyncHandler
 from server.protocol import GENERAL_ROOM
 from server.storage.base import Storage, User
 
@@ -29,6 +31,10 @@ class ChatService:
         self.presence = PresenceHandler(self.ctx)
         self.messages = MessageHandler(self.ctx)
         self.receipts = ReceiptHandler(self.ctx)
+        self.relations = RelationHandler(
+            self.ctx, self.messages.message_limiter, self.accounts.is_operator
+        )
+        self.sync = SyncHandler(self.ctx)
 
     @property
     def config(self) -> ServerConfig:

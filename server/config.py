@@ -26,6 +26,7 @@ class ServerConfig:
     rate_limit_window_s: float = protocol.RATE_LIMIT_WINDOW_S
     registration_open: bool = True
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES
+    max_file_bytes: int = protocol.MAX_FILE_BYTES
     max_text_chars: int = protocol.MAX_TEXT_CHARS
     history_limit: int = protocol.HISTORY_LIMIT
     cors_origins: list[str] = field(default_factory=list)

@@ -107,6 +107,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             Event.MESSAGE_HISTORY: self.on_message_history,
             Event.MESSAGE_RECEIPT: self.on_message_receipt,
             Event.MEDIA_GET: self.on_media_get,
+            Event.MESSAGE_EDIT: self.on_message_edit,
+            Event.MESSAGE_DELETE: self.on_message_delete,
+            Event.REACTION_SET: self.on_reaction_set,
+            Event.MESSAGE_CHANGES: self.on_message_changes,
             Event.TYPING: self.on_typing,
         }
 
@@ -308,6 +312,24 @@ class ChatNamespace(socketio.AsyncNamespace):
     async def on_media_get(self, conn: Connection, payload: dict[str, Any]) -> Ack:
         mime, name, data = await self.chat.messages.media(conn.user, payload.get("id"))
         return {"mime": mime, "name": name, "data": data}
+
+    # -- protocol v2: changes to messages and catch-up --------------------------------------
+
+    @acked
+    async def on_message_edit(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.relations.edit(conn.user, payload, conn.sid)
+
+    @acked
+    async def on_message_delete(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.relations.delete(conn.user, payload, conn.sid)
+
+    @acked
+    async def on_reaction_set(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.relations.react(conn.user, payload, conn.sid)
+
+    @acked
+    async def on_message_changes(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.sync.changes(conn.user, payload)
 
     @acked
     async def on_typing(self, conn: Connection, payload: dict[str, Any]) -> Ack:

@@ -11,7 +11,11 @@ import re
 from enum import StrEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
+
+# Every optional part of version 2, in the order ``session.server.features`` lists them.
+# A server lists only what it implements (see ``server.handlers.context.Features``).
+FEATURES: Final = ("changes", "reply", "edit", "delete", "reactions", "mentions", "search", "files")
 
 
 class Event(StrEnum):
@@ -33,12 +37,17 @@ class Event(StrEnum):
     MESSAGE_HISTORY = "message:history"
     MESSAGE_RECEIPT = "message:receipt"
     MEDIA_GET = "media:get"
+    MESSAGE_EDIT = "message:edit"
+    MESSAGE_DELETE = "message:delete"
+    REACTION_SET = "reaction:set"
+    MESSAGE_CHANGES = "message:changes"
     # both directions; never needs an ack
     TYPING = "typing"
     # server -> client
     SESSION = "session"
     MESSAGE = "message"
     MESSAGE_STATUS = "message:status"
+    MESSAGE_UPDATED = "message:updated"
     PRESENCE = "presence"
     ROOM_ADDED = "room:added"
     ROOM_UPDATED = "room:updated"
@@ -89,6 +98,15 @@ MAX_IMAGE_PIXELS: Final = 40_000_000
 THUMB_MAX_SIDE: Final = 320
 MAX_TOPIC_CHARS: Final = 200
 MAX_CLIENT_ID_CHARS: Final = 64
+MAX_FILE_BYTES: Final = 100 * 1024 * 1024
+DEFAULT_CHANGES_PAGE: Final = 100
+REPLY_PREVIEW_CHARS: Final = 200
+# Reactions (v2, section 13): an emoji is 1..16 code points and at most 64 bytes of UTF-8
+MAX_EMOJI_CODE_POINTS: Final = 16
+MAX_EMOJI_BYTES: Final = 64
+MAX_REACTION_EMOJI: Final = 20
+# Mentions (v2, section 14): "@room" mentions every member of the room
+ROOM_MENTION: Final = "@room"
 # Grace above max_image_bytes within which an oversize image still gets a too_large ack.
 IMAGE_GRACE_BYTES: Final = 1024 * 1024
 

@@ -1,4 +1,8 @@
-"""Turn storage records into the protocol's JSON objects (Room, Message, Member, receipts)."""
+"""Turn storage records into the protocol's JSON objects (Room, Message, Member, receipts).
+
+Every field of the version 2 Message and Room objects is always present, in version 1
+events too: a version 1 client ignores what it does not know.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,20 @@ def receipts_for(message: MessageRecord, positions: list[MemberPosition]) -> dic
 
 
 def message_to_wire(
-    message: MessageRecord, positions: list[MemberPosition] | None = None
+    message: MessageRecord,
+    positions: list[MemberPosition] | None = None,
+    *,
+    thumb: bool = True,
 ) -> dict[str, Any]:
-    """The Message object; pass ``positions`` only when it goes back to its own sender."""
+    """The Message object; pass ``positions`` only when it goes back to its own sender.
+
+    ``thumb=False`` leaves ``image.thumb`` null, as ``message:updated`` may: the receiver
+    already holds the thumbnail of a message that exists.
+    """
     image = None
     if message.image is not None:
         img = message.image
-        # {"id", "mime", "name", "size", "width", "height", "thumb": bytes}
+        # {"id", "mime", "name", "size", "width", "height", "thumb": bytes | None}
         image = {
             "id": img.id,
             "mime": img.mime,
@@ -32,8 +43,9 @@ def message_to_wire(
             "size": img.size,
             "width": img.width,
             "height": img.height,
-            "thumb": img.thumb,
+            "thumb": img.thumb if thumb else None,
         }
+    reply = message.reply_to
     wire: dict[str, Any] = {
         "id": message.id,
         "room": message.room,
@@ -48,6 +60,26 @@ def message_to_wire(
             if message.kind == "system"
             else None
         ),
+        "seq": message.seq,
+        "edited_ts": message.edited_ts,
+        "deleted": message.deleted,
+        # {"id", "sender", "kind", "text": first 200 code points, "deleted"} as it is now
+        "reply_to": (
+            None
+            if reply is None
+            else {
+                "id": reply.id,
+                "sender": reply.sender,
+                "kind": reply.kind,
+                "text": "" if reply.deleted else reply.text,
+                "deleted": reply.deleted,
+            }
+        ),
+        # [{"emoji", "users": [name, ...]}] in order of first use
+        "reactions": [{"emoji": r.emoji, "users": list(r.users)} for r in message.reactions],
+        "mentions": list(message.mentions),
+        # files (section 17) are not stored by this server yet
+        "file": None,
     }
     if positions is not None and message.sender_id is not None:
         wire["receipts"] = receipts_for(message, positions)
@@ -83,4 +115,7 @@ def room_to_wire(
         "joined": view.joined,
         "unread": view.unread if view.joined else 0,
         "last_message": last,
+        "seq": view.seq,
+        "read_up_to": view.read_up_to if view.joined else 0,
+        "mentions": view.mentions if view.joined else 0,
     }

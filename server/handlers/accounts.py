@@ -118,6 +118,7 @@ class AccountHandler:
         return {
             "max_text_chars": config.max_text_chars,
             "max_image_bytes": config.max_image_bytes,
+            "max_file_bytes": config.max_file_bytes,
             "history_limit": config.history_limit,
         }
 
@@ -129,6 +130,7 @@ class AccountHandler:
                 "name": self.ctx.config.server_name,
                 "version": __version__,
                 "protocol": PROTOCOL_VERSION,
+                "features": self.ctx.features.wire(),
                 "limits": self.limits(),
             },
         }

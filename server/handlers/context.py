@@ -15,7 +15,7 @@ import socketio
 from server.config import ServerConfig
 from server.connections import ConnectionRegistry
 from server.errors import ProtocolError
-from server.protocol import ErrorCode, Event
+from server.protocol import FEATURES, ErrorCode, Event
 from server.storage.base import MemberPosition, MessageRecord, NewMessage, RoomRecord, Storage, User
 from server.validation import require_room_id
 from server.wire import message_to_wire, room_to_wire
@@ -73,6 +73,29 @@ class Metrics:
     started: float = field(default_factory=time.time)
 
 
+class Features:
+    """What ``session.server.features`` lists: each handler adds the features it implements.
+
+    A handler adds its names when it is built (``ctx.features.add("search")``), so the list
+    never claims what this server does not do. Known names come in the protocol's order.
+    """
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+
+    def add(self, *names: str) -> None:
+        for name in names:
+            if name not in self._names:
+                self._names.append(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def wire(self) -> list[str]:
+        order = {name: i for i, name in enumerate(FEATURES)}
+        return sorted(self._names, key=lambda n: (order.get(n, len(order)), n))
+
+
 class HandlerContext:
     """The shared parts of every handler; owns the background tasks they start."""
 
@@ -82,6 +105,7 @@ class HandlerContext:
         self.sio = sio
         self.connections = ConnectionRegistry()
         self.metrics = Metrics()
+        self.features = Features()
         self._background: set[asyncio.Task[None]] = set()
 
     # -- background work --------------------------------------------------------------------

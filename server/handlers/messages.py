@@ -9,6 +9,7 @@ from typing import Any
 from server import media
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, now_ms
+from server.handlers.relations import check_reply_parent, mentions_in, reply_id
 from server.protocol import DEFAULT_HISTORY_PAGE, ErrorCode, Event
 from server.ratelimit import SlidingWindow
 from server.storage.base import MessageRecord, NewImage, NewMessage, User
@@ -55,6 +56,7 @@ class MessageHandler:
             raw_client_id = str(uuid.uuid4())
         cid = check_client_id(raw_client_id)
         text = optional_str(payload, "text")
+        parent_id = reply_id(payload)
         image = payload.get("image")
         data: bytes | None = None
         image_name = "image"
@@ -95,6 +97,8 @@ class MessageHandler:
                 f"At most {config.rate_limit_messages} messages in "
                 f"{config.rate_limit_window_s:g} seconds.",
             )
+        if parent_id is not None:
+            await check_reply_parent(ctx, room.id, parent_id)
         new_image = None
         if data is not None:
             processed = await self.images.process(data, config.max_image_bytes, str(user.id))
@@ -117,6 +121,8 @@ class MessageHandler:
                 text=text or "",
                 client_id=cid,
                 image=new_image,
+                reply_to=parent_id,
+                mentions=await mentions_in(ctx, room.id, text or ""),
             )
         )
         if created:

@@ -3,6 +3,12 @@
 Backends (SQLite today) implement it without ever blocking the event loop. Nothing here
 knows about Socket.IO or HTTP; records are plain dataclasses the wire layer turns into
 protocol objects.
+
+Every change to a room's messages (a new message, an edit, a delete, a reaction) takes the
+room's change counter ``seq`` one up and stamps it on the message, in the same transaction
+that stores the change. A backend must keep both ``id`` and ``seq`` increasing in commit
+order within a room (see docs/architecture.md, "Change sequence"): it serialises the
+writers of one room on the room's row before it allocates either number.
 """
 
 from __future__ import annotations
@@ -55,6 +61,41 @@ class NewImage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyPreview:
+    """The parent of a reply as it is now (read time, not send time)."""
+
+    id: int
+    sender: str | None
+    kind: MessageKind
+    text: str  # at most protocol.REPLY_PREVIEW_CHARS code points
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji on a message and who set it, in the order they did."""
+
+    emoji: str
+    users: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    """Who a text mentions, computed by the server when the text is stored.
+
+    ``names`` is the wire list (display names in order of first appearance, plus "@room");
+    ``user_ids`` and ``room`` are what the mention counts are computed from.
+    """
+
+    names: tuple[str, ...] = ()
+    user_ids: tuple[int, ...] = ()
+    room: bool = False
+
+
+NO_MENTIONS = Mentions()
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     id: int
     room: str
@@ -67,6 +108,12 @@ class MessageRecord:
     image: ImageRecord | None
     system_event: str | None
     system_user: str | None
+    seq: int = 0
+    edited_ts: int | None = None
+    deleted: bool = False
+    reply_to: ReplyPreview | None = None
+    reactions: tuple[Reaction, ...] = ()
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +127,9 @@ class NewMessage:
     image: NewImage | None = None
     system_event: str | None = None
     system_user: str | None = None
+    # a message of the same room, checked by the handler before the insert
+    reply_to: int | None = None
+    mentions: Mentions = NO_MENTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +151,31 @@ class RoomView:
     joined: bool
     unread: int
     last_message: MessageRecord | None
+    seq: int = 0  # the room's change counter when this view was read
+    read_up_to: int = 0  # the viewer's read position (a message id)
+    mentions: int = 0  # unread messages that mention the viewer
+
+
+# What a change to an existing message came to. "changed" and "unchanged" carry the message
+# (its state after the change); the others name why nothing was stored.
+ChangeStatus = Literal[
+    "changed", "unchanged", "not_found", "forbidden", "system", "deleted", "too_many"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeOutcome:
+    status: ChangeStatus
+    message: MessageRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """``message:changes``: current states with seq > since, ascending by seq."""
+
+    messages: list[MessageRecord]
+    has_more: bool
+    seq: int  # the room's counter in the same snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +329,43 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def media(self, image_id: str) -> MediaBlob | None: ...
+
+    @abc.abstractmethod
+    async def get_message(self, room_id: str, message_id: int) -> MessageRecord | None:
+        """The message ``message_id`` if it belongs to ``room_id``."""
+
+    # changes to existing messages: each one checks its preconditions in the transaction
+    # that stores it, so two racing changes (an edit and a delete, say) cannot both win
+    @abc.abstractmethod
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: int,
+        editor_id: int,
+        text: str,
+        mentions: Mentions,
+        ts: int,
+    ) -> ChangeOutcome:
+        """Replace the text of the editor's own message. "system" for a system message,
+        "forbidden" for someone else's, "deleted", "unchanged" for the same text."""
+
+    @abc.abstractmethod
+    async def delete_message(
+        self, room_id: str, message_id: int, user_id: int, moderator: bool
+    ) -> ChangeOutcome:
+        """Turn a message into its tombstone and erase its image bytes in the same commit.
+        Allowed for its sender, or any user when ``moderator``; "unchanged" if deleted already."""
+
+    @abc.abstractmethod
+    async def set_reaction(
+        self, room_id: str, message_id: int, user_id: int, emoji: str, on: bool, max_distinct: int
+    ) -> ChangeOutcome:
+        """Add or remove the user's ``emoji``. "too_many" when it would be emoji number
+        ``max_distinct + 1`` on the message; "unchanged" when the user's state is already so."""
+
+    @abc.abstractmethod
+    async def changes(self, room_id: str, since: int, limit: int) -> ChangesPage:
+        """The current state of every message whose seq > since, ascending, at most ``limit``."""
 
     # receipts
     @abc.abstractmethod

@@ -115,8 +115,11 @@ async def test_a_new_room_is_not_unread_for_its_creator(connect: Connect) -> Non
     assert created["room"]["unread"] == 0
     rooms = (await alice.ok(Event.ROOMS_LIST))["rooms"]
     assert next(r["unread"] for r in rooms if r["id"] == "fresh") == 0
-    # someone else's join is a message from someone else: it does count
+    # protocol v2: someone else's join is a system message and does not count; their text does
     bob = await connect("bob")
     await bob.ok(Event.ROOM_JOIN, {"room": "fresh"})
+    rooms = (await alice.ok(Event.ROOMS_LIST))["rooms"]
+    assert next(r["unread"] for r in rooms if r["id"] == "fresh") == 0
+    await bob.send("fresh", "hello")
     rooms = (await alice.ok(Event.ROOMS_LIST))["rooms"]
     assert next(r["unread"] for r in rooms if r["id"] == "fresh") == 1

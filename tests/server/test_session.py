@@ -32,8 +32,12 @@ async def test_session_is_the_first_event_and_describes_the_server(connect: Conn
     assert session["server"]["limits"] == {
         "max_text_chars": 4000,
         "max_image_bytes": 10 * 1024 * 1024,
+        "max_file_bytes": 100 * 1024 * 1024,
         "history_limit": 100,
     }
+    # protocol v2: only what this server implements, in the protocol's order
+    features = session["server"]["features"]
+    assert features[:6] == ["changes", "reply", "edit", "delete", "reactions", "mentions"]
 
 
 async def test_registration_joins_general_and_keeps_the_first_spelling(connect: Connect) -> None:
