@@ -22,6 +22,7 @@ from server.protocol import GENERAL_ROOM, ErrorCode, Event
 from tests.conftest import ServerFactory
 from tests.server.conftest import Connect
 from tests.server.helpers import ChatTestClient
+from tests.server.v2_helpers import client_for
 
 
 def png() -> bytes:
@@ -130,7 +131,7 @@ async def test_edit_refusals_have_the_documented_codes(
     server_factory: ServerFactory, transport: str
 ) -> None:
     server = await server_factory(max_text_chars=50)
-    alice, bob, carol = [await _client(server, transport, n) for n in ("alice", "bob", "carol")]
+    alice, bob, carol = [await client_for(server, transport, n) for n in ("alice", "bob", "carol")]
     try:
         await alice.ok(Event.ROOM_CREATE, {"name": "priv", "private": True})
         mine = await alice.send(GENERAL_ROOM, "mine")
@@ -170,13 +171,6 @@ async def test_edit_refusals_have_the_documented_codes(
     finally:
         for c in (alice, bob, carol):
             await c.disconnect()
-
-
-async def _client(server: RunningServer, transport: str, name: str) -> ChatTestClient:
-    client = ChatTestClient(server.url, [transport])
-    await client.connect({"username": name, "password": "correct horse battery"})
-    await client.wait_for(Event.SESSION)
-    return client
 
 
 async def test_an_image_caption_may_be_edited_to_empty(connect: Connect) -> None:
@@ -233,7 +227,7 @@ async def test_delete_leaves_a_tombstone_and_erases_the_image_at_once(
 async def test_who_may_delete(server_factory: ServerFactory, transport: str) -> None:
     server = await server_factory(operators=["Olga"])
     alice, bob, carol, olga = [
-        await _client(server, transport, n) for n in ("alice", "bob", "carol", "olga")
+        await client_for(server, transport, n) for n in ("alice", "bob", "carol", "olga")
     ]
     try:
         await alice.ok(Event.ROOM_CREATE, {"name": "owned"})

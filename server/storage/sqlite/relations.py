@@ -123,18 +123,22 @@ class RelationStore(SQLiteEngine):
             if deleted:
                 return ChangeOutcome("deleted")
             if on:
-                used = {
-                    e
-                    for (e,) in conn.execute(
-                        "SELECT DISTINCT emoji FROM reactions WHERE message_id = ?", (message_id,)
-                    )
-                }
-                if emoji not in used and len(used) >= max_distinct:
-                    return ChangeOutcome("too_many")
+                ranks = dict(
+                    conn.execute(
+                        "SELECT emoji, MIN(emoji_rank) FROM reactions WHERE message_id = ?"
+                        " GROUP BY emoji",
+                        (message_id,),
+                    ).fetchall()
+                )
+                rank = ranks.get(emoji)
+                if rank is None:
+                    if len(ranks) >= max_distinct:
+                        return ChangeOutcome("too_many")
+                    rank = max(ranks.values(), default=0) + 1
                 cur = conn.execute(
-                    "INSERT INTO reactions (message_id, emoji, user_id) VALUES (?, ?, ?)"
-                    " ON CONFLICT (message_id, emoji, user_id) DO NOTHING",
-                    (message_id, emoji, user_id),
+                    "INSERT INTO reactions (message_id, emoji, emoji_rank, user_id)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (message_id, emoji, user_id) DO NOTHING",
+                    (message_id, emoji, rank, user_id),
                 )
             else:
                 cur = conn.execute(

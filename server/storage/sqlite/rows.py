@@ -85,7 +85,7 @@ def reactions_for(
         for message_id, emoji, name in conn.execute(
             "SELECT r.message_id, r.emoji, u.name FROM reactions r"
             f" JOIN users u ON u.id = r.user_id WHERE r.message_id IN ({marks})"
-            " ORDER BY r.message_id, r.id",
+            " ORDER BY r.message_id, r.emoji_rank, r.id",
             chunk,
         ):
             grouped.setdefault(message_id, {}).setdefault(emoji, []).append(name)

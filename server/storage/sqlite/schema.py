@@ -91,11 +91,13 @@ CREATE TABLE message_mentions (
     user_id INTEGER NOT NULL,
     PRIMARY KEY (message_id, user_id)
 ) WITHOUT ROWID;
--- the order of rows (id) is the order of first use of an emoji and of its users
+-- emoji_rank orders a message's emoji by first use (kept while anyone still has it), and
+-- id orders the users of one emoji by when they reacted
 CREATE TABLE reactions (
     id INTEGER PRIMARY KEY,
     message_id INTEGER NOT NULL,
     emoji TEXT NOT NULL,
+    emoji_rank INTEGER NOT NULL,
     user_id INTEGER NOT NULL,
     UNIQUE (message_id, emoji, user_id)
 );
