@@ -63,11 +63,12 @@ SERVER_TO_CLIENT = {
     Event.ROOM_UPDATED,
     Event.ROOM_CLOSED,
     Event.NOTICE,
+    Event.MESSAGE_UPDATED,
 }
 CLIENT_TO_SERVER = [e for e in Event if e not in SERVER_TO_CLIENT]
 CLEAN_CODES = {c.value for c in ErrorCode} - {ErrorCode.INTERNAL.value}
 
-# The payload keys each client->server event reads (PROTOCOL.md sections 3-6).
+# The payload keys each client->server event reads (PROTOCOL.md sections 3-6, 10-13).
 FIELDS: dict[Event, tuple[str, ...]] = {
     Event.SESSION_LOGOUT: (),
     Event.SESSION_PASSWORD: ("old", "new"),
@@ -80,11 +81,15 @@ FIELDS: dict[Event, tuple[str, ...]] = {
     Event.ROOM_TOPIC: ("room", "topic"),
     Event.ROOM_CLOSE: ("room",),
     Event.DM_OPEN: ("user",),
-    Event.MESSAGE_SEND: ("room", "client_id", "text", "image"),
+    Event.MESSAGE_SEND: ("room", "client_id", "text", "image", "reply_to"),
     Event.MESSAGE_HISTORY: ("room", "before", "after", "limit"),
     Event.MESSAGE_RECEIPT: ("room", "id", "state"),
     Event.MEDIA_GET: ("id",),
     Event.TYPING: ("room", "typing"),
+    Event.MESSAGE_EDIT: ("room", "id", "text"),
+    Event.MESSAGE_DELETE: ("room", "id"),
+    Event.REACTION_SET: ("room", "id", "emoji", "on"),
+    Event.MESSAGE_CHANGES: ("room", "since", "limit"),
 }
 
 
@@ -143,6 +148,7 @@ class FuzzTarget:
         self.peer = self.connect(PEER)
         self.client = self.connect("fuzzer")
         self.image_id = ""
+        self.message_id = 0  # a live text message of the fuzzer's, for edits and reactions
         self.reset()
 
     def reset(self) -> None:
@@ -163,6 +169,23 @@ class FuzzTarget:
             )
             assert ack["ok"] is True, ack
             self.image_id = ack["message"]["image"]["id"]
+            self.message_id = 0
+        if self.message_id:
+            # a fuzzed message:delete may have deleted it
+            ack = self.call(
+                Event.MESSAGE_HISTORY,
+                {"room": FUZZ_ROOM, "after": self.message_id - 1, "limit": 1},
+            )
+            assert ack["ok"] is True, ack
+            if ack["messages"][0]["deleted"]:
+                self.message_id = 0
+        if not self.message_id:
+            ack = self.call(
+                Event.MESSAGE_SEND,
+                {"room": FUZZ_ROOM, "client_id": f"txt-{uuid.uuid4()}", "text": "fuzz me"},
+            )
+            assert ack["ok"] is True, ack
+            self.message_id = ack["message"]["id"]
 
     def connect(self, username: str) -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
@@ -214,16 +237,17 @@ def assert_clean_ack(event: str, payload: Any, ack: Any) -> None:
     assert isinstance(error.get("message"), str), error
 
 
-def with_real_image_id(args: Any, image_id: str) -> Any:
-    """valid_payload cannot know the image id at strategy time; fill it in here."""
-    if (
-        isinstance(args, tuple)
-        and args
-        and isinstance(args[0], dict)
-        and args[0].get("id") == "<image>"
-    ):
-        return ({**args[0], "id": image_id}, *args[1:])
-    return args
+def with_real_ids(args: Any, image_id: str, message_id: int) -> Any:
+    """valid_payload cannot know the image and message ids at strategy time; fill them in."""
+    if not (isinstance(args, tuple) and args and isinstance(args[0], dict)):
+        return args
+    real = {"<image>": image_id, "<message>": message_id}
+    payload = dict(args[0])
+    for key in ("id", "reply_to"):
+        value = payload.get(key)
+        if isinstance(value, str) and value in real:
+            payload[key] = real[value]
+    return (payload, *args[1:])
 
 
 def note_outcome(ack: dict[str, Any]) -> None:
@@ -336,6 +360,11 @@ def plausible(key: str) -> st.SearchStrategy[Any]:
         "id": st.integers(min_value=-2, max_value=2**64) | st.text(max_size=10),
         "state": st.sampled_from(["delivered", "read", "seen", ""]),
         "typing": st.booleans(),
+        "emoji": st.text(min_size=0, max_size=18)
+        | st.sampled_from(["👍", "👨‍👩‍👧‍👦", "a b", "\n", "x" * 17, "\U0001f600" * 16]),
+        "on": st.booleans(),
+        "since": st.integers(min_value=-2, max_value=2**64),
+        "reply_to": st.integers(min_value=-2, max_value=2**64) | st.just("<message>"),
     }
     return strategies.get(key, scalars)
 
@@ -375,6 +404,10 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
                 },
                 optional={"text": st.text()},
             ),
+            st.fixed_dictionaries(
+                {"room": room, "client_id": cid, "text": st.just("@fuzzpeer re @room"),
+                 "reply_to": st.just("<message>")}
+            ),
         ),
         Event.MESSAGE_HISTORY: st.fixed_dictionaries(
             {"room": room},
@@ -393,6 +426,22 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
         ),
         Event.MEDIA_GET: st.just({"id": "<image>"}),
         Event.TYPING: st.fixed_dictionaries({"room": room, "typing": st.booleans()}),
+        Event.MESSAGE_EDIT: st.fixed_dictionaries(
+            {"room": room, "id": st.just("<message>"), "text": st.text(min_size=1).map("e{}".format)}
+        ),
+        Event.MESSAGE_DELETE: st.fixed_dictionaries({"room": room, "id": st.just("<message>")}),
+        Event.REACTION_SET: st.fixed_dictionaries(
+            {
+                "room": room,
+                "id": st.just("<message>"),
+                "emoji": st.sampled_from(["👍", "🎉", "+1", "❤️"]),
+                "on": st.booleans(),
+            }
+        ),
+        Event.MESSAGE_CHANGES: st.fixed_dictionaries(
+            {"room": room, "since": st.integers(0, 10**6)},
+            optional={"limit": st.integers(1, protocol.HISTORY_LIMIT)},
+        ),
     }
     return by_event[event]
 
@@ -480,7 +529,7 @@ def test_any_payload_gets_a_clean_ack_and_the_client_stays(
 ) -> None:
     target.reset()
     args = data.draw(arguments(event), label="socket.io arguments")
-    args = with_real_image_id(args, target.image_id)
+    args = with_real_ids(args, target.image_id, target.message_id)
     ack = target.call(event, args)
     assert_clean_ack(event, args, ack)
     note_outcome(ack)
