@@ -17,6 +17,7 @@ import pytest
 
 from server.protocol import GENERAL_ROOM, Event
 from server.storage.sqlite import SQLiteStorage, schema_version
+from server.storage.sqlite.schema import execute_script
 from tests.conftest import ServerFactory
 from tests.server.helpers import ChatTestClient
 
@@ -128,3 +129,27 @@ async def test_a_database_newer_than_the_server_is_refused(tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="newer than this server"):
         await store.open()
     await store.close()
+
+
+def test_execute_script_keeps_a_trigger_body_whole() -> None:
+    """Later steps (FTS triggers, say) have ``;`` inside BEGIN ... END."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        execute_script(
+            conn,
+            """
+            CREATE TABLE a (x INTEGER);
+            -- a comment line
+            CREATE TABLE log (x INTEGER);
+            CREATE TRIGGER a_log AFTER INSERT ON a BEGIN
+                INSERT INTO log (x) VALUES (new.x);
+                INSERT INTO log (x) VALUES (new.x * 10);
+            END;
+            INSERT INTO a (x) VALUES (4);
+            """,
+        )
+        conn.execute("COMMIT")
+        assert [r[0] for r in conn.execute("SELECT x FROM log ORDER BY x")] == [4, 40]
+    finally:
+        conn.close()
