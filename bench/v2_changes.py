@@ -64,28 +64,38 @@ async def fill(sio: socketio.AsyncClient, changes: int) -> int:
     for i in range(changes - 1):  # the room's "created" line is the first change
         plan.append(["send", "send", "send", "send", "send", "edit", "edit", "react", "react",
                      "delete"][i % 10])
-    ids: list[int] = []
+    # edits and reactions go to one pool of messages, deletes take from another, so no
+    # change ever meets a deleted message (each would be a conflict, not a change)
+    kept: list[int] = []
+    doomed: list[int] = []
     sem = asyncio.Semaphore(WINDOW)
     emoji = ["👍", "🎉", "❤️", "😂", "🚀"]
 
     async def one(kind: str, i: int) -> None:
         async with sem:
-            if kind == "send" or not ids:
+            if kind == "send" or not kept or (kind == "delete" and not doomed):
                 ack = await call(sio, "message:send", {"room": ROOM, "client_id": str(uuid.uuid4()),
                                                        "text": f"message {i} " + "x" * 60})
-                ids.append(ack["message"]["id"])
+                (kept if i % 2 else doomed).append(ack["message"]["id"])
             elif kind == "edit":
-                await call(sio, "message:edit", {"room": ROOM, "id": ids[i % len(ids)],
+                await call(sio, "message:edit", {"room": ROOM, "id": kept[i % len(kept)],
                                                  "text": f"edited {i}"})
             elif kind == "react":
-                await call(sio, "reaction:set", {"room": ROOM, "id": ids[-1 - i % len(ids)],
+                await call(sio, "reaction:set", {"room": ROOM, "id": kept[-1 - i % len(kept)],
                                                  "emoji": emoji[i % 5], "on": True})
             else:
-                await call(sio, "message:delete", {"room": ROOM, "id": ids[i % len(ids)]})
+                await call(sio, "message:delete", {"room": ROOM, "id": doomed.pop()})
 
     # in rounds, so later edits and reactions find messages that exist
     for start in range(0, len(plan), 500):
         await asyncio.gather(*(one(k, start + j) for j, k in enumerate(plan[start:start + 500])))
+    # a reaction the user already had changed nothing: top up with messages to the target
+    seq = await room_seq(sio)
+    await asyncio.gather(*(one("send", seq + j) for j in range(changes - seq)))
+    return await room_seq(sio)
+
+
+async def room_seq(sio: socketio.AsyncClient) -> int:
     rooms = (await call(sio, "rooms:list", {}))["rooms"]
     return int(next(r["seq"] for r in rooms if r["id"] == ROOM))
 
