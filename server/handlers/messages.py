@@ -98,7 +98,10 @@ class MessageHandler:
                 f"{config.rate_limit_window_s:g} seconds.",
             )
         if parent_id is not None:
-            await check_reply_parent(ctx, room.id, parent_id)
+            resent = await check_reply_parent(ctx, room.id, parent_id, user.id, cid)
+            if resent is not None:  # a resend whose parent was deleted since: answer it
+                positions = await ctx.storage.members(resent.room)
+                return resent, message_to_wire(resent, positions), False
         new_image = None
         if data is not None:
             processed = await self.images.process(data, config.max_image_bytes, str(user.id))

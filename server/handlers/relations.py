@@ -109,13 +109,24 @@ def reply_id(payload: dict[str, Any]) -> int | None:
     return optional_message_id(payload, "reply_to")
 
 
-async def check_reply_parent(ctx: HandlerContext, room_id: str, parent_id: int) -> None:
-    """A reply's parent must be a message of the room, neither a system message nor deleted."""
+async def check_reply_parent(
+    ctx: HandlerContext, room_id: str, parent_id: int, sender_id: int, client_id: str
+) -> MessageRecord | None:
+    """A reply's parent must be a message of the room, neither a system message nor deleted.
+
+    Returns None when it is. When it is not, but the reply itself is already stored under
+    ``client_id`` (a resend after the parent was deleted), returns that stored reply, which
+    the resend answers as usual; otherwise raises ``not_found`` or ``bad_request``.
+    """
     parent = await ctx.storage.get_message(room_id, parent_id)
+    if parent is not None and not parent.deleted and parent.kind != "system":
+        return None
+    stored = await ctx.storage.message_by_client_id(sender_id, client_id)
+    if stored is not None:
+        return stored
     if parent is None or parent.deleted:
         raise ProtocolError(ErrorCode.NOT_FOUND, "The message you reply to does not exist.")
-    if parent.kind == "system":
-        raise bad_request("You cannot reply to a system message.")
+    raise bad_request("You cannot reply to a system message.")
 
 
 class RelationHandler:

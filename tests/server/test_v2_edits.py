@@ -99,6 +99,20 @@ async def test_reply_to_must_be_a_live_message_of_the_same_room(connect: Connect
         assert await alice.error(Event.MESSAGE_SEND, payload) == code, reply_to
 
 
+async def test_a_resent_reply_is_answered_after_its_parent_was_deleted(connect: Connect) -> None:
+    alice = await connect("alice")
+    bob = await connect("bob")
+    parent = await alice.send(GENERAL_ROOM, "parent")
+    payload = {"room": GENERAL_ROOM, "client_id": "reply-1", "text": "re", "reply_to": parent["id"]}
+    first = (await bob.ok(Event.MESSAGE_SEND, payload))["message"]
+    await alice.ok(Event.MESSAGE_DELETE, {"room": GENERAL_ROOM, "id": parent["id"]})
+    again = (await bob.ok(Event.MESSAGE_SEND, payload))["message"]
+    assert again["id"] == first["id"] and again["reply_to"]["deleted"] is True
+    # a new reply to the deleted parent is refused
+    fresh = {**payload, "client_id": "reply-2"}
+    assert await bob.error(Event.MESSAGE_SEND, fresh) == ErrorCode.NOT_FOUND
+
+
 # -- edits ----------------------------------------------------------------------------------
 
 
