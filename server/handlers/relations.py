@@ -46,6 +46,11 @@ logger = logging.getLogger(__name__)
 _MENTION_RE = re.compile(r"(?<![A-Za-z0-9_.\-])@([A-Za-z0-9_.\-]+)")
 _MAX_NAME = 32
 _ROOM_WORD = ROOM_MENTION[1:]
+# Bidirectional controls can turn a name around on screen; ZWJ, variation selectors and tag
+# characters (family and flag sequences) stay allowed
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def find_mentions(text: str, members: list[MemberPosition]) -> Mentions:
@@ -97,7 +102,7 @@ def check_emoji(value: object) -> str:
     if not 1 <= len(value) <= MAX_EMOJI_CODE_POINTS:
         raise bad_request(f"emoji must be 1 to {MAX_EMOJI_CODE_POINTS} characters.")
     for ch in value:
-        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs"):
+        if ch.isspace() or ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs"):
             raise bad_request("emoji cannot contain spaces or control characters.")
     if len(value.encode("utf-8")) > MAX_EMOJI_BYTES:
         raise bad_request(f"emoji must be at most {MAX_EMOJI_BYTES} bytes of UTF-8.")

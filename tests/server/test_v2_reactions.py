@@ -133,7 +133,17 @@ async def test_reaction_refusals_have_the_documented_codes(connect: Connect) -> 
 
 @pytest.mark.parametrize(
     "emoji",
-    ["👍", "👨‍👩‍👧‍👦", "🇫🇷", "❤️", "+1", ":party:", "a" * 16, "👍🏽"],
+    [
+        "👍",
+        "👨‍👩‍👧‍👦",
+        "🇫🇷",
+        "❤️",
+        "+1",
+        ":party:",
+        "a" * 16,
+        "👍🏽",
+        "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    ],
 )
 def test_emoji_that_are_accepted(emoji: str) -> None:
     assert check_emoji(emoji) == emoji
@@ -141,7 +151,20 @@ def test_emoji_that_are_accepted(emoji: str) -> None:
 
 @pytest.mark.parametrize(
     "emoji",
-    ["", " ", "a b", "\t", "x\u2028", "\x07", "\x7f", "a" * 17, "👨‍👩‍👧‍👦" * 3, "\ud83d"],
+    [
+        "",
+        " ",
+        "a b",
+        "\t",
+        "x\u2028",
+        "\x07",
+        "\x7f",
+        "a" * 17,
+        "👨‍👩‍👧‍👦" * 3,
+        "\ud83d",
+        "\u202eok",
+        "a\u2066",
+    ],
 )
 def test_emoji_that_are_refused(emoji: str) -> None:
     with pytest.raises(ProtocolError) as err:
