@@ -219,3 +219,27 @@ async def test_concurrent_changes_in_one_room_keep_seq_dense_and_unique(connect:
     seqs = [a["seq"] if "seq" in a else a["message"]["seq"] for a in acks]
     assert sorted(seqs) == list(range(start + 1, start + 21))
     assert await room_seq(bob, "busy") == start + 20
+
+
+async def test_an_edit_racing_a_delete_never_outlives_it(connect: Connect) -> None:
+    """Each change re-checks the message in its own transaction: an edit that lands after
+    the delete is a conflict, one that lands before it is folded into the tombstone."""
+    alice = await connect("alice")
+    alice_phone = await connect(auth={"token": alice.session["token"]})
+    await alice.ok(Event.ROOM_CREATE, {"name": "race"})
+    for i in range(6):
+        msg = await alice.send("race", f"race {i}")
+        base = {"room": "race", "id": msg["id"]}
+        edit, delete = await asyncio.gather(
+            alice_phone.call(Event.MESSAGE_EDIT, {**base, "text": f"edited {i}"}),
+            alice.call(Event.MESSAGE_DELETE, base),
+        )
+        assert delete["ok"] is True and delete["message"]["deleted"] is True
+        if edit["ok"]:
+            assert edit["message"]["seq"] < delete["message"]["seq"]
+        else:
+            assert edit["error"]["code"] == ErrorCode.CONFLICT
+        state = await alice.ok(Event.MESSAGE_CHANGES, {"room": "race", "since": msg["seq"]})
+        final = next(m for m in state["messages"] if m["id"] == msg["id"])
+        assert final["deleted"] is True and final["text"] == ""
+        assert final["seq"] == delete["message"]["seq"] == state["seq"]

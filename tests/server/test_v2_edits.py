@@ -262,6 +262,8 @@ async def test_who_may_delete(server_factory: ServerFactory, transport: str) -> 
         assert await bob.error(delete, {"room": dm, "id": in_dm["id"]}) == "forbidden"
         # not a member of a private room
         assert await bob.error(delete, {"room": "hidden", "id": in_hidden["id"]}) == "forbidden"
+        # another room's message named through this room is not found, even for its sender
+        assert await alice.error(delete, {"room": "owned", "id": in_hidden["id"]}) == "not_found"
         # system messages: nobody, not even the owner
         history = (await alice.ok(Event.MESSAGE_HISTORY, {"room": "owned"}))["messages"]
         system = next(m for m in history if m["kind"] == "system")
