@@ -56,6 +56,7 @@ class ChatService:
         await self.rooms.join_room(user, GENERAL_ROOM, None)
 
     async def start(self) -> None:
+        self.ctx.change_order.load(await self.ctx.storage.room_seqs())
         await self.rooms.start()
         await self.accounts.start()
 

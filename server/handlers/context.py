@@ -15,6 +15,7 @@ import socketio
 from server.config import ServerConfig
 from server.connections import ConnectionRegistry
 from server.errors import ProtocolError
+from server.handlers.ordering import RoomChangeOrder
 from server.protocol import FEATURES, ErrorCode, Event
 from server.storage.base import MemberPosition, MessageRecord, NewMessage, RoomRecord, Storage, User
 from server.validation import require_room_id
@@ -107,6 +108,7 @@ class HandlerContext:
         self.metrics = Metrics()
         self.features = Features()
         self._background: set[asyncio.Task[None]] = set()
+        self.change_order = RoomChangeOrder(sio, self.spawn)
 
     # -- background work --------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class HandlerContext:
         task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
+        self.change_order.close()
         for task in list(self._background):
             task.cancel()
         if self._background:
@@ -175,5 +178,11 @@ class HandlerContext:
                 system_user=user,
             )
         )
-        await self.sio.emit(Event.MESSAGE, message_to_wire(record), to=room_id, skip_sid=skip_sid)
+        await self.broadcast_change(record, Event.MESSAGE, message_to_wire(record), skip_sid)
         return record
+
+    async def broadcast_change(
+        self, record: MessageRecord, event: str, data: Any, skip_sid: str | None
+    ) -> None:
+        """Send a stored change to the room, in the room's seq order (see handlers.ordering)."""
+        await self.change_order.broadcast(record.room, record.seq, event, data, skip_sid)

@@ -132,7 +132,7 @@ class MessageHandler:
             ctx.metrics.messages_total += 1
             if new_image is not None:
                 ctx.metrics.images_total += 1
-            await ctx.sio.emit(Event.MESSAGE, message_to_wire(record), to=room.id, skip_sid=sid)
+            await ctx.broadcast_change(record, Event.MESSAGE, message_to_wire(record), sid)
             # a new message is beyond every receipt position: nobody else has it yet
             wire = message_to_wire(record)
             wire["receipts"] = {"delivered": 0, "read": 0, "of": max(room.members - 1, 0)}

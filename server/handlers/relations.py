@@ -160,11 +160,11 @@ class RelationHandler:
         if message is None:  # the row vanished with its room between the write and the read
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such message.")
         if outcome.status == "changed":
-            await self.ctx.sio.emit(
+            await self.ctx.broadcast_change(
+                message,
                 Event.MESSAGE_UPDATED,
                 {"room": message.room, "message": message_to_wire(message, thumb=False)},
-                to=message.room,
-                skip_sid=sid,
+                sid,
             )
         return {"message": await self._own_wire(user, message)}
 

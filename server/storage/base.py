@@ -267,6 +267,10 @@ class Storage(abc.ABC):
     async def get_room(self, room_id: str) -> RoomRecord | None: ...
 
     @abc.abstractmethod
+    async def room_seqs(self) -> dict[str, int]:
+        """Every room's change counter, read once at start."""
+
+    @abc.abstractmethod
     async def set_topic(self, room_id: str, topic: str) -> None: ...
 
     @abc.abstractmethod

@@ -11,8 +11,10 @@ import asyncio
 from typing import Any
 
 from server.protocol import GENERAL_ROOM, ErrorCode, Event
+from tests.conftest import ServerFactory
 from tests.server.conftest import Connect
 from tests.server.helpers import ChatTestClient
+from tests.server.v2_helpers import client_for
 
 V2_MESSAGE_FIELDS = {"seq", "edited_ts", "deleted", "reply_to", "reactions", "mentions", "file"}
 
@@ -243,3 +245,57 @@ async def test_an_edit_racing_a_delete_never_outlives_it(connect: Connect) -> No
         final = next(m for m in state["messages"] if m["id"] == msg["id"])
         assert final["deleted"] is True and final["text"] == ""
         assert final["seq"] == delete["message"]["seq"] == state["seq"]
+
+
+async def test_broadcasts_of_one_room_arrive_in_seq_order_under_concurrency(
+    server_factory: ServerFactory, transport: str
+) -> None:
+    """New messages (batched inserts) and changes (single writes) finish their storage calls
+    by different paths; their broadcasts must still leave in seq order, or a client that
+    drops between two of them would catch up past the one it missed."""
+    server = await server_factory(rate_limit_messages=0)
+    alice, bob, carol = [await client_for(server, transport, n) for n in ("alice", "bob", "carol")]
+    try:
+        await alice.ok(Event.ROOM_CREATE, {"name": "ordered"})
+        for c in (bob, carol):
+            await c.ok(Event.ROOM_JOIN, {"room": "ordered"})
+        target = await alice.send("ordered", "target")
+        # a few in flight per client: engine.io refuses a polling POST of too many packets
+        window = asyncio.Semaphore(6)
+
+        async def bounded(call: Any) -> Any:
+            async with window:
+                return await call
+
+        calls = []
+        for i in range(40):
+            calls.append(alice.send("ordered", f"a{i}"))
+            calls.append(
+                bob.ok(
+                    Event.REACTION_SET,
+                    {
+                        "room": "ordered",
+                        "id": target["id"],
+                        "emoji": chr(0x1F600 + i % 20),
+                        "on": i < 20,
+                    },
+                )
+            )
+            calls.append(
+                alice.ok(
+                    Event.MESSAGE_EDIT, {"room": "ordered", "id": target["id"], "text": f"edit {i}"}
+                )
+            )
+        await asyncio.gather(*(bounded(c) for c in calls))
+        marker = await alice.send("ordered", "the last change")
+        await carol.wait_for(Event.MESSAGE, lambda m: m["id"] == marker["id"])
+        seen = []
+        for r in carol.events:
+            if r.event == Event.MESSAGE and r.data["room"] == "ordered":
+                seen.append(r.data["seq"])
+            elif r.event == Event.MESSAGE_UPDATED and r.data["room"] == "ordered":
+                seen.append(r.data["message"]["seq"])
+        assert seen == list(range(seen[0], marker["seq"] + 1))
+    finally:
+        for c in (alice, bob, carol):
+            await c.disconnect()

@@ -49,6 +49,11 @@ class RoomStore(SQLiteEngine):
     async def get_room(self, room_id: str) -> RoomRecord | None:
         return self._cached_room(room_id)
 
+    async def room_seqs(self) -> dict[str, int]:
+        return await self._read(
+            lambda conn: {room: seq for room, seq in conn.execute("SELECT id, seq FROM rooms")}
+        )
+
     async def set_topic(self, room_id: str, topic: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE rooms SET topic = ? WHERE id = ?", (topic, room_id))
