@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.errors import ProtocolError, bad_request
-from server.handlers.context import HandlerContext, now_ms
+from server.handlers.context import HandlerContext, not_member, now_ms
 from server.protocol import (
     MAX_EMOJI_BYTES,
     MAX_EMOJI_CODE_POINTS,
@@ -213,7 +213,7 @@ class RelationHandler:
         room = await ctx.room(payload.get("room"))
         operator = self._is_operator(user)
         if not operator and not await ctx.storage.is_member(room.id, user.id):
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room.id}.")
+            raise not_member(room)
         mid = message_id(payload.get("id"), "id")
         self._spend(user)
         outcome = await ctx.storage.delete_message(

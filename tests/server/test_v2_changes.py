@@ -117,7 +117,12 @@ async def test_changes_is_for_members_only_and_checks_its_payload(connect: Conne
     alice = await connect("alice")
     bob = await connect("bob")
     await alice.ok(Event.ROOM_CREATE, {"name": "closed-door", "private": True})
+    await alice.ok(Event.ROOM_CREATE, {"name": "open-door"})
+    # a private room is not_found for a non-member (main's rule); a public one is forbidden
     assert await bob.error(Event.MESSAGE_CHANGES, {"room": "closed-door", "since": 0}) == (
+        ErrorCode.NOT_FOUND
+    )
+    assert await bob.error(Event.MESSAGE_CHANGES, {"room": "open-door", "since": 0}) == (
         ErrorCode.FORBIDDEN
     )
     assert await bob.error(Event.MESSAGE_CHANGES, {"room": "nowhere", "since": 0}) == (
