@@ -105,7 +105,10 @@ def test_dms_and_mentions_notify_everywhere_and_muted_rooms_stay_quiet_over_dbus
         run(bob.call("message:send", {"room": room, "client_id": text, "text": text}))
 
     say("plain hello")
-    qtbot.waitUntil(lambda: len(calls) == 1, timeout=10_000)
+    # the stand-in records the call before it replies; the app knows its id (which the
+    # click below needs) only once the reply has come back over the bus
+    qtbot.waitUntil(lambda: len(calls) == 1 and window.notifier.delivered == ["dbus"],
+                    timeout=10_000)
     app_name, replaces, _icon, summary, body, actions, hints, expire = calls[0]
     assert (app_name, replaces, summary, body) == ("Parley", 0, "bob in #general",
                                                    "plain hello")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import weakref
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,12 +27,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reserve_port() -> socket.socket:
+    """A loopback port held for as long as the returned socket is open.
+
+    The socket is bound with SO_REUSEADDR but never listens, so the server (which binds
+    with SO_REUSEADDR too) can listen on the same port, while nothing else can take it:
+    not another test's (or test suite's) ``bind(0)`` and not an outgoing connection's
+    ephemeral port. Without it the port is free from ``free_port()`` until the child
+    binds, and during every restart, and a suite running beside this one could get it.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class ServerProcess:
     """Start/stop a ``python -m server`` child; ``url`` stays the same across restarts."""
 
     def __init__(self, data_dir: Path, *extra_args: str, port: int | None = None) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        if port is None:
+            reservation = reserve_port()
+            weakref.finalize(self, reservation.close)  # held across every restart
+            port = int(reservation.getsockname()[1])
+        self.port = port
         self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
