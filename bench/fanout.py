@@ -113,7 +113,9 @@ def parley_server(extra: list[str], data_root: str | None = None) -> ServerUnder
     port = free_port()
     tmp = tempfile.TemporaryDirectory(prefix="parley-bench-", dir=data_root)
     argv = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port),
-            "--data-dir", tmp.name, "--rate-limit", "0", "--log-level", "WARNING", *extra]
+            "--data-dir", tmp.name, "--rate-limit", "0", "--log-level", "WARNING",
+            # every bench client registers from 127.0.0.1: no per-address account limit
+            "--registrations-per-hour", "0", *extra]
     return ServerUnderTest("Parley", argv, port, tmp)
 
 
