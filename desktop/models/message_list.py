@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from enum import IntEnum
 from typing import Any
 
@@ -47,6 +47,15 @@ class MessageRoles(IntEnum):
     ShowHeaderRole = Qt.ItemDataRole.UserRole + 11
     DaySeparatorRole = Qt.ItemDataRole.UserRole + 12
     ReceiptTextRole = Qt.ItemDataRole.UserRole + 13
+    # protocol v2 (sections 10-17)
+    SeqRole = Qt.ItemDataRole.UserRole + 14
+    EditedTsRole = Qt.ItemDataRole.UserRole + 15  # int ms or None
+    DeletedRole = Qt.ItemDataRole.UserRole + 16
+    ReplyToRole = Qt.ItemDataRole.UserRole + 17  # ReplyPreview or None
+    ReactionsRole = Qt.ItemDataRole.UserRole + 18  # list[Reaction]
+    MentionsRole = Qt.ItemDataRole.UserRole + 19  # list[str]
+    FileRole = Qt.ItemDataRole.UserRole + 20  # FileInfo or None
+    EditPendingRole = Qt.ItemDataRole.UserRole + 21  # an own edit not yet acked
 
 
 _FIELD_ROLES: dict[str, tuple[int, ...]] = {
@@ -54,6 +63,17 @@ _FIELD_ROLES: dict[str, tuple[int, ...]] = {
     "receipts": (MessageRoles.ReceiptTextRole,),
     "error": (MessageRoles.ReceiptTextRole,),
     "image": (MessageRoles.ImageRole, Qt.ItemDataRole.DisplayRole),
+    # protocol v2: a change of these also changes the row's height (ItemRole included,
+    # so a delegate caching layouts per row relays it out)
+    "text": (MessageRoles.ItemRole, MessageRoles.TextRole, Qt.ItemDataRole.DisplayRole,
+             MessageRoles.EditPendingRole),
+    "edited": (MessageRoles.ItemRole, MessageRoles.EditedTsRole),
+    "deleted": (MessageRoles.ItemRole, MessageRoles.DeletedRole, MessageRoles.TextRole,
+                Qt.ItemDataRole.DisplayRole),
+    "reply_to": (MessageRoles.ItemRole, MessageRoles.ReplyToRole),
+    "reactions": (MessageRoles.ItemRole, MessageRoles.ReactionsRole),
+    "mentions": (MessageRoles.MentionsRole,),
+    "file": (MessageRoles.ItemRole, MessageRoles.FileRole),
 }
 # Roles that are just a Message field, read as they are.
 _PLAIN_FIELDS: dict[int, str] = {
@@ -65,6 +85,13 @@ _PLAIN_FIELDS: dict[int, str] = {
     MessageRoles.ImageRole: "image",
     MessageRoles.SystemRole: "system",
     MessageRoles.ClientIdRole: "client_id",
+    MessageRoles.SeqRole: "seq",
+    MessageRoles.EditedTsRole: "edited_ts",
+    MessageRoles.DeletedRole: "deleted",
+    MessageRoles.ReplyToRole: "reply_to",
+    MessageRoles.ReactionsRole: "reactions",
+    MessageRoles.MentionsRole: "mentions",
+    MessageRoles.FileRole: "file",
 }
 _NEIGHBOUR_ROLES = [MessageRoles.ShowHeaderRole, MessageRoles.DaySeparatorRole]
 
@@ -76,11 +103,24 @@ def message_key(msg: Message) -> Hashable:
     return ("i", msg.id)
 
 
+DELETED_TEXT = "Message deleted"
+
+
+def shown_text(msg: Message) -> str:
+    """The text to show: an own edit not yet acked wins over the server's text."""
+    return msg.pending_edit if msg.pending_edit is not None else msg.text
+
+
 def display_text(msg: Message) -> str:
+    if msg.deleted:
+        return DELETED_TEXT
+    text = shown_text(msg)
+    if msg.file is not None:
+        return f"File: {msg.file.name}" + (f" — {text}" if text else "")
     if msg.kind == "image":
         name = msg.image.name if msg.image else "image"
-        return f"Image: {name}" + (f" — {msg.text}" if msg.text else "")
-    return msg.text
+        return f"Image: {name}" + (f" — {text}" if text else "")
+    return text
 
 
 def accessible_text(msg: Message) -> str:
@@ -89,6 +129,10 @@ def accessible_text(msg: Message) -> str:
     if msg.kind == "system":
         return f"{when}: {msg.text}"
     what = display_text(msg)
+    if msg.deleted:
+        return f"{msg.sender or 'someone'}, {when}: {what}"
+    if msg.edited_ts:
+        what += " (edited)"
     if msg.kind == "image" and msg.image is not None and msg.image.size > 0:
         what = f"Image: {msg.image.name}, {human_size(msg.image.size)}" + (
             f" — {msg.text}" if msg.text else ""
@@ -151,6 +195,8 @@ class MessageListModel(MirrorListModel[Message]):
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
         self._pending_sync = False
+        # the room's v2 read position (``Room.read_up_to``), set by the client
+        self.read_position: Callable[[], int | None] = lambda: None
         self._unsubscribe = store.subscribe(self._on_store_change)
         self._mirror.sync(store.messages(room))
         self.destroyed.connect(self._unsubscribe)
@@ -207,7 +253,8 @@ class MessageListModel(MirrorListModel[Message]):
     def first_unread_id(self, unread: int) -> int | None:
         """Where the "New messages" divider goes (see messages.first_unread_id)."""
         return first_unread_id(
-            self._mirror.rows, unread, self.own_username or self._store.own_username
+            self._mirror.rows, unread, self.own_username or self._store.own_username,
+            self.read_position(),
         )
 
     def row_for_client_id(self, client_id: str) -> int | None:
@@ -244,6 +291,8 @@ class MessageListModel(MirrorListModel[Message]):
             return None
         field = _PLAIN_FIELDS.get(role)
         if field is not None:
+            if role == MessageRoles.TextRole:
+                return shown_text(msg)
             return getattr(msg, field)
         if role == MessageRoles.ItemRole:
             return msg
@@ -257,6 +306,8 @@ class MessageListModel(MirrorListModel[Message]):
             return self._day_separator(row)
         if role == MessageRoles.ReceiptTextRole:
             return receipt_text(msg) if self._is_own(msg) else ""
+        if role == MessageRoles.EditPendingRole:
+            return msg.pending_edit is not None
         return None
 
     # ----- helpers

@@ -102,8 +102,13 @@ class ChatClient(
         model = self._message_models.get(room_id)
         if model is None:
             model = MessageListModel(self.messages, room_id, self.username, self)
+            model.read_position = lambda: self._read_up_to(room_id)
             self._message_models[room_id] = model
         return model
+
+    def _read_up_to(self, room_id: str) -> int | None:
+        room = self.rooms.get(room_id)
+        return room.read_up_to if room is not None else None
 
     def member_model(self, room_id: str) -> MemberListModel:
         """The room's member list model, created on first use (fetched if connected)."""

@@ -32,6 +32,8 @@ class _RoomMessages:
     by_id: dict[int, Message] = field(default_factory=dict)
     # status floors from message:status: state -> highest up_to seen
     floors: dict[DeliveryStatus, int] = field(default_factory=dict)
+    # the highest change seq seen for the room (protocol v2 section 10); 0: none
+    seq: int = 0
 
     def rows(self) -> list[Message]:
         if not self.pending:
@@ -143,6 +145,16 @@ class MessageStore(Observable):
                     return msg
         return None
 
+    def held_seq(self, room: str) -> int:
+        """The highest change ``seq`` this room is known to be caught up to (0: none)."""
+        data = self._rooms.get(room)
+        return data.seq if data else 0
+
+    def note_seq(self, room: str, seq: int) -> None:
+        """A ``message:changes`` answer said the room is at ``seq``: caught up to it."""
+        data = self._room(room)
+        data.seq = max(data.seq, seq)
+
     def newest_id(self, room: str) -> int | None:
         data = self._rooms.get(room)
         return data.ids[-1] if data and data.ids else None
@@ -174,6 +186,48 @@ class MessageStore(Observable):
         row = data.place_pending(msg)
         self._emit(Change("inserted", msg.room, (row,)))
 
+    def apply_changes(self, room: str, msgs: list[Message]) -> int:
+        """Upsert changed messages (``message:changes``, ``message:updated``) by id.
+
+        A change to a message older than the oldest one loaded is not inserted: that
+        would leave a hole in the history between it and the loaded ones (``load_older``
+        pages from the oldest id). It is loaded in its current state when scrolled to.
+        Returns how many new rows were made.
+        """
+        data = self._room(room)
+        oldest = data.ids[0] if data.ids else None
+        keep: list[Message] = []
+        for msg in msgs:
+            data.seq = max(data.seq, msg.seq)
+            if msg.id is None:
+                continue
+            if msg.id in data.by_id or oldest is None or msg.id > oldest:
+                keep.append(msg)
+        return self.add_many(room, keep) if keep else 0
+
+    def set_pending_edit(self, room: str, message_id: int, text: str | None) -> Message | None:
+        """Show an own edit at once (``text``) until the server acks it; None: undo."""
+        msg = self.get(room, message_id)
+        if msg is None:
+            return None
+        msg.pending_edit = text
+        self._updated(msg, {"text", "edited"})
+        return msg
+
+    def drop_message(self, room: str, message_id: int) -> None:
+        """Mark a message deleted locally (an acked delete whose tombstone is applied)."""
+        msg = self.get(room, message_id)
+        if msg is not None and not msg.deleted:
+            msg.deleted = True
+            msg.text = ""
+            msg.image = msg.file = msg.reply_to = None
+            msg.local_image = None
+            msg.reactions = []
+            msg.mentions = []
+            msg.pending_edit = None
+            self._updated(msg, {"deleted", "text", "image", "file", "reactions", "reply_to"})
+            self._update_quotes(self._room(room), msg)
+
     def add(self, msg: Message) -> bool:
         """Insert or merge one server message; True if it made a new row."""
         return self.add_many(msg.room, [msg]) > 0
@@ -189,6 +243,7 @@ class MessageStore(Observable):
         for msg in msgs:
             if msg.id is None:
                 raise ValueError("server messages carry an id")
+            data.seq = max(data.seq, msg.seq)
             existing = data.by_id.get(msg.id)
             if existing is not None:
                 self._merge(data, existing, msg)
@@ -327,8 +382,56 @@ class MessageStore(Observable):
         if incoming.image is not None and existing.image is None:
             existing.image = incoming.image
             fields.add("image")
+        if incoming.seq > existing.seq:
+            fields |= self._merge_change(existing, incoming)
+            if fields & {"text", "deleted"}:
+                self._update_quotes(data, existing)
         if fields:
             self._updated(existing, fields)
+
+    @staticmethod
+    def _merge_change(existing: Message, incoming: Message) -> set[str]:
+        """Take a newer server state (edit, delete, reactions); the names that changed.
+
+        ``image.thumb`` may be null in ``message:updated``: the thumbnail held stays.
+        """
+        fields: set[str] = set()
+        existing.seq = incoming.seq
+        for name in ("text", "edited_ts", "deleted", "reply_to", "reactions", "mentions",
+                     "file"):
+            if getattr(existing, name) != getattr(incoming, name):
+                setattr(existing, name, getattr(incoming, name))
+                fields.add("edited" if name == "edited_ts" else name)
+        if incoming.image is not None:
+            if incoming.image.thumb is None and existing.image is not None:
+                incoming.image.thumb = existing.image.thumb
+            if incoming.image != existing.image:
+                existing.image = incoming.image
+                fields.add("image")
+        elif existing.image is not None and incoming.deleted:
+            existing.image = None
+            existing.local_image = None
+            fields.add("image")
+        if existing.pending_edit is not None and (
+            incoming.deleted or incoming.text == existing.pending_edit
+        ):
+            existing.pending_edit = None
+            fields.add("text")
+        return fields
+
+    def _update_quotes(self, data: _RoomMessages, parent: Message) -> None:
+        """Replies quoting ``parent`` show its current text, or that it is deleted."""
+        if parent.id is None:
+            return
+        for msg in data.confirmed:
+            quote = msg.reply_to
+            if quote is None or quote.id != parent.id:
+                continue
+            text = "" if parent.deleted else parent.text[:200]
+            if quote.text != text or quote.deleted != parent.deleted:
+                quote.text = text
+                quote.deleted = parent.deleted
+                self._updated(msg, {"reply_to"})
 
     @staticmethod
     def _set_receipts(msg: Message, state: DeliveryStatus, count: int, of: int) -> None:
@@ -347,8 +450,14 @@ class MessageStore(Observable):
             self._emit(Change("updated", msg.room, (row,), frozenset(fields)))
 
 
-def first_unread_id(msgs: list[Message], unread: int, own_username: str | None) -> int | None:
-    """The id of the first message the user has not read, from protocol v1's ``unread``.
+def first_unread_id(
+    msgs: list[Message], unread: int, own_username: str | None, read_up_to: int | None = None
+) -> int | None:
+    """The id of the first message the user has not read.
+
+    Protocol v2 gives the read position (``read_up_to``): the first message after it
+    that is not the user's own, not deleted and not a system message. Else, from
+    protocol v1's ``unread``:
 
     v1 tells a room's unread count, not a position: the unread messages are taken to be
     the last ``unread`` confirmed messages not sent by the user, and the divider goes
@@ -358,6 +467,14 @@ def first_unread_id(msgs: list[Message], unread: int, own_username: str | None) 
     if unread <= 0:
         return None
     own = own_username.lower() if own_username else None
+    if read_up_to is not None:
+        for msg in msgs:
+            if (msg.id is None or msg.id <= read_up_to or msg.deleted
+                    or msg.kind == "system"
+                    or (own is not None and (msg.sender or "").lower() == own)):
+                continue
+            return msg.id
+        return None
     left = unread
     found: int | None = None
     for msg in reversed(msgs):

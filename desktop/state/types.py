@@ -63,6 +63,58 @@ class Receipts:
 
 
 @dataclass
+class ReplyPreview:
+    """A quoted parent (protocol v2 section 11): kept up to date from message:updated."""
+
+    id: int
+    sender: str | None = None
+    kind: str = "text"
+    text: str = ""
+    deleted: bool = False
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ReplyPreview:
+        return cls(
+            id=int(data["id"]),
+            sender=data.get("sender"),
+            kind=str(data.get("kind") or "text"),
+            text=str(data.get("text") or ""),
+            deleted=bool(data.get("deleted", False)),
+        )
+
+
+@dataclass
+class Reaction:
+    emoji: str
+    users: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Reaction:
+        users = data.get("users")
+        return cls(
+            emoji=str(data.get("emoji") or ""),
+            users=[str(u) for u in users] if isinstance(users, list) else [],
+        )
+
+
+@dataclass
+class FileInfo:
+    id: str
+    name: str = ""
+    size: int = 0
+    mime: str = ""
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> FileInfo:
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name") or ""),
+            size=int(data.get("size") or 0),
+            mime=str(data.get("mime") or ""),
+        )
+
+
+@dataclass
 class Message:
     id: int | None  # None while pending (local echo)
     room: str
@@ -78,6 +130,15 @@ class Message:
     local_image: bytes | None = None  # pending image bytes, so the echo shows at once
     error: str | None = None  # why it failed, for the tooltip
     retryable: bool = True  # failed, but sending again may work (offer Retry)
+    # protocol v2 (sections 10-14); a v1 server leaves them at these defaults
+    seq: int = 0
+    edited_ts: int | None = None
+    deleted: bool = False
+    reply_to: ReplyPreview | None = None
+    reactions: list[Reaction] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    file: FileInfo | None = None
+    pending_edit: str | None = None  # an own edit not yet acked: shown instead of text
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Message:
@@ -92,6 +153,11 @@ class Message:
             elif receipts.delivered > 0:
                 status = DeliveryStatus.DELIVERED
         system = data.get("system")
+        reply = data.get("reply_to")
+        reactions = data.get("reactions")
+        mentions = data.get("mentions")
+        file = data.get("file")
+        edited = data.get("edited_ts")
         return cls(
             id=int(data["id"]),
             room=str(data["room"]),
@@ -104,6 +170,15 @@ class Message:
             system=dict(system) if isinstance(system, dict) else None,
             status=status,
             receipts=receipts,
+            seq=int(data.get("seq") or 0),
+            edited_ts=int(edited) if edited else None,
+            deleted=bool(data.get("deleted", False)),
+            reply_to=ReplyPreview.from_wire(reply) if isinstance(reply, dict) else None,
+            reactions=[Reaction.from_wire(r) for r in reactions if isinstance(r, dict)]
+            if isinstance(reactions, list)
+            else [],
+            mentions=[str(m) for m in mentions] if isinstance(mentions, list) else [],
+            file=FileInfo.from_wire(file) if isinstance(file, dict) else None,
         )
 
     @property
@@ -122,6 +197,10 @@ class Room:
     joined: bool = False
     unread: int = 0
     last_message: Message | None = None
+    # protocol v2 (sections 10 and 15)
+    seq: int = 0
+    read_up_to: int | None = None  # None: the server did not say (v1)
+    mentions: int = 0
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Room:
@@ -136,6 +215,9 @@ class Room:
             joined=bool(data.get("joined", False)),
             unread=int(data.get("unread") or 0),
             last_message=Message.from_wire(last) if isinstance(last, dict) else None,
+            seq=int(data.get("seq") or 0),
+            read_up_to=int(data["read_up_to"] or 0) if "read_up_to" in data else None,
+            mentions=int(data.get("mentions") or 0),
         )
 
 
