@@ -6,6 +6,7 @@ it the work is split by concern into mixins over ``desktop.net.core.ClientCore``
 - ``connection``: connect, reconnect with capped backoff, sign in and out, switch servers;
 - ``rooms``: the room list, catching up without gaps or duplicates, history, room requests;
 - ``sending``: the on-disk Outbox, local echoes, retry/delete, incoming messages;
+- ``conversation``: protocol v2 catch-up by seq, ``message:updated``, edit/delete/react;
 - ``receipts``: delivered/read receipts (coalesced) and the ticks on own messages;
 - ``presence``: typing indicators and online dots;
 - ``media``: fetching images, cached.
@@ -24,6 +25,7 @@ Signals:
     typingChanged(str room_id, list users): who is typing there now.
     messageReceived(str room_id, object message): a new message from someone else.
     noticeReceived(str text, str level): an operator broadcast.
+    mediaDropped(str media_id): a deleted message's image/file: drop its cached bytes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from desktop.net.connection import (
     RECONNECT_DELAYS_S,
     ConnectionMixin,
 )
+from desktop.net.conversation import ConversationMixin
 from desktop.net.core import REQUEST_TIMEOUT_S, SEND_TIMEOUT_S, RequestError
 from desktop.net.media import MEDIA_CACHE_BYTES, MediaMixin
 from desktop.net.presence import PresenceMixin
@@ -63,7 +66,8 @@ __all__ = [
 
 
 class ChatClient(
-    ConnectionMixin, RoomsMixin, SendingMixin, ReceiptsMixin, PresenceMixin, MediaMixin
+    ConnectionMixin, RoomsMixin, ConversationMixin, SendingMixin, ReceiptsMixin,
+    PresenceMixin, MediaMixin,
 ):
     """The app's connection to one server as one user (signals listed in the module doc)."""
 
@@ -72,6 +76,7 @@ class ChatClient(
         self._init_connection()
         self._init_rooms()
         self._init_sending()
+        self._init_conversation()
         self._init_receipts()
         self._init_presence()
         self._init_media()

@@ -263,6 +263,7 @@ class ConnectionMixin(ClientCore):
         # catch-up anchors are taken before connecting: live messages that arrive while
         # we catch up must not move them, or the messages in between would be skipped
         anchors = {room: self.messages.newest_id(room) for room in self.messages.rooms()}
+        self._seq_anchors = {room: self.messages.held_seq(room) for room in anchors}
         loop = asyncio.get_running_loop()
         sio = new_socket()
         self._sio = sio

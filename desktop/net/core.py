@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ from PySide6.QtCore import QObject, Signal
 from desktop.models.member_list import MemberListModel
 from desktop.models.message_list import MessageListModel
 from desktop.models.room_list import RoomListModel
-from desktop.net.outbox import Outbox
+from desktop.net.outbox import Outbox, OutboxEntry
 from desktop.state.members import MemberStore
 from desktop.state.messages import MessageStore
 from desktop.state.rooms import RoomStore
-from desktop.state.types import Message
+from desktop.state.types import Message, ReplyPreview
 from server.protocol import ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class ClientCore(QObject):
     typingChanged = Signal(str, list)
     messageReceived = Signal(str, object)
     noticeReceived = Signal(str, str)
+    mediaDropped = Signal(str)
 
     def __init__(self, data_dir: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +74,8 @@ class ClientCore(QObject):
         self.state = "offline"
         self._limits: dict[str, Any] = {}
         self._server_info: dict[str, Any] = {}
+        self._media_cache: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
+        self._media_cache_bytes = 0
         self._message_models: dict[str, MessageListModel] = {}
         self._member_models: dict[str, MemberListModel] = {}
         self._url: str | None = None
@@ -98,6 +102,29 @@ class ClientCore(QObject):
 
     def _restore_outbox_echoes(self) -> None:
         """sending: show what an earlier run left unsent."""
+        raise NotImplementedError
+
+    async def _catch_up_changes(self, room: str, since: int) -> None:
+        """conversation: page through a room's ``message:changes`` from ``since``."""
+        raise NotImplementedError
+
+    def _speaks_v2(self) -> bool:
+        """Whether the server announced protocol 2 (else only version 1 is used)."""
+        try:
+            return int(self._server_info.get("protocol") or 1) >= 2
+        except (TypeError, ValueError):
+            return False
+
+    async def _send_change(self, entry: OutboxEntry) -> None:
+        """conversation: send a queued edit, delete or reaction."""
+        raise NotImplementedError
+
+    def _restore_change(self, entry: OutboxEntry) -> None:
+        """conversation: show a queued edit an earlier run left unsent."""
+        raise NotImplementedError
+
+    def _quote_of(self, room: str, parent_id: int | None) -> ReplyPreview | None:
+        """conversation: the quote of a held message, for a reply's echo."""
         raise NotImplementedError
 
     def _start_flushing(self) -> None:

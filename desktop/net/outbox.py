@@ -68,6 +68,15 @@ class OutboxEntry:
     attempts: int = 0
     error_code: str | None = None  # the refusal's protocol code (decides if Retry helps)
     drops: int = 0  # connections lost while this one was in flight
+    # protocol v2: what the entry does ("send" a message, or "edit", "delete", "react"
+    # an existing one), which message (its id, or the client_id of an own message not
+    # acked yet when the change was made), and the reply target of a send
+    op: str = "send"
+    target_id: int | None = None
+    target_client_id: str | None = None
+    reply_to: int | None = None
+    emoji: str | None = None
+    on: bool = True
 
 
 class Outbox:
@@ -91,6 +100,10 @@ class Outbox:
     def sendable(self, username: str) -> list[OutboxEntry]:
         """The user's entries to send now, in order: every one not marked failed."""
         return [e for e in self.entries(username) if not e.failed]
+
+    def messages(self, username: str | None = None) -> list[OutboxEntry]:
+        """Only the new messages (no edits, deletes or reactions), in order."""
+        return [e for e in self.entries(username) if e.op == "send"]
 
     def get(self, client_id: str) -> OutboxEntry | None:
         for entry in self._entries:

@@ -1,8 +1,11 @@
 """The rooms concern of ChatClient: the room list, catching up, history, and the room
 requests (join, leave, create, invite, topic, close, DMs, browse).
 
-Catching up after a (re)connect pages through every joined room's missed messages from
-the anchors taken before connecting, so nothing between them is skipped or doubled.
+Catching up after a (re)connect pages through every joined room's missed changes from
+the anchors taken before connecting, so nothing between them is skipped or doubled: with
+a protocol 2 server through ``message:changes`` from the highest ``seq`` held (so edits,
+deletes and reactions made meanwhile show up too, see ``conversation``), with a protocol 1
+server through ``message:history`` after the newest id held.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class RoomsMixin(ClientCore):
 
     def _init_rooms(self) -> None:
         self._older_more: dict[str, bool] = {}
+        self._seq_anchors: dict[str, int] = {}
 
     def _forget_state(self) -> None:
         super()._forget_state()
@@ -49,6 +53,9 @@ class RoomsMixin(ClientCore):
                                         {"room": room.id, "limit": DEFAULT_HISTORY_PAGE})
                 self._take_history(room.id, page.get("messages", []))
                 self._older_more[room.id] = bool(page.get("has_more"))
+            elif self._speaks_v2() and self._seq_anchors.get(room.id, 0) > 0:
+                # (messages held without a seq came from a version 1 server: page by id)
+                await self._catch_up_changes(room.id, self._seq_anchors.get(room.id, 0))
             else:
                 while True:
                     page = await self._call(Event.MESSAGE_HISTORY,

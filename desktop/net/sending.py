@@ -46,12 +46,14 @@ class SendingMixin(ClientCore):
     def _init_sending(self) -> None:
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_wake = asyncio.Event()
+        self._in_flight: str | None = None  # the client_id being sent right now
         self.max_send_attempts = MAX_SEND_ATTEMPTS
 
     # ------------------------------------------------------------------ public
-    def send_text(self, room: str, text: str) -> str:
-        """Show a pending echo now, queue it on disk, send when connected."""
-        return self._queue(room, text=text)
+    def send_text(self, room: str, text: str, reply_to: int | None = None) -> str:
+        """Show a pending echo now, queue it on disk, send when connected (``reply_to``:
+        the id of the message it answers, protocol v2)."""
+        return self._queue(room, text=text, reply_to=reply_to)
 
     def send_image(self, room: str, data: bytes, name: str, caption: str = "") -> str:
         return self._queue(room, text=caption, image=bytes(data), image_name=name)
@@ -81,11 +83,12 @@ class SendingMixin(ClientCore):
 
     # ------------------------------------------------------------------ queueing
     def _queue(self, room: str, text: str = "", image: bytes | None = None,
-               image_name: str | None = None) -> str:
+               image_name: str | None = None, reply_to: int | None = None) -> str:
         username = self.username or self._auth.get("username") or ""
         client_id = str(uuid.uuid4())
         entry = OutboxEntry(client_id=client_id, room=room, username=username,
-                            ts=int(time.time() * 1000), text=text, image_name=image_name)
+                            ts=int(time.time() * 1000), text=text, image_name=image_name,
+                            reply_to=reply_to)
         self.outbox.add(entry, image)
         self.messages.add_pending(self._echo_for(entry, image))
         self._flush_wake.set()
@@ -103,6 +106,7 @@ class SendingMixin(ClientCore):
             status=DeliveryStatus.FAILED if entry.failed else DeliveryStatus.PENDING,
             local_image=image, error=entry.error,
             retryable=not entry.failed or self.can_retry(entry.client_id),
+            reply_to=self._quote_of(entry.room, entry.reply_to),
         )
 
     def _restore_outbox_echoes(self) -> None:
@@ -115,7 +119,9 @@ class SendingMixin(ClientCore):
         if orphans:
             self.outbox.save()
         for entry in self.outbox.entries(self.username):
-            if self.messages.find_client_id(entry.client_id) is None:
+            if entry.op != "send":
+                self._restore_change(entry)
+            elif self.messages.find_client_id(entry.client_id) is None:
                 self.messages.add_pending(self._echo_for(entry, self.outbox.image_bytes(entry)))
 
     # ------------------------------------------------------------------ flushing
@@ -138,7 +144,14 @@ class SendingMixin(ClientCore):
                     return
                 if self.outbox.get(entry.client_id) is None or entry.failed:
                     continue  # discarded or failed meanwhile
-                await self._send_entry(entry)
+                if entry.op != "send":
+                    await self._send_change(entry)
+                    continue
+                self._in_flight = entry.client_id
+                try:
+                    await self._send_entry(entry)
+                finally:
+                    self._in_flight = None
             await self._flush_wake.wait()
 
     def _over_limit(self, entry: OutboxEntry, image: bytes | None) -> str | None:
@@ -160,6 +173,8 @@ class SendingMixin(ClientCore):
                        "The connection was lost each time this message was sent.")
             return
         payload: dict[str, Any] = {"room": entry.room, "client_id": entry.client_id}
+        if entry.reply_to is not None:
+            payload["reply_to"] = entry.reply_to
         if entry.text:
             payload["text"] = entry.text
         if entry.image_file is not None:

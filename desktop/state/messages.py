@@ -16,6 +16,7 @@ Rules (shared/PROTOCOL.md sections 5 and 6):
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from desktop.state.listeners import Observable
@@ -108,6 +109,9 @@ class MessageStore(Observable):
         super().__init__()
         self.own_username = own_username
         self._rooms: dict[str, _RoomMessages] = {}
+        # told the image/file ids of a message that was deleted, so their bytes can
+        # leave every cache
+        self.on_media_dropped: Callable[[list[str]], None] = lambda ids: None
 
     # ----- reading
     def rooms(self) -> list[str]:
@@ -205,6 +209,10 @@ class MessageStore(Observable):
                 keep.append(msg)
         return self.add_many(room, keep) if keep else 0
 
+    def refresh(self, msg: Message, fields: set[str]) -> None:
+        """Tell listeners a held message changed in place (``fields`` as in Change)."""
+        self._updated(msg, fields)
+
     def set_pending_edit(self, room: str, message_id: int, text: str | None) -> Message | None:
         """Show an own edit at once (``text``) until the server acks it; None: undo."""
         msg = self.get(room, message_id)
@@ -218,6 +226,7 @@ class MessageStore(Observable):
         """Mark a message deleted locally (an acked delete whose tombstone is applied)."""
         msg = self.get(room, message_id)
         if msg is not None and not msg.deleted:
+            self._drop_media(msg)
             msg.deleted = True
             msg.text = ""
             msg.image = msg.file = msg.reply_to = None
@@ -389,14 +398,15 @@ class MessageStore(Observable):
         if fields:
             self._updated(existing, fields)
 
-    @staticmethod
-    def _merge_change(existing: Message, incoming: Message) -> set[str]:
+    def _merge_change(self, existing: Message, incoming: Message) -> set[str]:
         """Take a newer server state (edit, delete, reactions); the names that changed.
 
         ``image.thumb`` may be null in ``message:updated``: the thumbnail held stays.
         """
         fields: set[str] = set()
         existing.seq = incoming.seq
+        if incoming.deleted and not existing.deleted:
+            self._drop_media(existing)
         for name in ("text", "edited_ts", "deleted", "reply_to", "reactions", "mentions",
                      "file"):
             if getattr(existing, name) != getattr(incoming, name):
@@ -418,6 +428,11 @@ class MessageStore(Observable):
             existing.pending_edit = None
             fields.add("text")
         return fields
+
+    def _drop_media(self, msg: Message) -> None:
+        ids = [info.id for info in (msg.image, msg.file) if info is not None and info.id]
+        if ids:
+            self.on_media_dropped(ids)
 
     def _update_quotes(self, data: _RoomMessages, parent: Message) -> None:
         """Replies quoting ``parent`` show its current text, or that it is deleted."""
