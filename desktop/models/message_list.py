@@ -106,15 +106,10 @@ def message_key(msg: Message) -> Hashable:
 DELETED_TEXT = "Message deleted"
 
 
-def shown_text(msg: Message) -> str:
-    """The text to show: an own edit not yet acked wins over the server's text."""
-    return msg.pending_edit if msg.pending_edit is not None else msg.text
-
-
 def display_text(msg: Message) -> str:
     if msg.deleted:
         return DELETED_TEXT
-    text = shown_text(msg)
+    text = msg.shown_text
     if msg.file is not None:
         return f"File: {msg.file.name}" + (f" — {text}" if text else "")
     if msg.kind == "image":
@@ -138,6 +133,12 @@ def accessible_text(msg: Message) -> str:
             f" — {msg.text}" if msg.text else ""
         )
     return f"{msg.sender or 'someone'}, {when}: {what}"
+
+
+def edited_text(edited_ts: int) -> str:
+    """"Edited 24 Nov 2026 10:42", in local time (the "(edited)" mark's tooltip)."""
+    when = dt.datetime.fromtimestamp(edited_ts / 1000)
+    return "Edited " + when.strftime("%d %b %Y %H:%M")
 
 
 def day_label(ts_ms: int, today: dt.date | None = None) -> str:
@@ -282,7 +283,10 @@ class MessageListModel(MirrorListModel[Message]):
         if role == Qt.ItemDataRole.DisplayRole:
             return display_text(msg)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return receipt_text(msg) if self._is_own(msg) else None
+            tip = receipt_text(msg) if self._is_own(msg) else ""
+            if msg.edited_ts and not msg.deleted:
+                tip = "\n".join(t for t in (tip, edited_text(msg.edited_ts)) if t)
+            return tip or None
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return accessible_text(msg)
         if role == Qt.ItemDataRole.AccessibleDescriptionRole:
@@ -292,7 +296,7 @@ class MessageListModel(MirrorListModel[Message]):
         field = _PLAIN_FIELDS.get(role)
         if field is not None:
             if role == MessageRoles.TextRole:
-                return shown_text(msg)
+                return msg.shown_text
             return getattr(msg, field)
         if role == MessageRoles.ItemRole:
             return msg

@@ -185,6 +185,13 @@ class Message:
     def is_pending_echo(self) -> bool:
         return self.id is None
 
+    @property
+    def shown_text(self) -> str:
+        """The text to show: none once deleted; an own edit not yet acked wins."""
+        if self.deleted:
+            return ""
+        return self.pending_edit if self.pending_edit is not None else self.text
+
 
 @dataclass
 class Room:

@@ -32,6 +32,7 @@ from desktop.settings import AppSettings
 from desktop.state.types import Change, Message, Room
 from desktop.ui import icons, theme
 from desktop.ui.attachments import Attachment
+from desktop.ui.conversation import ConversationController
 from desktop.ui.drafts import Draft, DraftStore
 from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.notifier import Notifier
@@ -84,6 +85,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self._set_tab_order()
         self.notifier = Notifier(self, self, settings=settings)
         self._connect_signals()
+        self.replies = ConversationController(self)  # reply, edit, delete
         self._restore_geometry()
         self.update_title()
         # The client may already be signed in (tests, the self-test, a re-created window).
@@ -402,6 +404,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         if room is None:
             self.composer_panel.show_error("Pick a room or a person on the left first.")
             return
+        text = self.replies.take_text(room, text)  # a reply or an edit takes it
         if len(items) == 1 and not items[0][1] and text:
             # One image and a typed line: the line is the image's caption.
             items = [(items[0][0], text)]

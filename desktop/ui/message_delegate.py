@@ -62,6 +62,7 @@ from desktop.ui.message_layout import (
     row_fonts,
     ts_text,
 )
+from desktop.ui.message_quote import paint_quote
 from desktop.ui.message_text import TextBlockCache, link_at
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class MessageDelegate(QStyledItemDelegate):
         # the view's animation frames for GIFs on screen (None: thumbnails only)
         # the view shows the keyboard focus ring (not after a mouse click)
         self.show_focus = False
+        self.flash_id: int | None = None  # a message lit up for a moment (scrolled to)
         self.frame_source: Callable[[Message], QPixmap | None] | None = None
         decoder.ready.connect(self.on_decoder_ready)
         decoder.failed.connect(self.on_decoder_ready)
@@ -182,6 +184,8 @@ class MessageDelegate(QStyledItemDelegate):
     def _meta_text(self, msg: Message, own: bool) -> str:
         if own and msg.status == DeliveryStatus.FAILED:
             return "Not sent · Retry" if msg.retryable else "Not sent"
+        if (msg.edited_ts or msg.pending_edit is not None) and not msg.deleted:
+            return "edited " + ts_text(msg.ts)
         return ts_text(msg.ts)
 
     def row_width(self, option: QStyleOptionViewItem) -> int:
@@ -335,6 +339,8 @@ class MessageDelegate(QStyledItemDelegate):
             )
         else:
             message_paint.paint_bubble(painter, lay, palette, own, msg, name_font)
+            if lay.quote_rect is not None:
+                paint_quote(painter, lay.quote_rect, palette, msg, name_font, meta_font)
             if lay.image_rect is not None:
                 message_paint.paint_image(
                     painter, lay, palette, self.image_pixmap(msg, index), self._image_label(msg)
@@ -342,6 +348,8 @@ class MessageDelegate(QStyledItemDelegate):
             selection = self.selection[1:] if self.selection and self.selection[0] is msg else None
             message_paint.paint_text(painter, lay, palette, text_font, selection)
             message_paint.paint_status(painter, lay, palette, own, msg, meta_font)
+        if self.flash_id is not None and msg.id == self.flash_id:
+            message_paint.paint_flash(painter, lay)
         if self.show_focus and option.state & QStyle.StateFlag.State_HasFocus:
             message_paint.paint_focus(painter, lay)
         painter.restore()
@@ -369,7 +377,8 @@ class MessageDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: AnyIndex, pos: QPoint
     ) -> tuple[str, Any]:
         """What is under ``pos`` (viewport coordinates): ("link", url), ("image", Message),
-        ("retry", client_id), ("status", tooltip), ("bubble", Message) or ("", None)."""
+        ("retry", client_id), ("status", tooltip), ("quote", parent id), ("bubble", Message)
+        or ("", None)."""
         msg = index.data(MessageRoles.ItemRole)
         if not isinstance(msg, Message):
             return "", None
@@ -382,6 +391,8 @@ class MessageDelegate(QStyledItemDelegate):
                 return "retry", msg.client_id
         if lay.image_rect is not None and lay.image_rect.contains(local):
             return "image", msg
+        if lay.quote_rect is not None and lay.quote_rect.contains(local) and msg.reply_to:
+            return "quote", msg.reply_to.id
         if lay.text_layout is not None and lay.text_origin is not None and lay.links:
             rel = QPointF(local) - lay.text_origin
             url = link_at(lay.text_layout, lay.links, rel.x(), rel.y())
@@ -435,6 +446,12 @@ class MessageDelegate(QStyledItemDelegate):
             receipt = str(index.data(MessageRoles.ReceiptTextRole) or "")
             when = QDateTime.fromMSecsSinceEpoch(msg.ts).toString("dddd d MMMM yyyy, HH:mm")
             tip = f"{receipt}\n{when}" if receipt else when
+            if msg.edited_ts and not msg.deleted:
+                edited = QDateTime.fromMSecsSinceEpoch(msg.edited_ts).toString(
+                    "dddd d MMMM yyyy, HH:mm")
+                tip += f"\nEdited {edited}"
+        elif kind == "quote" and isinstance(msg, Message):
+            tip = "Click to see the message this replies to"
         elif kind == "link":
             tip = str(value)
         elif kind == "image" and isinstance(msg, Message) and msg.image is not None:

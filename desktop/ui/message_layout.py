@@ -43,6 +43,8 @@ THUMB_MAX_H = 300
 # 16 px icon would otherwise be squeezed to a letter a line).
 MEDIA_MIN_W = 140
 MEDIA_FRAME = 4
+QUOTE_PAD = 4
+QUOTE_MIN_W = 200
 RADIUS = 10.0
 
 
@@ -67,6 +69,8 @@ class RowLayout:
     meta_on_image: bool = False
     meta_text: str = ""
     own: bool = False
+    quote_rect: QRect | None = None  # the quoted parent of a reply (protocol v2)
+    muted_text: bool = False  # "Message deleted": drawn in the muted colour
 
     def content_rect(self) -> QRect:
         """The part of the row that is the message itself (for focus and selection)."""
@@ -230,7 +234,9 @@ def compute_layout(
         inner_max = img_size.width() + 2 * MEDIA_FRAME - 2 * PAD_X
     else:
         inner_max = max_bubble - 2 * PAD_X
-    block = text_block(msg.text, text_font, inner_max) if msg.text else None
+    body = "Message deleted" if msg.deleted else msg.shown_text
+    out.muted_text = msg.deleted
+    block = text_block(body, text_font, inner_max) if body else None
     if block is not None:
         out.text_layout = block.layout
         out.links = block.links
@@ -248,6 +254,10 @@ def compute_layout(
     else:
         inner_w = meta_w
     inner_w = max(inner_w, name_w)
+    quote_h = 0
+    if msg.reply_to is not None and not msg.deleted:
+        quote_h = f.name_fm.height() + meta_fm.height() + QUOTE_PAD * 2
+        inner_w = max(inner_w, min(QUOTE_MIN_W, max_bubble - 2 * PAD_X))
 
     if full_bleed and img_size is not None:
         bubble_w = img_size.width() + 2 * MEDIA_FRAME
@@ -263,6 +273,10 @@ def compute_layout(
     if show_name:
         out.name_rect = QRect(bx + PAD_X, cy + PAD_Y - 1, bubble_w - 2 * PAD_X, name_h)
         cy += PAD_Y + name_h - 2
+    if quote_h:
+        top = cy + (2 if show_name else PAD_Y)
+        out.quote_rect = QRect(bx + PAD_X, top, bubble_w - 2 * PAD_X, quote_h)
+        cy = top + quote_h
     if img_size is not None:
         if full_bleed:
             top = cy + (2 if show_name else MEDIA_FRAME)

@@ -104,6 +104,18 @@ def paint_bubble(
         p.drawText(lay.name_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
 
 
+def paint_flash(p: QPainter, lay: RowLayout) -> None:
+    """A message scrolled to (a reply's parent) lights up for a moment."""
+    rect = lay.bubble_rect or lay.system_rect
+    if rect is None:
+        return
+    colour = QColor(theme.ACCENT)
+    colour.setAlpha(70)
+    p.setPen(QPen(theme.ACCENT, 2))
+    p.setBrush(colour)
+    p.drawRoundedRect(QRectF(rect).adjusted(-2, -2, 2, 2), RADIUS + 2, RADIUS + 2)
+
+
 def paint_focus(p: QPainter, lay: RowLayout) -> None:
     """The keyboard focus: an accent ring around the message."""
     rect = QRectF(lay.content_rect()).adjusted(-2.5, -2.5, 2.5, 2.5)
@@ -151,7 +163,7 @@ def paint_text(
 ) -> None:
     if lay.text_layout is None or lay.text_origin is None:
         return
-    p.setPen(theme.text(palette))
+    p.setPen(theme.muted(palette) if lay.muted_text else theme.text(palette))
     p.setFont(font)
     ranges = []
     # Link colour is applied at draw time so a palette change needs no relayout.

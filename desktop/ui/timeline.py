@@ -97,6 +97,8 @@ class TimelineView(TimelineInputView):
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.menu_extenders = []
+        self.key_handlers = []
         self._stick = True
         self._anchor: QPersistentModelIndex | None = None
         self._anchor_top = 0

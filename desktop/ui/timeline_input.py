@@ -6,12 +6,18 @@ focus and actions (Up/Down/PageUp/PageDown/Home/End, Enter, the Menu key, Shift+
 Ctrl+C, Escape), the context menu, and drops of images handed to the composer.
 
 Signals: ``imageActivated(object message)``, ``retryRequested(str client_id)``,
-``discardRequested(str client_id)``, ``mimeDropped(object QMimeData)``.
+``discardRequested(str client_id)``, ``mimeDropped(object QMimeData)``,
+``quoteActivated(int message_id)`` (a click on a reply's quote).
+
+Features add to the context menu through ``menu_extenders`` (each gets the menu and the
+message) and to the keys on the focused message through ``key_handlers`` (each gets the
+key event and the message, and returns True when it used the key).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import (
     QItemSelectionModel,
@@ -49,6 +55,9 @@ from desktop.ui.message_delegate import MessageDelegate
 from desktop.ui.timeline_read import SeenTracker
 from desktop.ui.timeline_select import TextSelection
 
+MenuExtender = Callable[[QMenu, Message], None]
+KeyHandler = Callable[[QKeyEvent, Message], bool]
+
 logger = logging.getLogger(__name__)
 
 _NAV_KEYS = (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
@@ -71,6 +80,7 @@ class TimelineInputView(QListView):
     retryRequested = Signal(str)
     discardRequested = Signal(str)
     mimeDropped = Signal(object)
+    quoteActivated = Signal(int)
 
     # set up by TimelineView.__init__
     delegate: MessageDelegate
@@ -78,6 +88,8 @@ class TimelineInputView(QListView):
     seen: SeenTracker
     drop_hint: bool = False
     _press_pos: QPoint
+    menu_extenders: list[MenuExtender]
+    key_handlers: list[KeyHandler]
 
     def _mark_user_scroll(self) -> None:
         """Overridden by TimelineView: the next scroll is the user's."""
@@ -103,7 +115,7 @@ class TimelineInputView(QListView):
             pos = event.position().toPoint()
             _index, kind, _value = self.hit(pos)
             self._press_pos = pos
-            if kind not in ("link", "image", "retry"):
+            if kind not in ("link", "image", "retry", "quote"):
                 self.selection.press(pos)
         super().mousePressEvent(event)
 
@@ -123,7 +135,7 @@ class TimelineInputView(QListView):
             self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
             return
         _index, kind, _value = self.hit(pos)
-        if kind in ("link", "image", "retry"):
+        if kind in ("link", "image", "retry", "quote"):
             self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
         elif kind == "bubble" and self.delegate.text_cursor_at(
             self.option_for(_index), _index, pos
@@ -150,6 +162,8 @@ class TimelineInputView(QListView):
                     self.imageActivated.emit(value)
                 elif kind == "retry" and isinstance(value, str):
                     self.retryRequested.emit(value)
+                elif kind == "quote" and isinstance(value, int):
+                    self.quoteActivated.emit(value)
         super().mouseReleaseEvent(event)
 
     # ----- keyboard
@@ -178,6 +192,12 @@ class TimelineInputView(QListView):
         """Overrides QAbstractItemView.keyPressEvent: Enter, the Menu key, Shift+F10, Ctrl+C."""
         key = event.key()
         current = self.currentIndex()
+        focused = current.data(MessageRoles.ItemRole) if current.isValid() else None
+        if isinstance(focused, Message):
+            for handler in self.key_handlers:
+                if handler(event, focused):
+                    event.accept()
+                    return
         if event.matches(QKeySequence.StandardKey.Copy):
             if not self.selection.copy() and current.isValid():
                 text = self._row_text(current)
@@ -295,6 +315,8 @@ class TimelineInputView(QListView):
             delete = QAction("Delete message", menu)
             delete.triggered.connect(lambda: self.discardRequested.emit(cid))
             menu.addAction(delete)
+        for extend in self.menu_extenders:
+            extend(menu, msg)
         if menu.isEmpty():
             menu.deleteLater()
             return None
