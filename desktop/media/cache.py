@@ -55,6 +55,14 @@ class PixmapCache:
             self._used -= _cost(evicted)
             logger.debug("pixmap cache evicted %s", evicted_key)
 
+    def drop_media(self, media_id: str) -> int:
+        """Drop every pixmap of one image (keys ``<id>`` and ``<id>@...``): it was
+        deleted. Returns how many went."""
+        gone = [k for k in self._items if k == media_id or k.startswith(media_id + "@")]
+        for key in gone:
+            self._used -= _cost(self._items.pop(key))
+        return len(gone)
+
     def clear(self) -> None:
         self._items.clear()
         self._used = 0

@@ -172,6 +172,12 @@ class ImageDecoder(QObject):
     def pixmap(self, key: str) -> QPixmap | None:
         return self.cache.get(key)
 
+    def drop_media(self, media_id: str) -> None:
+        """Forget every decoded picture of a deleted image."""
+        self.cache.drop_media(media_id)
+        for key in [k for k in self.natural_sizes if k.startswith(media_id + "@")]:
+            del self.natural_sizes[key]
+
     def failure(self, key: str) -> str | None:
         return self._failed.get(key)
 

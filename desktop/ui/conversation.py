@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
@@ -137,11 +138,12 @@ class ConversationController(QObject):
         outer.insertWidget(outer.indexOf(self.panel.box), self.bar)
         self.bar.close_button.clicked.connect(self.cancel)
 
-        self.hover = HoverActions(self.timeline.viewport())
+        self._viewport = self.timeline.viewport()
+        self.hover = HoverActions(self._viewport)
         self.hover.reply_button.clicked.connect(self.on_hover_reply_clicked)
         self.hover.edit_button.clicked.connect(self.on_hover_edit_clicked)
-        self.timeline.viewport().setMouseTracking(True)
-        self.timeline.viewport().installEventFilter(self)
+        self._viewport.setMouseTracking(True)
+        self._viewport.installEventFilter(self)
         self.timeline.verticalScrollBar().valueChanged.connect(self._hide_hover)
 
         self.timeline.menu_extenders.append(self.extend_menu)
@@ -149,6 +151,7 @@ class ConversationController(QObject):
         self.timeline.quoteActivated.connect(self.jump_to)
         self.composer.installEventFilter(self)
         self.client.messages.subscribe(self.on_messages_change)
+        self.client.mediaDropped.connect(self.on_client_media_dropped)
 
     # ------------------------------------------------------------------ what may be done
     def can_reply(self, msg: Message) -> bool:
@@ -337,7 +340,7 @@ class ConversationController(QObject):
                     and self.mode is None and not self.panel.attachments):
                 return self.edit_last()
             return False
-        if watched is self.timeline.viewport():
+        if watched is self._viewport and shiboken6.isValid(self.timeline):
             if event.type() == QEvent.Type.MouseMove:
                 self._place_hover(event.position().toPoint())  # type: ignore[attr-defined]
             elif event.type() == QEvent.Type.Leave:
@@ -382,6 +385,11 @@ class ConversationController(QObject):
         if self.hover.message is not None:
             self.start_edit(self.hover.message)
 
+    def on_client_media_dropped(self, media_id: str) -> None:
+        """A deleted message's picture leaves the decoded caches and the GIF bytes."""
+        self.window.decoder.drop_media(media_id)
+        self.timeline.animations.drop_media(media_id)
+
     # ------------------------------------------------------------------ store
     def on_messages_change(self, change: Any) -> None:
         """The message being replied to or edited was deleted: leave the mode, say so."""
@@ -406,7 +414,7 @@ def row_index(view: QAbstractItemView, message_id: int) -> QModelIndex:
     row = getattr(source, "row_for_id", lambda _i: None)(message_id)
     if row is None:
         return QModelIndex()
-    window = getattr(view, "window_model", lambda: None)()
+    window = getattr(view, "window_model", None)
     first = window.first if window is not None else 0
     model = view.model()
     return model.index(row - first, 0) if model is not None and row >= first else QModelIndex()

@@ -123,6 +123,8 @@ class MessageDelegate(QStyledItemDelegate):
 
     # ----- images
     def _thumb_size(self, msg: Message) -> QSize | None:
+        if msg.deleted:
+            return None
         if msg.kind != "image" and msg.image is None and not msg.local_image:
             return None
         if msg.image is not None and msg.image.width > 0 and msg.image.height > 0:

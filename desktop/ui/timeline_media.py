@@ -106,6 +106,11 @@ class GifAnimations(QObject):
         pixmap = running.movie.currentPixmap()
         return None if pixmap.isNull() else pixmap
 
+    def drop_media(self, media_id: str) -> None:
+        """A deleted image's bytes go (its movie stops on the next update)."""
+        self._bytes.pop(media_id, None)
+        self.schedule()
+
     def clear(self) -> None:
         """Stop everything (the view shows another room)."""
         for running in self._running.values():
