@@ -191,7 +191,7 @@ class ConversationMixin(ClientCore):
             raw = ack.get("message")
             if isinstance(raw, dict):
                 msg = Message.from_wire(raw)
-                self.messages.apply_changes(msg.room, [msg])
+                self._apply(msg.room, [msg])
             if entry.op == "edit":
                 held = self.messages.get(entry.room, target)
                 if held is not None and held.pending_edit is not None and not any(
@@ -224,13 +224,24 @@ class ConversationMixin(ClientCore):
 
     def _take_changes(self, room: str, msgs: list[Message]) -> None:
         before = self.messages.newest_id(room)
-        self.messages.apply_changes(room, msgs)
+        self._apply(room, msgs)
         newest: Message | None = None
         for msg in msgs:
             if before is None or (msg.id is not None and msg.id > before):
                 newest = msg if newest is None or (msg.id or 0) > (newest.id or 0) else newest
         if newest is not None:
             self.rooms.set_last_message(room, newest)
+
+    def _apply(self, room: str, msgs: list[Message]) -> None:
+        """Upsert changed messages, and keep the room list's preview current."""
+        self.messages.apply_changes(room, msgs)
+        room_state = self.rooms.get(room)
+        last = room_state.last_message if room_state is not None else None
+        if last is not None and last.id is not None:
+            for msg in msgs:
+                if msg.id == last.id:
+                    self.rooms.refresh_last_message(
+                        room, self.messages.get(room, msg.id) or msg)
 
     def _check_seq(self, room: str, seq: int) -> None:
         """A seq more than one above the highest held: catch the room up."""
@@ -273,7 +284,7 @@ class ConversationMixin(ClientCore):
             return
         msg = Message.from_wire(raw)
         self._check_seq(msg.room, msg.seq)
-        self.messages.apply_changes(msg.room, [msg])
+        self._apply(msg.room, [msg])
 
     # ------------------------------------------------------------------ helpers
     def _quote_of(self, room: str, parent_id: int | None) -> ReplyPreview | None:

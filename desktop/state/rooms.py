@@ -79,6 +79,14 @@ class RoomStore(Observable):
             return
         self._set(room_id, "last_message", msg)
 
+    def refresh_last_message(self, room_id: str, msg: Message) -> None:
+        """The room's last message was edited or deleted: show its new state."""
+        room = self._rooms.get(room_id)
+        if room is None or room.last_message is None or room.last_message.id != msg.id:
+            return
+        room.last_message = msg
+        self._emit(Change("updated", room_id, fields=frozenset({"last_message"})))
+
     def _set(self, room_id: str, name: str, value: object) -> None:
         room = self._rooms.get(room_id)
         if room is None or getattr(room, name) == value:

@@ -79,7 +79,9 @@ def preview_text(room: Room, own_username: str | None) -> str:
     msg = room.last_message
     if msg is None:
         return room.topic or ""
-    if msg.kind == "image":
+    if msg.deleted:
+        body = "Message deleted"
+    elif msg.kind == "image":
         body = f"Photo · {msg.text}" if msg.text else "Photo"
     elif msg.kind == "system":
         body = msg.text or "Room updated"

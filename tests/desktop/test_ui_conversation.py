@@ -215,6 +215,8 @@ def test_delete_by_the_sender_and_by_the_rooms_owner_but_not_by_others(
     qtbot.keyClick(carol_window.timeline, Qt.Key.Key_Delete)
     _confirm(qtbot)
     qtbot.waitUntil(lambda: own.deleted)
+    last = carol.rooms.get(room.id).last_message
+    assert last is not None and last.deleted  # the sidebar says "Message deleted"
     held = olga.messages.get(room.id, own.id)
     qtbot.waitUntil(lambda: held is not None and held.deleted)
 
