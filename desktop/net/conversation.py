@@ -30,6 +30,14 @@ from server.protocol import HISTORY_LIMIT, ErrorCode, Event
 
 logger = logging.getLogger(__name__)
 
+# The protocol v2 events (shared/PROTOCOL.md sections 10-13), by name: this client also
+# runs against (and is built with) protocol 1 servers.
+MESSAGE_CHANGES = "message:changes"
+MESSAGE_UPDATED = "message:updated"
+MESSAGE_EDIT = "message:edit"
+MESSAGE_DELETE = "message:delete"
+REACTION_SET = "reaction:set"
+
 QUOTE_CHARS = 200
 MAX_CHANGE_ATTEMPTS = 8
 
@@ -163,11 +171,11 @@ class ConversationMixin(ClientCore):
             return
         payload: dict[str, Any] = {"room": entry.room, "id": target}
         if entry.op == "edit":
-            event, payload["text"] = Event.MESSAGE_EDIT, entry.text
+            event, payload["text"] = MESSAGE_EDIT, entry.text
         elif entry.op == "delete":
-            event = Event.MESSAGE_DELETE
+            event = MESSAGE_DELETE
         elif entry.op == "react":
-            event = Event.REACTION_SET
+            event = REACTION_SET
             payload["emoji"], payload["on"] = entry.emoji or "", entry.on
         else:
             logger.warning("dropping an outbox entry of unknown kind %r", entry.op)
@@ -213,7 +221,7 @@ class ConversationMixin(ClientCore):
     async def _catch_up_changes(self, room: str, since: int) -> None:
         limit = min(int(self._limits.get("history_limit") or HISTORY_LIMIT), HISTORY_LIMIT)
         while True:
-            page = await self._call(Event.MESSAGE_CHANGES,
+            page = await self._call(MESSAGE_CHANGES,
                                     {"room": room, "since": since, "limit": limit})
             msgs = [Message.from_wire(m) for m in page.get("messages", [])]
             self._take_changes(room, msgs)
@@ -269,7 +277,7 @@ class ConversationMixin(ClientCore):
     # ------------------------------------------------------------------ events
     def _event_handlers(self) -> dict[str, Handler]:
         return {**super()._event_handlers(),
-                str(Event.MESSAGE_UPDATED): self._on_message_updated_event}
+                MESSAGE_UPDATED: self._on_message_updated_event}
 
     async def _on_message_event(self, data: dict[str, Any]) -> None:
         try:
