@@ -93,7 +93,7 @@ class ConversationMixin(ClientCore):
             if entry is None:
                 return
             self._queue_change("edit", msg.room, None, text=text, target_cid=entry.client_id)
-            msg.text = text  # the echo shows it; the ack replaces the echo
+            msg.pending_edit = text  # shown now, and kept by the acked copy until the edit
             self.messages.refresh(msg, {"text"})
             return
         if text == msg.text and msg.pending_edit is None:

@@ -269,6 +269,8 @@ class MessageStore(Observable):
                 msg.status = max(msg.status, DeliveryStatus.SENT)
                 if echo.local_image is not None and msg.image is not None:
                     msg.local_image = echo.local_image
+                if echo.pending_edit is not None:  # an edit made while it was in flight
+                    msg.pending_edit = echo.pending_edit
             self._apply_floors(data, msg)
             data.insert_confirmed(bisect.bisect_left(data.ids, msg.id), msg)
             new_msgs.append(msg)

@@ -104,11 +104,13 @@ def test_an_edit_of_a_message_not_acked_yet_waits_for_its_ack(
     echo = alice.messages.find_client_id(cid)
     assert echo is not None
     alice.edit_message(echo, "second draft")
+    assert echo.shown_text == "second draft"  # shown at once, on the echo
     alice._in_flight = None
     qtbot.waitUntil(lambda: not alice.outbox.entries())
     held = alice.messages.find_client_id(cid)
     assert held is not None and held.id is not None
-    qtbot.waitUntil(lambda: held.text == "second draft")
+    # the acked copy kept showing the edit until the edit itself was acked
+    qtbot.waitUntil(lambda: held.text == "second draft" and held.pending_edit is None)
     page = run(bob.call("message:changes", {"room": "general", "since": 0}))
     stored = [m for m in page["messages"] if m["client_id"] == cid]
     assert [m["text"] for m in stored] == ["second draft"]
