@@ -52,8 +52,8 @@ class MessageRoles(IntEnum):
     EditedTsRole = Qt.ItemDataRole.UserRole + 15  # int ms or None
     DeletedRole = Qt.ItemDataRole.UserRole + 16
     ReplyToRole = Qt.ItemDataRole.UserRole + 17  # ReplyPreview or None
-    ReactionsRole = Qt.ItemDataRole.UserRole + 18  # list[Reaction]
-    MentionsRole = Qt.ItemDataRole.UserRole + 19  # list[str]
+    ReactionsRole = Qt.ItemDataRole.UserRole + 18  # ((emoji, (user, ...)), ...)
+    MentionsRole = Qt.ItemDataRole.UserRole + 19  # (name, ...) or None (v1)
     FileRole = Qt.ItemDataRole.UserRole + 20  # FileInfo or None
     EditPendingRole = Qt.ItemDataRole.UserRole + 21  # an own edit not yet acked
 

@@ -231,8 +231,8 @@ class MessageStore(Observable):
             msg.text = ""
             msg.image = msg.file = msg.reply_to = None
             msg.local_image = None
-            msg.reactions = []
-            msg.mentions = []
+            msg.reactions = ()
+            msg.mentions = ()
             msg.pending_edit = None
             self._updated(msg, {"deleted", "text", "image", "file", "reactions", "reply_to"})
             self._update_quotes(self._room(room), msg)

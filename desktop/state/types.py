@@ -48,6 +48,26 @@ class ImageInfo:
 
 
 @dataclass
+class FileInfo:
+    """A file message's attachment (protocol v2, section 17); ``name`` is for display only
+    (never a path: see ``desktop.state.filenames``)."""
+
+    id: str
+    name: str
+    size: int
+    mime: str
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> FileInfo:
+        return cls(
+            id=str(data.get("id", "")),
+            name=str(data.get("name") or ""),
+            size=int(data.get("size") or 0),
+            mime=str(data.get("mime") or "application/octet-stream"),
+        )
+
+
+@dataclass
 class Receipts:
     delivered: int = 0
     read: int = 0
@@ -84,37 +104,6 @@ class ReplyPreview:
 
 
 @dataclass
-class Reaction:
-    emoji: str
-    users: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> Reaction:
-        users = data.get("users")
-        return cls(
-            emoji=str(data.get("emoji") or ""),
-            users=[str(u) for u in users] if isinstance(users, list) else [],
-        )
-
-
-@dataclass
-class FileInfo:
-    id: str
-    name: str = ""
-    size: int = 0
-    mime: str = ""
-
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> FileInfo:
-        return cls(
-            id=str(data.get("id", "")),
-            name=str(data.get("name") or ""),
-            size=int(data.get("size") or 0),
-            mime=str(data.get("mime") or ""),
-        )
-
-
-@dataclass
 class Message:
     id: int | None  # None while pending (local echo)
     room: str
@@ -135,8 +124,10 @@ class Message:
     edited_ts: int | None = None
     deleted: bool = False
     reply_to: ReplyPreview | None = None
-    reactions: list[Reaction] = field(default_factory=list)
-    mentions: list[str] = field(default_factory=list)
+    # [(emoji, (user, ...)), ...] in first-use order, and the server-computed names this
+    # message mentions (plus "@room")
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    mentions: tuple[str, ...] | None = None  # None: a v1 server, which does not say
     file: FileInfo | None = None
     pending_edit: str | None = None  # an own edit not yet acked: shown instead of text
 
@@ -154,8 +145,6 @@ class Message:
                 status = DeliveryStatus.DELIVERED
         system = data.get("system")
         reply = data.get("reply_to")
-        reactions = data.get("reactions")
-        mentions = data.get("mentions")
         file = data.get("file")
         edited = data.get("edited_ts")
         return cls(
@@ -174,12 +163,17 @@ class Message:
             edited_ts=int(edited) if edited else None,
             deleted=bool(data.get("deleted", False)),
             reply_to=ReplyPreview.from_wire(reply) if isinstance(reply, dict) else None,
-            reactions=[Reaction.from_wire(r) for r in reactions if isinstance(r, dict)]
-            if isinstance(reactions, list)
-            else [],
-            mentions=[str(m) for m in mentions] if isinstance(mentions, list) else [],
+            reactions=reactions_from_wire(data.get("reactions")),
+            mentions=_mentions_from_wire(data.get("mentions")),
             file=FileInfo.from_wire(file) if isinstance(file, dict) else None,
         )
+
+    def mentions_user(self, username: str | None) -> bool:
+        """True if the server says this message mentions ``username`` (or everyone)."""
+        if not username:
+            return False
+        name = username.lower()
+        return any(m == "@room" or m.lower() == name for m in self.mentions or ())
 
     @property
     def is_pending_echo(self) -> bool:
@@ -193,6 +187,25 @@ class Message:
         return self.pending_edit if self.pending_edit is not None else self.text
 
 
+def _mentions_from_wire(raw: Any) -> tuple[str, ...] | None:
+    if not isinstance(raw, list):
+        return None
+    return tuple(m for m in raw if isinstance(m, str))
+
+
+def reactions_from_wire(raw: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The wire's ``[{emoji, users}]`` as tuples; malformed entries are skipped."""
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        if isinstance(item, dict) and isinstance(item.get("emoji"), str):
+            users = tuple(str(u) for u in item.get("users") or () if isinstance(u, str))
+            if users:
+                out.append((item["emoji"], users))
+    return tuple(out)
+
+
 @dataclass
 class Room:
     id: str
@@ -204,10 +217,10 @@ class Room:
     joined: bool = False
     unread: int = 0
     last_message: Message | None = None
-    # protocol v2 (sections 10 and 15)
+    mentions: int = 0  # v2: unread messages that mention me by name or @room
+    # protocol v2 (section 10)
     seq: int = 0
     read_up_to: int | None = None  # None: the server did not say (v1)
-    mentions: int = 0
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Room:
@@ -221,10 +234,10 @@ class Room:
             members=int(data.get("members") or 0),
             joined=bool(data.get("joined", False)),
             unread=int(data.get("unread") or 0),
+            mentions=int(data.get("mentions") or 0),
             last_message=Message.from_wire(last) if isinstance(last, dict) else None,
             seq=int(data.get("seq") or 0),
             read_up_to=int(data["read_up_to"] or 0) if "read_up_to" in data else None,
-            mentions=int(data.get("mentions") or 0),
         )
 
 

@@ -25,10 +25,11 @@ def test_v2_fields_are_parsed_and_default_for_v1() -> None:
              edited_ts=1_764_100_000_999)
     assert m.seq == 7 and m.edited_ts == 1_764_100_000_999
     assert m.reply_to == ReplyPreview(1, "al", "text", "q", False)
-    assert m.reactions[0].emoji == "👍" and m.reactions[0].users == ["al", "bob"]
+    assert m.reactions == (("👍", ("al", "bob")),) and m.mentions == ("al",)
     assert m.file is not None and m.file.name == "r.pdf"
     v1 = Message.from_wire({"id": 1, "room": "general", "sender": "x", "ts": 1, "text": "a"})
-    assert (v1.seq, v1.deleted, v1.reply_to, v1.reactions, v1.file) == (0, False, None, [], None)
+    assert (v1.seq, v1.deleted, v1.reply_to, v1.reactions, v1.file) == (0, False, None, (), None)
+    assert v1.mentions is None
     room = Room.from_wire({"id": "general", "name": "general", "seq": 9, "read_up_to": 4})
     assert (room.seq, room.read_up_to) == (9, 4)
     assert Room.from_wire({"id": "x"}).read_up_to is None
