@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import qasync
-from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QSocketNotifier, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from desktop.cli import Options, parse_args
@@ -123,17 +124,41 @@ async def _session(app: QApplication, opts: Options, password: str | None) -> in
 
 
 def _install_signal_handlers(close: Any) -> None:
-    """Ctrl+C / SIGTERM close the window like the Quit menu (clean shutdown)."""
+    """Ctrl+C / SIGTERM close the window like the Quit menu (clean shutdown).
+
+    Python runs a signal handler only when the interpreter next gets control, and while Qt
+    sleeps in its own poll() nothing gives it control. So the C-level handler's wakeup byte
+    goes to a socket that a QSocketNotifier watches: Qt's poll() wakes on it at once and the
+    window closes from an ordinary Qt slot, whatever the loop was doing.
+    """
+    app = QApplication.instance()
     try:
-        signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, close))
-        signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, close))
+        signal.signal(signal.SIGINT, lambda *_: None)  # the byte on the wakeup fd does the work
+        signal.signal(signal.SIGTERM, lambda *_: None)
     except ValueError:  # not the main thread (embedded use)
         return
-    # Python runs signal handlers only when it gets control; a slow tick gives it some.
-    ticker = QTimer(QApplication.instance())
-    ticker.setInterval(300)
-    ticker.timeout.connect(lambda: None)
-    ticker.start()
+    rsock, wsock = socket.socketpair()
+    rsock.setblocking(False)
+    wsock.setblocking(False)
+    signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+    notifier = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read, app)
+
+    def on_wakeup() -> None:
+        try:
+            signals = rsock.recv(64)
+        except BlockingIOError:
+            return
+        if signal.SIGINT in signals or signal.SIGTERM in signals:
+            logger.debug("quit signal received; closing the window")
+            close()
+
+    notifier.activated.connect(on_wakeup)
+    # the sockets live as long as the notifier that reads them
+    _wakeup_sockets.extend((rsock, wsock))
+
+
+# the signal wakeup socket pair, kept open for the life of the process
+_wakeup_sockets: list[socket.socket] = []
 
 
 def main(argv: list[str] | None = None) -> int:
