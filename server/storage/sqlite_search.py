@@ -1,0 +1,174 @@
+"""Full-text search for the SQLite backend: an FTS5 index kept in step by triggers.
+
+The index ``message_search`` holds one row per searchable message (rowid = message id): its
+text, plus two hidden key columns, ``rk`` (the room, as ``r`` + hex of its id) and ``sk``
+(the sender, ``u`` + user id), so a search limited to a few rooms or one sender lets FTS5
+intersect doclists instead of reading messages it then throws away.
+
+Triggers on ``messages`` keep it in step inside the transaction that stores, edits, deletes
+or purges a message, so the index can never disagree with what was committed. System
+messages and deleted ones (tombstones have empty text) are never indexed, so they are never
+found. The tokenizer folds case and diacritics (``unicode61 remove_diacritics 2``), and a
+prefix index makes the ``word*`` terms every word of a query becomes cheap.
+
+User input never reaches FTS5's query language raw: :func:`fts_query` quotes every term
+(``server.handlers.search`` splits the query into terms).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from server.storage.base_v2 import SearchStorage, SearchTerm
+
+if TYPE_CHECKING:
+    from server.storage.base import MessageRecord
+
+T = TypeVar("T")
+
+# A message is searchable when this holds for its row (``{r}`` is NEW or OLD).
+_SEARCHABLE = "{r}.kind != 'system' AND {r}.text != ''"
+
+SEARCH_SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
+    body, rk, sk,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+CREATE TRIGGER IF NOT EXISTS message_search_ai AFTER INSERT ON messages
+WHEN {_SEARCHABLE.format(r="NEW")}
+BEGIN
+    INSERT INTO message_search (rowid, body, rk, sk)
+    VALUES (NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0));
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_ad AFTER DELETE ON messages
+BEGIN
+    DELETE FROM message_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_au AFTER UPDATE OF text, kind ON messages
+WHEN OLD.text IS NOT NEW.text OR OLD.kind IS NOT NEW.kind
+BEGIN
+    DELETE FROM message_search WHERE rowid = OLD.id;
+    INSERT INTO message_search (rowid, body, rk, sk)
+    SELECT NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0)
+    WHERE {_SEARCHABLE.format(r="NEW")};
+END;
+"""
+
+_BACKFILL = f"""
+INSERT INTO message_search (rowid, body, rk, sk)
+SELECT id, text, 'r' || hex(room_id), 'u' || COALESCE(sender_id, 0) FROM messages
+WHERE {_SEARCHABLE.format(r="messages")}
+"""
+
+# Past this many rooms an OR of room keys costs more than filtering the matches by room.
+ROOM_KEY_FILTER_MAX = 8
+
+
+def install_search(conn: sqlite3.Connection) -> None:
+    """Migration step: create the index and its triggers, and index every stored message.
+
+    Runs inside the caller's transaction; safe to run again (it rebuilds the index)."""
+    for statement in split_script(SEARCH_SCHEMA):
+        conn.execute(statement)
+    conn.execute("DELETE FROM message_search")
+    conn.execute(_BACKFILL)
+
+
+def split_script(script: str) -> list[str]:
+    """Statements of ``script``; a trigger body's inner ``;`` stays inside its statement."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if current.strip() and sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def _quote(text: str) -> str:
+    """An FTS5 string: whatever is inside is only ever tokenized, never parsed as syntax."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def fts_query(
+    terms: list[SearchTerm], room_keys: list[str] | None = None, sender_key: str | None = None
+) -> str:
+    """The FTS5 MATCH expression: every term on the body, AND the room and sender keys."""
+    parts = [_quote(t.text) if t.phrase else _quote(t.text) + "*" for t in terms]
+    expr = "body : (" + " AND ".join(parts) + ")"
+    if room_keys:
+        expr += " AND rk : (" + " OR ".join(_quote(k) for k in room_keys) + ")"
+    if sender_key is not None:
+        expr += " AND sk : " + _quote(sender_key)
+    return expr
+
+
+def room_key(room_id: str) -> str:
+    return "r" + room_id.encode("utf-8").hex()
+
+
+def sender_key(user_id: int) -> str:
+    return f"u{user_id}"
+
+
+def search_ids(
+    conn: sqlite3.Connection,
+    terms: list[SearchTerm],
+    room_ids: list[str],
+    sender_id: int | None,
+    before: int | None,
+    limit: int,
+) -> tuple[list[int], bool]:
+    """Ids of matching messages in ``room_ids``, newest first, and whether more exist."""
+    if not terms or not room_ids:
+        return [], False
+    bound = before if before is not None else 2**63 - 1
+    skey = None if sender_id is None else sender_key(sender_id)
+    if len(room_ids) <= ROOM_KEY_FILTER_MAX:
+        match = fts_query(terms, [room_key(r) for r in room_ids], skey)
+        rows = conn.execute(
+            "SELECT rowid FROM message_search WHERE message_search MATCH ? AND rowid < ?"
+            " ORDER BY rowid DESC LIMIT ?",
+            (match, bound, limit + 1),
+        ).fetchall()
+    else:
+        # many rooms: walk the matches newest first and keep those in the user's rooms
+        match = fts_query(terms, None, skey)
+        marks = ",".join("?" * len(room_ids))
+        rows = conn.execute(
+            "SELECT s.rowid FROM message_search s JOIN messages m ON m.id = s.rowid"
+            f" WHERE message_search MATCH ? AND s.rowid < ? AND m.room_id IN ({marks})"
+            " ORDER BY s.rowid DESC LIMIT ?",
+            (match, bound, *room_ids, limit + 1),
+        ).fetchall()
+    ids = [int(r[0]) for r in rows]
+    return ids[:limit], len(ids) > limit
+
+
+class SQLiteSearchMixin(SearchStorage):
+    """SearchStorage for :class:`server.storage.sqlite.SQLiteStorage`."""
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    def _messages_by_ids_sync(self, conn: sqlite3.Connection, ids: list[int]) -> list[MessageRecord]:
+        raise NotImplementedError
+
+    async def search_messages(
+        self,
+        terms: list[SearchTerm],
+        room_ids: list[str],
+        sender_id: int | None,
+        before: int | None,
+        limit: int,
+    ) -> tuple[list[MessageRecord], bool]:
+        def q(conn: sqlite3.Connection) -> tuple[list[MessageRecord], bool]:
+            ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
+            by_id = {m.id: m for m in self._messages_by_ids_sync(conn, ids)}
+            return [by_id[i] for i in ids if i in by_id], more
+
+        return await self._read(q)
