@@ -18,6 +18,7 @@ from server.handlers.presence import PresenceHandler
 from server.handlers.receipts import ReceiptHandler
 from server.handlers.relations import RelationHandler
 from server.handlers.rooms import RoomHandler
+from server.handlers.search import SearchHandler
 from server.handlers.sync import SyncHandler
 from server.protocol import GENERAL_ROOM
 from server.storage.base import Storage, User
@@ -35,6 +36,8 @@ class ChatService:
             self.ctx, self.messages.message_limiter, self.accounts.is_operator
         )
         self.sync = SyncHandler(self.ctx)
+        self.search = SearchHandler(self.ctx)
+        self.files = self.messages.files
 
     @property
     def config(self) -> ServerConfig:
@@ -59,6 +62,7 @@ class ChatService:
         self.ctx.change_order.load(await self.ctx.storage.room_seqs())
         await self.rooms.start()
         await self.accounts.start()
+        await self.files.start()
 
     async def stop(self) -> None:
         """Cancel background work (pending room updates) before storage closes."""

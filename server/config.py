@@ -27,6 +27,8 @@ class ServerConfig:
     registration_open: bool = True
     max_image_bytes: int = protocol.MAX_IMAGE_BYTES
     max_file_bytes: int = protocol.MAX_FILE_BYTES
+    # an upload no message used within this many seconds is deleted (section 17)
+    upload_ttl_s: float = protocol.UPLOAD_TTL_S
     max_text_chars: int = protocol.MAX_TEXT_CHARS
     history_limit: int = protocol.HISTORY_LIMIT
     cors_origins: list[str] = field(default_factory=list)

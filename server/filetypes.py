@@ -1,4 +1,4 @@
-"""What an uploaded file is, from its first bytes; and a name that is safe to show.
+"""What an uploaded file is, from its first bytes (display names: ``server.validation``).
 
 The type comes from magic numbers only, never from the name or the client's word: a file
 we cannot recognise is ``application/octet-stream``. Zip containers are looked into a
@@ -10,13 +10,11 @@ what they are.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from server import media
 
 OCTET_STREAM = "application/octet-stream"
 TEXT_PLAIN = "text/plain"
-MAX_NAME_CHARS = 255
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"%PDF-", 0, "application/pdf"),
@@ -106,20 +104,3 @@ def _is_text(head: bytes) -> bool:
 
 def is_image_mime(mime: str) -> bool:
     return mime in ("image/png", "image/jpeg", "image/gif", "image/webp")
-
-
-def safe_name(raw: str | None, fallback: str = "file") -> str:
-    """A display name: the last path part, no control, format (bidi, zero-width) or
-    separator characters, trimmed, at most 255 characters, never empty, ``.`` or ``..``."""
-    if not raw:
-        return fallback
-    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(
-        " " if unicodedata.category(ch) in ("Zl", "Zp") or ch in "\t\n\r" else ch
-        for ch in name
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") or ch in "\t\n\r"
-    )
-    name = " ".join(name.split())[:MAX_NAME_CHARS].strip()
-    if name in ("", ".", ".."):
-        return fallback
-    return name

@@ -83,6 +83,10 @@ async def _user(request: web.Request) -> User:
     return await request.app[CHAT_KEY].accounts.user_for_token(token.strip())
 
 
+# the bearer token's user, for the route modules beside this one (server.http_media)
+request_user = _user
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         # jsoncodec: deep nesting or a 5,000-digit integer is a bad_request, never a 500
@@ -275,21 +279,9 @@ async def post_notice(request: web.Request) -> web.Response:
     return json_response({"ok": True, "connections": len(chat.connections)})
 
 
-async def get_media(request: web.Request) -> web.Response:
-    chat = request.app[CHAT_KEY]
-    user = await _user(request)
-    mime, _name, data = await chat.messages.media(user, request.match_info["id"])
-    return web.Response(
-        body=data,
-        content_type=mime,
-        headers={
-            "Cache-Control": "private, max-age=31536000, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
-
-
 def add_routes(app: web.Application) -> None:
+    from server import http_media  # it builds on this module
+
     app.middlewares.append(error_middleware)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -298,4 +290,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/rooms/{room}/messages", get_messages)
     app.router.add_post("/api/rooms/{room}/messages", post_message)
     app.router.add_post("/api/notice", post_notice)
-    app.router.add_get("/media/{id}", get_media)
+    http_media.add_routes(app)  # POST /api/media and GET /media/{id} (files, section 17)

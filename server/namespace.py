@@ -111,6 +111,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             Event.MESSAGE_DELETE: self.on_message_delete,
             Event.REACTION_SET: self.on_reaction_set,
             Event.MESSAGE_CHANGES: self.on_message_changes,
+            Event.MESSAGE_SEARCH: self.on_message_search,
             Event.TYPING: self.on_typing,
         }
 
@@ -330,6 +331,10 @@ class ChatNamespace(socketio.AsyncNamespace):
     @acked
     async def on_message_changes(self, conn: Connection, payload: dict[str, Any]) -> Ack:
         return await self.chat.sync.changes(conn.user, payload)
+
+    @acked
+    async def on_message_search(self, conn: Connection, payload: dict[str, Any]) -> Ack:
+        return await self.chat.search.search(conn.user, payload)
 
     @acked
     async def on_typing(self, conn: Connection, payload: dict[str, Any]) -> Ack:

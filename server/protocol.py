@@ -41,6 +41,7 @@ class Event(StrEnum):
     MESSAGE_DELETE = "message:delete"
     REACTION_SET = "reaction:set"
     MESSAGE_CHANGES = "message:changes"
+    MESSAGE_SEARCH = "message:search"
     # both directions; never needs an ack
     TYPING = "typing"
     # server -> client
@@ -99,6 +100,7 @@ THUMB_MAX_SIDE: Final = 320
 MAX_TOPIC_CHARS: Final = 200
 MAX_CLIENT_ID_CHARS: Final = 64
 MAX_FILE_BYTES: Final = 100 * 1024 * 1024
+UPLOAD_TTL_S: Final = 24 * 3600.0
 DEFAULT_CHANGES_PAGE: Final = 100
 REPLY_PREVIEW_CHARS: Final = 200
 # Reactions (v2, section 13): an emoji is 1..16 code points and at most 64 bytes of UTF-8

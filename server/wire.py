@@ -78,8 +78,17 @@ def message_to_wire(
         # [{"emoji", "users": [name, ...]}] in order of first use
         "reactions": [{"emoji": r.emoji, "users": list(r.users)} for r in message.reactions],
         "mentions": list(message.mentions),
-        # files (section 17) are not stored by this server yet
-        "file": None,
+        # {"id", "name", "size", "mime"}: an uploaded file (section 17)
+        "file": (
+            None
+            if message.file is None
+            else {
+                "id": message.file.id,
+                "name": message.file.name,
+                "size": message.file.size,
+                "mime": message.file.mime,
+            }
+        ),
     }
     if positions is not None and message.sender_id is not None:
         wire["receipts"] = receipts_for(message, positions)

@@ -1,4 +1,4 @@
-"""Messages: ``message:send``, ``message:history`` and ``media:get``."""
+"""Messages: ``message:send`` (text, image or file), ``message:history`` and ``media:get``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any
 from server import media
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, now_ms
+from server.handlers.media import FileHandler
 from server.handlers.relations import check_reply_parent, mentions_in, reply_id
 from server.protocol import DEFAULT_HISTORY_PAGE, ErrorCode, Event
 from server.ratelimit import SlidingWindow
-from server.storage.base import MessageRecord, NewImage, NewMessage, User
+from server.storage.base import MessageKind, MessageRecord, NewImage, NewMessage, User
+from server.storage.base_v2 import UploadUnavailable
 from server.validation import client_id as check_client_id
 from server.validation import (
     display_filename,
@@ -38,6 +40,7 @@ class MessageHandler:
             pixels_per_minute=config.image_pixels_per_user_per_minute,
             max_thumb_bytes=config.max_thumb_bytes,
         )
+        self.files = FileHandler(ctx, self.images)
 
     async def send_message(
         self,
@@ -58,9 +61,14 @@ class MessageHandler:
         text = optional_str(payload, "text")
         parent_id = reply_id(payload)
         image = payload.get("image")
+        file = payload.get("file")
         data: bytes | None = None
         image_name = "image"
-        if image is not None:
+        if image is not None and file is not None:
+            raise bad_request("A message carries an image or a file, not both.")
+        if file is not None:
+            pass  # checked with the upload below; the text is an optional caption
+        elif image is not None:
             if not isinstance(image, dict) or not isinstance(image.get("data"), (bytes, bytearray)):
                 raise bad_request("image must be an object with binary data.")
             data = bytes(image["data"])
@@ -103,6 +111,22 @@ class MessageHandler:
                 positions = await ctx.storage.members(resent.room)
                 return resent, message_to_wire(resent, positions), False
         new_image = None
+        prepared = None
+        if file is not None:
+            prepared = await self.files.prepare(user, file)
+            if prepared is None:
+                # a resend of a stored file message finds its upload used: answer the message
+                stored = await ctx.storage.message_by_client_id(user.id, cid)
+                if stored is not None:
+                    return (
+                        stored,
+                        message_to_wire(stored, await ctx.storage.members(stored.room)),
+                        False,
+                    )
+                raise ProtocolError(
+                    ErrorCode.NOT_FOUND, "There is no such upload of yours to send."
+                )
+            new_image = prepared.image
         if data is not None:
             processed = await self.images.process(data, config.max_image_bytes, str(user.id))
             new_image = NewImage(
@@ -115,19 +139,33 @@ class MessageHandler:
                 thumb=processed.thumb,
                 thumb_mime=processed.thumb_mime,
             )
-        record, created = await ctx.storage.insert_message(
-            NewMessage(
-                room=room.id,
-                sender_id=user.id,
-                ts=now_ms(),
-                kind="image" if new_image is not None else "text",
-                text=text or "",
-                client_id=cid,
-                image=new_image,
-                reply_to=parent_id,
-                mentions=await mentions_in(ctx, room.id, text or ""),
+        kind: MessageKind = "text"
+        if new_image is not None:
+            kind = "image"
+        elif prepared is not None:
+            kind = "file"
+        try:
+            record, created = await ctx.storage.insert_message(
+                NewMessage(
+                    room=room.id,
+                    sender_id=user.id,
+                    ts=now_ms(),
+                    kind=kind,
+                    text=text or "",
+                    client_id=cid,
+                    image=new_image,
+                    reply_to=parent_id,
+                    mentions=await mentions_in(ctx, room.id, text or ""),
+                    upload_id=None if prepared is None else prepared.upload_id,
+                )
             )
-        )
+        except UploadUnavailable:
+            # another send used the upload first (or it expired) between check and commit
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, "There is no such upload of yours to send."
+            ) from None
+        if created and prepared is not None and new_image is not None:
+            await self.files.stored_as_image(prepared)
         if created:
             ctx.metrics.messages_total += 1
             if new_image is not None:
@@ -158,7 +196,7 @@ class MessageHandler:
             raise bad_request("id must be an image id.")
         blob = await ctx.storage.media(image_id)
         if blob is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such image.")
+            return await self.files.small_file(user, image_id)
         if not await ctx.storage.is_member(blob.room, user.id):
             # the same answer as an unknown id: a non-member learns nothing about the image
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such image.")

@@ -18,6 +18,7 @@ from typing import Any
 
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, not_member, now_ms
+from server.handlers.media import erase_deleted_files
 from server.protocol import (
     MAX_EMOJI_BYTES,
     MAX_EMOJI_CODE_POINTS,
@@ -229,6 +230,7 @@ class RelationHandler:
             )
         if outcome.status == "changed":
             logger.info("user %s deleted message %d in %s", user.name, mid, room.id)
+            await erase_deleted_files(ctx.storage, ctx.config)
         return await self._answer(user, outcome, sid)
 
     async def react(self, user: User, payload: dict[str, Any], sid: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from server.connections import user_channel
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, not_member
+from server.handlers.media import erase_deleted_files
 from server.protocol import (
     DEFAULT_HISTORY_PAGE,
     GENERAL_ROOM,
@@ -244,6 +245,7 @@ class RoomHandler:
             raise ProtocolError(ErrorCode.FORBIDDEN, "Only the owner can close a room.")
         positions = await ctx.storage.members(room.id)
         await ctx.storage.delete_room(room.id)
+        await erase_deleted_files(ctx.storage, ctx.config)
         logger.info("user %s closed room %s", user.name, room.id)
         channels = [user_channel(p.user_id) for p in positions]
         if channels:

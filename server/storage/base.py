@@ -17,8 +17,10 @@ import abc
 from dataclasses import dataclass
 from typing import Literal
 
+from server.storage.base_v2 import FileRecord, FileStorage, SearchStorage
+
 RoomKind = Literal["public", "private", "dm"]
-MessageKind = Literal["text", "image", "system"]
+MessageKind = Literal["text", "image", "file", "system"]
 PositionState = Literal["delivered", "read"]
 
 
@@ -114,6 +116,7 @@ class MessageRecord:
     reply_to: ReplyPreview | None = None
     reactions: tuple[Reaction, ...] = ()
     mentions: tuple[str, ...] = ()
+    file: FileRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,9 @@ class NewMessage:
     # a message of the same room, checked by the handler before the insert
     reply_to: int | None = None
     mentions: Mentions = NO_MENTIONS
+    # an upload of the sender this message uses (section 17); claimed in the insert's
+    # transaction: as the ``image`` when one is given, else as the message's ``file``
+    upload_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +217,7 @@ class MediaBlob:
     data: bytes
 
 
-class Storage(abc.ABC):
+class Storage(FileStorage, SearchStorage, abc.ABC):
     """Async persistence. Every write is committed before its coroutine returns."""
 
     @abc.abstractmethod

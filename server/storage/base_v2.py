@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from server.storage.base import MessageRecord
 
 
+class UploadUnavailable(Exception):
+    """``insert_message``: the upload is unknown, someone else's, or already used."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileRecord:
     """The Message object's ``file``: an upload a message uses."""
@@ -68,12 +72,13 @@ class FileStorage(abc.ABC):
         """Every upload id the database knows (to find stray files on disk)."""
 
     @abc.abstractmethod
-    async def forget_message_files(self, message_ids: list[int]) -> list[str]:
-        """Forget the uploads these messages use (their deletion); the ids whose bytes go."""
+    async def doomed_files(self) -> list[str]:
+        """Ids of files whose message was deleted (or whose room closed) and whose bytes
+        are still to be erased. The deletion's own transaction put them on this list."""
 
     @abc.abstractmethod
-    async def room_file_ids(self, room_id: str) -> list[str]:
-        """The uploads the room's messages use (read before the room closes)."""
+    async def forget_doomed(self, upload_ids: list[str]) -> None:
+        """Their bytes are gone: take them off the list."""
 
 
 class SearchStorage(abc.ABC):

@@ -14,9 +14,13 @@ from server.storage.sqlite.receipts import ReceiptStore
 from server.storage.sqlite.relations import RelationStore
 from server.storage.sqlite.rooms import RoomStore
 from server.storage.sqlite.schema import schema_version
+from server.storage.sqlite.search import SearchStore
+from server.storage.sqlite.uploads import UploadStore
 
 
-class SQLiteStorage(AccountStore, RoomStore, MessageStore, RelationStore, ReceiptStore):
+class SQLiteStorage(
+    AccountStore, RoomStore, MessageStore, RelationStore, ReceiptStore, SearchStore, UploadStore
+):
     """The default backend (see the package docstring)."""
 
 

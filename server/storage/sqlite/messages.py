@@ -15,6 +15,7 @@ import sqlite3
 from server.storage.base import MediaBlob, MessageRecord, NewMessage, RoomRecord
 from server.storage.sqlite.engine import PendingInsert, SQLiteEngine
 from server.storage.sqlite.rows import load_message, load_messages, new_message_record
+from server.storage.sqlite.uploads import claim_upload_sync
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,11 @@ class MessageStore(SQLiteEngine):
                     img.thumb_mime,
                     img.data,
                 ),
+            )
+        if msg.upload_id is not None:
+            assert msg.sender_id is not None
+            claim_upload_sync(
+                conn, msg.upload_id, msg.sender_id, message_id, msg.room, as_image=img is not None
             )
         return new_message_record(conn, message_id), True
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from server.protocol import REPLY_PREVIEW_CHARS
 from server.storage.base import (
+    FileRecord,
     ImageRecord,
     MessageRecord,
     Reaction,
@@ -23,7 +24,8 @@ MESSAGE_COLUMNS = f"""
     m.system_event, m.system_user,
     i.id, i.mime, i.name, i.size, i.width, i.height, i.thumb, i.thumb_mime,
     m.seq, m.edited_ts, m.deleted, m.mentions,
-    p.id, pu.name, p.kind, substr(p.text, 1, {REPLY_PREVIEW_CHARS}), p.deleted
+    p.id, pu.name, p.kind, substr(p.text, 1, {REPLY_PREVIEW_CHARS}), p.deleted,
+    f.id, f.name, f.size, f.mime
 """
 MESSAGE_FROM = """
     FROM messages m
@@ -31,6 +33,7 @@ MESSAGE_FROM = """
     LEFT JOIN images i ON i.id = m.image_id
     LEFT JOIN messages p ON p.id = m.reply_to
     LEFT JOIN users pu ON pu.id = p.sender_id
+    LEFT JOIN uploads f ON f.message_id = m.id
 """
 # SQLite's default limit on host parameters is 999 (older builds); stay well below it
 _CHUNK = 500
@@ -52,6 +55,7 @@ def _record(row: Sequence[Any], reactions: tuple[Reaction, ...]) -> MessageRecor
     reply = None
     if row[22] is not None:
         reply = ReplyPreview(row[22], row[23], row[24], row[25], bool(row[26]))
+    file = None if row[27] is None else FileRecord(row[27], row[28], row[29], row[30])
     return MessageRecord(
         id=row[0],
         room=row[1],
@@ -70,6 +74,7 @@ def _record(row: Sequence[Any], reactions: tuple[Reaction, ...]) -> MessageRecor
         reply_to=reply,
         reactions=reactions,
         mentions=tuple(row[21].split()),
+        file=file,
     )
 
 

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 
 from server.names import username_skeleton
+from server.storage.sqlite.schema_v3 import migrate_search_and_files
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def _script(sql: str) -> Migration:
 
 
 # MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_script(_V1), _script(_V2)]
+MIGRATIONS: list[Migration] = [_script(_V1), _script(_V2), migrate_search_and_files]
 
 
 def schema_version() -> int:

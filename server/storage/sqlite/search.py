@@ -18,75 +18,14 @@ User input never reaches FTS5's query language raw: :func:`fts_query` quotes eve
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
 
-from server.storage.base_v2 import SearchStorage, SearchTerm
-
-if TYPE_CHECKING:
-    from server.storage.base import MessageRecord
-
-T = TypeVar("T")
-
-# A message is searchable when this holds for its row (``{r}`` is NEW or OLD).
-_SEARCHABLE = "{r}.kind != 'system' AND {r}.text != ''"
-
-SEARCH_SCHEMA = f"""
-CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
-    body, rk, sk,
-    tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
-);
-CREATE TRIGGER IF NOT EXISTS message_search_ai AFTER INSERT ON messages
-WHEN {_SEARCHABLE.format(r="NEW")}
-BEGIN
-    INSERT INTO message_search (rowid, body, rk, sk)
-    VALUES (NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0));
-END;
-CREATE TRIGGER IF NOT EXISTS message_search_ad AFTER DELETE ON messages
-BEGIN
-    DELETE FROM message_search WHERE rowid = OLD.id;
-END;
-CREATE TRIGGER IF NOT EXISTS message_search_au AFTER UPDATE OF text, kind ON messages
-WHEN OLD.text IS NOT NEW.text OR OLD.kind IS NOT NEW.kind
-BEGIN
-    DELETE FROM message_search WHERE rowid = OLD.id;
-    INSERT INTO message_search (rowid, body, rk, sk)
-    SELECT NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0)
-    WHERE {_SEARCHABLE.format(r="NEW")};
-END;
-"""
-
-_BACKFILL = f"""
-INSERT INTO message_search (rowid, body, rk, sk)
-SELECT id, text, 'r' || hex(room_id), 'u' || COALESCE(sender_id, 0) FROM messages
-WHERE {_SEARCHABLE.format(r="messages")}
-"""
+from server.storage.base import MessageRecord
+from server.storage.base_v2 import SearchTerm
+from server.storage.sqlite.engine import SQLiteEngine
+from server.storage.sqlite.rows import load_messages
 
 # Past this many rooms an OR of room keys costs more than filtering the matches by room.
 ROOM_KEY_FILTER_MAX = 8
-
-
-def install_search(conn: sqlite3.Connection) -> None:
-    """Migration step: create the index and its triggers, and index every stored message.
-
-    Runs inside the caller's transaction; safe to run again (it rebuilds the index)."""
-    for statement in split_script(SEARCH_SCHEMA):
-        conn.execute(statement)
-    conn.execute("DELETE FROM message_search")
-    conn.execute(_BACKFILL)
-
-
-def split_script(script: str) -> list[str]:
-    """Statements of ``script``; a trigger body's inner ``;`` stays inside its statement."""
-    statements: list[str] = []
-    current = ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if current.strip() and sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return statements
 
 
 def _quote(text: str) -> str:
@@ -149,15 +88,7 @@ def search_ids(
     return ids[:limit], len(ids) > limit
 
 
-class SQLiteSearchMixin(SearchStorage):
-    """SearchStorage for :class:`server.storage.sqlite.SQLiteStorage`."""
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError
-
-    def _messages_by_ids_sync(self, conn: sqlite3.Connection, ids: list[int]) -> list[MessageRecord]:
-        raise NotImplementedError
-
+class SearchStore(SQLiteEngine):
     async def search_messages(
         self,
         terms: list[SearchTerm],
@@ -168,7 +99,10 @@ class SQLiteSearchMixin(SearchStorage):
     ) -> tuple[list[MessageRecord], bool]:
         def q(conn: sqlite3.Connection) -> tuple[list[MessageRecord], bool]:
             ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
-            by_id = {m.id: m for m in self._messages_by_ids_sync(conn, ids)}
-            return [by_id[i] for i in ids if i in by_id], more
+            if not ids:
+                return [], more
+            marks = ",".join("?" * len(ids))
+            found = load_messages(conn, f"m.id IN ({marks}) ORDER BY m.id DESC", ids)
+            return found, more
 
-        return await self._read(q)
+        return await self._snapshot(q)
