@@ -81,7 +81,7 @@ FIELDS: dict[Event, tuple[str, ...]] = {
     Event.ROOM_TOPIC: ("room", "topic"),
     Event.ROOM_CLOSE: ("room",),
     Event.DM_OPEN: ("user",),
-    Event.MESSAGE_SEND: ("room", "client_id", "text", "image", "reply_to"),
+    Event.MESSAGE_SEND: ("room", "client_id", "text", "image", "reply_to", "file"),
     Event.MESSAGE_HISTORY: ("room", "before", "after", "limit"),
     Event.MESSAGE_RECEIPT: ("room", "id", "state"),
     Event.MEDIA_GET: ("id",),
@@ -90,6 +90,7 @@ FIELDS: dict[Event, tuple[str, ...]] = {
     Event.MESSAGE_DELETE: ("room", "id"),
     Event.REACTION_SET: ("room", "id", "emoji", "on"),
     Event.MESSAGE_CHANGES: ("room", "since", "limit"),
+    Event.MESSAGE_SEARCH: ("query", "room", "from", "before", "limit"),
 }
 
 
@@ -365,6 +366,15 @@ def plausible(key: str) -> st.SearchStrategy[Any]:
         "on": st.booleans(),
         "since": st.integers(min_value=-2, max_value=2**64),
         "reply_to": st.integers(min_value=-2, max_value=2**64) | st.just("<message>"),
+        # FTS5 syntax, quotes, operators and boundary lengths are all plain text to search
+        "query": st.text(max_size=30)
+        | st.sampled_from(
+            ['"', '""', "*", "NEAR(a b)", "a AND", "OR", "body:x", "rk:r1", "^a", "(", "x" * 200,
+             "x" * 201, '"unclosed phrase', "a* b*", "-", "\u0000"]
+        ),
+        "from": st.sampled_from([PEER, "fuzzer", "nobody", "", "x" * 33]) | scalars,
+        "file": st.fixed_dictionaries({"upload": st.text(max_size=40) | scalars})
+        | st.just({"upload": "0" * 32}),
     }
     return strategies.get(key, scalars)
 
@@ -441,6 +451,15 @@ def valid_payload(event: Event) -> st.SearchStrategy[dict[str, Any]]:
         Event.MESSAGE_CHANGES: st.fixed_dictionaries(
             {"room": room, "since": st.integers(0, 10**6)},
             optional={"limit": st.integers(1, protocol.HISTORY_LIMIT)},
+        ),
+        Event.MESSAGE_SEARCH: st.fixed_dictionaries(
+            {"query": st.text(min_size=1, max_size=40).filter(lambda q: any(c.isalnum() for c in q))},
+            optional={
+                "room": room,
+                "from": st.sampled_from([PEER, "fuzzer"]),
+                "before": st.integers(1, 10**6),
+                "limit": st.integers(1, 50),
+            },
         ),
     }
     return by_event[event]

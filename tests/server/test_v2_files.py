@@ -211,9 +211,7 @@ async def test_an_upload_is_used_once_by_its_uploader_only(
     # a second message with the same upload is refused
     assert (await send_file(alice, up["id"]))["error"]["code"] == ErrorCode.NOT_FOUND
     history = await alice.ok(Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM})
-    assert [m["id"] for m in history["messages"] if m["kind"] == "file"] == [
-        first["message"]["id"]
-    ]
+    assert [m["id"] for m in history["messages"] if m["kind"] == "file"] == [first["message"]["id"]]
 
 
 @pytest.mark.parametrize(

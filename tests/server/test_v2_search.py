@@ -136,8 +136,25 @@ async def test_closing_a_room_drops_its_messages_from_search(connect: Connect) -
 
 @pytest.mark.parametrize(
     "query",
-    ['"', "*", "NEAR(a b)", "AND", "OR x", "a:b", "body:secret", "rk:anything", "^start",
-     "x AND y", "(", ")", "-x", "+", "{body}: x", '""""', "NOT"],
+    [
+        '"',
+        "*",
+        "NEAR(a b)",
+        "AND",
+        "OR x",
+        "a:b",
+        "body:secret",
+        "rk:anything",
+        "^start",
+        "x AND y",
+        "(",
+        ")",
+        "-x",
+        "+",
+        "{body}: x",
+        '""""',
+        "NOT",
+    ],
 )
 async def test_fts_syntax_in_a_query_is_plain_text(connect: Connect, query: str) -> None:
     alice = await connect("alice")
