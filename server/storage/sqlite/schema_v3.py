@@ -16,7 +16,7 @@ SEARCH_SCHEMA = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
     body, rk, sk,
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '1 2 3 4 5 6'
 );
 CREATE TRIGGER IF NOT EXISTS message_search_ai AFTER INSERT ON messages
 WHEN {_SEARCHABLE.format(r="NEW")}
