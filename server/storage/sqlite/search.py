@@ -1,11 +1,12 @@
 """Full-text search for the SQLite backend: an FTS5 index kept in step by triggers.
 
 The index ``message_search`` holds one row per searchable message (rowid = message id): its
-text, plus two hidden key columns, ``rk`` (the room, as ``r`` + hex of its id) and ``sk``
+text, plus two key columns, ``rk`` (the room, as ``r`` + hex of its id) and ``sk``
 (the sender, ``u`` + user id), so a search limited to a few rooms or one sender lets FTS5
 intersect doclists instead of reading messages it then throws away.
 
-Triggers on ``messages`` keep it in step inside the transaction that stores, edits, deletes
+The index, its triggers and the backfill of stored messages are schema step 3
+(``schema_v3``). Triggers on ``messages`` keep it in step inside the transaction that stores, edits, deletes
 or purges a message, so the index can never disagree with what was committed. System
 messages and deleted ones (tombstones have empty text) are never indexed, so they are never
 found. The tokenizer folds case and diacritics (``unicode61 remove_diacritics 2``), and a
@@ -17,12 +18,18 @@ User input never reaches FTS5's query language raw: :func:`fts_query` quotes eve
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from server.storage.base import MessageRecord
 from server.storage.base_v2 import SearchTerm
 from server.storage.sqlite.engine import SQLiteEngine
 from server.storage.sqlite.rows import load_messages
+
+T = TypeVar("T")
 
 # Past this many rooms an OR of room keys costs more than filtering the matches by room.
 ROOM_KEY_FILTER_MAX = 8
@@ -89,6 +96,36 @@ def search_ids(
 
 
 class SearchStore(SQLiteEngine):
+    """Searches run on a read-only connection and thread of their own: a broad query never
+    delays history pages or sends queued on the engine's reader."""
+
+    _search_conn: sqlite3.Connection | None = None
+    _search_thread: ThreadPoolExecutor | None = None
+
+    async def open(self) -> None:
+        await super().open()
+        self._search_thread = ThreadPoolExecutor(1, thread_name_prefix="parley-sqlite-search")
+        self._search_conn = await self._on_search_thread(self._open_search_sync)
+
+    def _open_search_sync(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def close(self) -> None:
+        if self._search_thread is not None:
+            conn, self._search_conn = self._search_conn, None
+            if conn is not None:
+                await self._on_search_thread(conn.close)
+            self._search_thread.shutdown(wait=True)
+            self._search_thread = None
+        await super().close()
+
+    async def _on_search_thread(self, fn: Callable[[], T]) -> T:
+        assert self._search_thread is not None, "storage is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._search_thread, fn)
+
     async def search_messages(
         self,
         terms: list[SearchTerm],
@@ -97,12 +134,18 @@ class SearchStore(SQLiteEngine):
         before: int | None,
         limit: int,
     ) -> tuple[list[MessageRecord], bool]:
-        def q(conn: sqlite3.Connection) -> tuple[list[MessageRecord], bool]:
-            ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
-            if not ids:
-                return [], more
-            marks = ",".join("?" * len(ids))
-            found = load_messages(conn, f"m.id IN ({marks}) ORDER BY m.id DESC", ids)
-            return found, more
+        def q() -> tuple[list[MessageRecord], bool]:
+            conn = self._search_conn
+            assert conn is not None, "storage is not open"
+            conn.execute("BEGIN")  # the ids and the messages from one committed state
+            try:
+                ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
+                if not ids:
+                    return [], more
+                marks = ",".join("?" * len(ids))
+                found = load_messages(conn, f"m.id IN ({marks}) ORDER BY m.id DESC", ids)
+                return found, more
+            finally:
+                conn.execute("COMMIT")
 
-        return await self._snapshot(q)
+        return await self._on_search_thread(q)
