@@ -221,10 +221,12 @@ class FileHandler:
 
     # -- downloads --------------------------------------------------------------------------
 
-    async def _readable(self, user: User, file_id: str) -> tuple[Path, UploadRecord]:
+    async def _readable(
+        self, user: User, file_id: str, missing: str = "There is no such file."
+    ) -> tuple[Path, UploadRecord]:
         upload = await self.ctx.storage.get_upload(file_id) if is_upload_id(file_id) else None
         if upload is None or upload.message_id is None or upload.room is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such file.")
+            raise ProtocolError(ErrorCode.NOT_FOUND, missing)
         if not await self.ctx.storage.is_member(upload.room, user.id):
             # the same answer as an unknown id, as for images: a non-member learns nothing
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such file.")
@@ -235,8 +237,10 @@ class FileHandler:
         return await self._readable(user, file_id)
 
     async def small_file(self, user: User, file_id: str) -> tuple[str, str, bytes]:
-        """``media:get`` of a file: its bytes when they fit in ``max_image_bytes``."""
-        path, upload = await self._readable(user, file_id)
+        """``media:get`` of a file: its bytes when they fit in ``max_image_bytes``.
+
+        An id that is neither an image nor a file gets media:get's version 1 answer."""
+        path, upload = await self._readable(user, file_id, "There is no such image.")
         limit = self.ctx.config.max_image_bytes
         if upload.size > limit:
             raise ProtocolError(
