@@ -11,10 +11,12 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from server.errors import bad_request
+from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext
+from server.protocol import ErrorCode
+from server.ratelimit import SlidingWindow
 from server.storage.base import MessageRecord, User
-from server.storage.base_v2 import SearchTerm
+from server.storage.base_v2 import SearchTerm, SearchTooBroad
 from server.validation import history_limit, optional_message_id
 from server.wire import messages_to_wire
 
@@ -23,6 +25,9 @@ MAX_SEARCH_PAGE = 50
 DEFAULT_SEARCH_PAGE = 20
 # more terms than this only slow the index down; nobody types them
 MAX_TERMS = 16
+# per user; a person types a few searches a second at most (type-ahead included)
+SEARCHES_PER_WINDOW = 30
+SEARCH_WINDOW_S = 10.0
 
 
 def _has_token_char(text: str) -> bool:
@@ -69,11 +74,20 @@ def check_query(value: object) -> list[SearchTerm]:
 class SearchHandler:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
+        # searches are the costliest reads a client can ask for: a budget of their own
+        # (off with the message rate limit: --rate-limit 0)
+        per_window = SEARCHES_PER_WINDOW if ctx.config.rate_limit_messages else 0
+        self.limiter = SlidingWindow(per_window, SEARCH_WINDOW_S)
         ctx.features.add("search")
 
     async def search(self, user: User, payload: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
         terms = check_query(payload.get("query"))
+        if not self.limiter.allow(str(user.id)):
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"At most {SEARCHES_PER_WINDOW} searches in {SEARCH_WINDOW_S:g} seconds.",
+            )
         before = optional_message_id(payload, "before")
         limit = history_limit(payload.get("limit"), MAX_SEARCH_PAGE, DEFAULT_SEARCH_PAGE)
         room_ids: list[str]
@@ -92,9 +106,14 @@ class SearchHandler:
             if found is None:
                 return {"messages": [], "has_more": False}
             sender_id = found.id
-        messages, has_more = await ctx.storage.search_messages(
-            terms, room_ids, sender_id, before, limit
-        )
+        try:
+            messages, has_more = await ctx.storage.search_messages(
+                terms, room_ids, sender_id, before, limit
+            )
+        except SearchTooBroad:
+            raise bad_request(
+                "This search matches too much to answer in time; add words or letters."
+            ) from None
         return {"messages": await self._wire(user, messages), "has_more": has_more}
 
     async def _wire(self, user: User, messages: list[MessageRecord]) -> list[dict[str, Any]]:

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from server.storage.base import MessageRecord
 
 
+class SearchTooBroad(Exception):
+    """``search_messages`` gave up: the query would take longer than the time budget."""
+
+
 class UploadUnavailable(Exception):
     """``insert_message``: the upload is unknown, someone else's, or already used."""
 

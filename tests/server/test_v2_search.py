@@ -258,3 +258,29 @@ async def test_messages_stored_before_the_upgrade_are_found(
             assert any(word in t for t in found), (word, found)
     finally:
         await history_client.disconnect()
+
+
+async def test_searches_have_a_rate_limit_of_their_own(connect: Connect) -> None:
+    from server.handlers.search import SEARCHES_PER_WINDOW
+
+    alice = await connect("alice")
+    for _ in range(SEARCHES_PER_WINDOW):
+        await search(alice, "anything")
+    assert await alice.error(Event.MESSAGE_SEARCH, {"query": "anything"}) == ErrorCode.RATE_LIMITED
+    # sending is a separate budget
+    await alice.send(GENERAL_ROOM, "still fine")
+
+
+async def test_a_search_over_its_time_budget_is_refused_cleanly(
+    connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.storage.sqlite import search as sqlite_search
+
+    alice = await connect("alice")
+    await alice.send(GENERAL_ROOM, "budget words")
+    monkeypatch.setattr(sqlite_search, "SEARCH_BUDGET_S", -1.0)
+    monkeypatch.setattr(sqlite_search, "_PROGRESS_STEPS", 1)
+    assert await alice.error(Event.MESSAGE_SEARCH, {"query": "budget"}) == ErrorCode.BAD_REQUEST
+    monkeypatch.undo()
+    # the search connection is fine afterwards
+    assert await texts(alice, "budget") == ["budget words"]

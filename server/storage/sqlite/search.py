@@ -20,16 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from server.storage.base import MessageRecord
-from server.storage.base_v2 import SearchTerm
+from server.storage.base_v2 import SearchTerm, SearchTooBroad
 from server.storage.sqlite.engine import SQLiteEngine
 from server.storage.sqlite.rows import load_messages
 
 T = TypeVar("T")
+
+# a search's time budget: past it the query is interrupted (SearchTooBroad), so a hostile
+# query cannot hold the search thread; real queries take milliseconds (bench/v2_search.py)
+SEARCH_BUDGET_S = 2.0
+# how many SQLite VM steps between checks of the budget
+_PROGRESS_STEPS = 10_000
 
 # Past this many rooms an OR of room keys costs more than filtering the matches by room.
 ROOM_KEY_FILTER_MAX = 8
@@ -139,7 +146,16 @@ class SearchStore(SQLiteEngine):
             assert conn is not None, "storage is not open"
             conn.execute("BEGIN")  # the ids and the messages from one committed state
             try:
-                ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
+                deadline = time.monotonic() + SEARCH_BUDGET_S
+                conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+                try:
+                    ids, more = search_ids(conn, terms, room_ids, sender_id, before, limit)
+                except sqlite3.OperationalError as exc:
+                    if "interrupted" in str(exc):
+                        raise SearchTooBroad from None
+                    raise
+                finally:
+                    conn.set_progress_handler(None, 0)
                 if not ids:
                     return [], more
                 marks = ",".join("?" * len(ids))
