@@ -11,36 +11,42 @@ import sqlite3
 
 # A message is searchable when this holds for its row (``{r}`` is NEW or OLD).
 _SEARCHABLE = "{r}.kind != 'system' AND {r}.deleted = 0 AND {r}.text != ''"
+# The values a row is indexed under. The index is contentless (it keeps no copy of the
+# text), so taking a row out means telling FTS5 exactly these values again ('delete').
+_VALUES = "{r}.id, {r}.text, 'r' || hex({r}.room_id), 'u' || COALESCE({r}.sender_id, 0)"
 
 SEARCH_SCHEMA = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
     body, rk, sk,
+    content = '',
+    columnsize = 0,
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '1 2 3 4 5 6'
 );
 CREATE TRIGGER IF NOT EXISTS message_search_ai AFTER INSERT ON messages
 WHEN {_SEARCHABLE.format(r="NEW")}
 BEGIN
-    INSERT INTO message_search (rowid, body, rk, sk)
-    VALUES (NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0));
+    INSERT INTO message_search (rowid, body, rk, sk) VALUES ({_VALUES.format(r="NEW")});
 END;
 CREATE TRIGGER IF NOT EXISTS message_search_ad AFTER DELETE ON messages
+WHEN {_SEARCHABLE.format(r="OLD")}
 BEGIN
-    DELETE FROM message_search WHERE rowid = OLD.id;
+    INSERT INTO message_search (message_search, rowid, body, rk, sk)
+    VALUES ('delete', {_VALUES.format(r="OLD")});
 END;
-CREATE TRIGGER IF NOT EXISTS message_search_au AFTER UPDATE OF text, kind, deleted ON messages
-WHEN OLD.text IS NOT NEW.text OR OLD.kind IS NOT NEW.kind OR OLD.deleted IS NOT NEW.deleted
+CREATE TRIGGER IF NOT EXISTS message_search_au
+AFTER UPDATE OF text, kind, deleted, room_id, sender_id ON messages
 BEGIN
-    DELETE FROM message_search WHERE rowid = OLD.id;
+    INSERT INTO message_search (message_search, rowid, body, rk, sk)
+    SELECT 'delete', {_VALUES.format(r="OLD")} WHERE {_SEARCHABLE.format(r="OLD")};
     INSERT INTO message_search (rowid, body, rk, sk)
-    SELECT NEW.id, NEW.text, 'r' || hex(NEW.room_id), 'u' || COALESCE(NEW.sender_id, 0)
-    WHERE {_SEARCHABLE.format(r="NEW")};
+    SELECT {_VALUES.format(r="NEW")} WHERE {_SEARCHABLE.format(r="NEW")};
 END;
 """
 
 _BACKFILL = f"""
 INSERT INTO message_search (rowid, body, rk, sk)
-SELECT id, text, 'r' || hex(room_id), 'u' || COALESCE(sender_id, 0) FROM messages
+SELECT {_VALUES.format(r="messages")} FROM messages
 WHERE {_SEARCHABLE.format(r="messages")}
 """
 
@@ -92,5 +98,5 @@ def migrate_search_and_files(conn: sqlite3.Connection) -> None:
     """Create the uploads table, the search index and the triggers; index stored messages."""
     for statement in split_script(UPLOADS_SCHEMA) + split_script(SEARCH_SCHEMA):
         conn.execute(statement)
-    conn.execute("DELETE FROM message_search")
+    conn.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')")
     conn.execute(_BACKFILL)

@@ -1,12 +1,13 @@
 """Full-text search for the SQLite backend: an FTS5 index kept in step by triggers.
 
-The index ``message_search`` holds one row per searchable message (rowid = message id): its
-text, plus two key columns, ``rk`` (the room, as ``r`` + hex of its id) and ``sk``
+The index ``message_search`` holds one entry per searchable message (rowid = message id):
+the words of its text, plus two key columns, ``rk`` (the room, as ``r`` + hex of its id) and ``sk``
 (the sender, ``u`` + user id), so a search limited to a few rooms or one sender lets FTS5
 intersect doclists instead of reading messages it then throws away.
 
 The index, its triggers and the backfill of stored messages are schema step 3
-(``schema_v3``). Triggers on ``messages`` keep it in step inside the transaction that stores, edits, deletes
+(``schema_v3``); the index is contentless (no second copy of the text). Triggers on
+``messages`` keep it in step inside the transaction that stores, edits, deletes
 or purges a message, so the index can never disagree with what was committed. System
 messages and deleted ones (tombstones have empty text) are never indexed, so they are never
 found. The tokenizer folds case and diacritics (``unicode61 remove_diacritics 2``), and a
@@ -160,7 +161,8 @@ class SearchStore(SQLiteEngine):
                     return [], more
                 marks = ",".join("?" * len(ids))
                 found = load_messages(conn, f"m.id IN ({marks}) ORDER BY m.id DESC", ids)
-                return found, more
+                # the triggers keep these out of the index; never show one whatever happens
+                return [m for m in found if not m.deleted and m.kind != "system"], more
             finally:
                 conn.execute("COMMIT")
 
