@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.auth import hash_password  # noqa: E402
+from server.handlers.search import parse_query  # noqa: E402
 from server.storage.sqlite import SQLiteStorage, schema  # noqa: E402
 
 PASSWORD = "bench password"
@@ -150,7 +151,12 @@ def queries(data_dir: Path, count: int, seed: int) -> list[dict[str, Any]]:
 
 async def measure(url: str, user: str, payloads: list[dict[str, Any]]) -> list[float]:
     sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(url, auth={"username": user, "password": PASSWORD}, transports=["websocket"])
+    await sio.connect(
+        url,
+        auth={"username": user, "password": PASSWORD},
+        transports=["websocket"],
+        wait_timeout=60,  # argon2 on a loaded machine
+    )
     times: list[float] = []
     found = 0
     try:
@@ -165,6 +171,43 @@ async def measure(url: str, user: str, payloads: list[dict[str, Any]]) -> list[f
         await sio.disconnect()
     print(f"  {user}: {found / len(payloads):.1f} results per query on average")
     return times
+
+
+async def measure_storage(data_dir: Path, payloads: list[dict[str, Any]]) -> None:
+    """The same queries straight on the storage (no socket, no server process): what the
+    index costs, apart from the transport and the scheduling of a loaded machine."""
+    storage = SQLiteStorage(data_dir / "parley.sqlite3")
+    await storage.open()
+    print("\nstorage only (search_messages in this process, same queries):")
+    print("| requester | queries | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    try:
+        for user_id, label in (
+            (1, "member of 100 rooms"),
+            (2, "member of 10 rooms"),
+            (3, "member of 1 room"),
+        ):
+            mine = await storage.member_room_ids(user_id)
+            times = []
+            for payload in payloads:
+                terms = parse_query(payload["query"])
+                rooms = mine
+                if "room" in payload:
+                    if payload["room"] not in mine:
+                        continue  # forbidden: never reaches the index
+                    rooms = [payload["room"]]
+                sender = None
+                if "from" in payload:
+                    sender = int(payload["from"].removeprefix("user"))
+                started = time.perf_counter()
+                await storage.search_messages(terms, rooms, sender, None, 20)
+                times.append((time.perf_counter() - started) * 1000)
+            print(
+                f"| {label} | {len(times)} | {percentile(times, 0.5):.1f} | "
+                f"{percentile(times, 0.99):.1f} | {max(times):.1f} |"
+            )
+    finally:
+        await storage.close()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -231,12 +274,13 @@ def main() -> None:
                 f"| {label} | {len(times)} | {percentile(times, 0.5):.1f} | "
                 f"{percentile(times, 0.99):.1f} | {max(times):.1f} | {statistics.mean(times):.1f} |"
             )
-        print("\n".join(rows))
+            print(rows[-1], flush=True)
         load = os.getloadavg()
         print(f"load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     finally:
         server.terminate()
         server.wait(30)
+    asyncio.run(measure_storage(args.data_dir, payloads))
 
 
 if __name__ == "__main__":
