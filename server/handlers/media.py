@@ -161,6 +161,12 @@ class FileHandler:
                 raise ProtocolError(
                     ErrorCode.BAD_REQUEST, "The upload stalled; send the file again."
                 ) from None
+            except ConnectionError:
+                # the client went away mid-body: routine, nothing kept, no traceback
+                logger.info("an upload by %s was cut off after %d bytes", user.name, incoming.size)
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST, "The upload was cut off before its end."
+                ) from None
             try:
                 await incoming.write(chunk)
             except TooLarge:

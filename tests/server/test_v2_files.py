@@ -413,3 +413,38 @@ async def test_a_file_message_can_be_edited_and_searched_by_caption(
     assert edited["message"]["text"] == "" and edited["message"]["file"] == up
     found = await alice.ok(Event.MESSAGE_SEARCH, {"query": "quarterly"})
     assert found["messages"] == []
+
+
+async def test_a_client_gone_mid_upload_leaves_nothing_and_no_error(
+    server: RunningServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import logging
+
+    alice = await connect("alice")
+    tmp = Path(server.app[CHAT_KEY].config.data_dir) / "files" / ".tmp"
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        (
+            "POST /api/media?name=x HTTP/1.1\r\nHost: parley\r\n"
+            f"Authorization: Bearer {token(alice)}\r\nContent-Length: 5000000\r\n\r\n"
+        ).encode()
+    )
+    writer.write(b"x" * 2_000_000)
+    await writer.drain()
+    async with asyncio.timeout(10):  # a condition on the disk, polled
+        while not any(p.stat().st_size > 0 for p in tmp.iterdir()):
+            await asyncio.sleep(0.01)
+    writer.transport.abort()
+    async with asyncio.timeout(10):
+        while list(tmp.iterdir()):
+            await asyncio.sleep(0.01)
+    assert stored_files(server) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # the server carries on
+    assert (await upload_ok(server, alice))["size"] == 3
+
+
+async def upload_ok(server: RunningServer, client: ChatTestClient) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        return await upload(http, server, client, b"abc")
