@@ -13,7 +13,7 @@ from typing import Any
 
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext
-from server.protocol import ErrorCode
+from server.protocol import ErrorCode, is_valid_username
 from server.ratelimit import SlidingWindow
 from server.storage.base import MessageRecord, User
 from server.storage.base_v2 import SearchTerm, SearchTooBroad
@@ -40,6 +40,9 @@ def _has_token_char(text: str) -> bool:
 def parse_query(query: str) -> list[SearchTerm]:
     """Split on whitespace; a double-quoted part is one phrase term (an unclosed quote runs
     to the end). Terms with no letter or digit are dropped: they cannot match a word."""
+    # control characters and lone surrogates separate words anyway; FTS5 would read a NUL
+    # as the end of its string, and a surrogate cannot be encoded to UTF-8 at all
+    query = "".join(" " if unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in query)
     terms: list[SearchTerm] = []
     i, n = 0, len(query)
     while i < n:
@@ -100,8 +103,9 @@ class SearchHandler:
         sender_id: int | None = None
         sender = payload.get("from")
         if sender is not None:
-            if not isinstance(sender, str) or not 1 <= len(sender) <= 32:
+            if not is_valid_username(sender):
                 raise bad_request("from must be a username.")
+            assert isinstance(sender, str)
             found = await ctx.storage.get_user(sender)
             if found is None:
                 return {"messages": [], "has_more": False}

@@ -154,6 +154,12 @@ async def test_closing_a_room_drops_its_messages_from_search(connect: Connect) -
         "{body}: x",
         '""""',
         "NOT",
+        "0\x00",
+        "a\x00b",
+        '"x\x00',
+        "\ud800x",
+        "x\udfff y",
+        "\x1b[31m",
     ],
 )
 async def test_fts_syntax_in_a_query_is_plain_text(connect: Connect, query: str) -> None:
@@ -193,6 +199,8 @@ async def test_operators_are_matched_as_words(connect: Connect) -> None:
         {"query": "ok", "room": 7},
         {"query": "ok", "from": 7},
         {"query": "ok", "from": ""},
+        {"query": "ok", "from": "no spaces allowed"},
+        {"query": "ok", "from": "\ud800"},
         {"query": " ".join(["w"] * 17)},
     ],
 )
@@ -284,3 +292,10 @@ async def test_a_search_over_its_time_budget_is_refused_cleanly(
     monkeypatch.undo()
     # the search connection is fine afterwards
     assert await texts(alice, "budget") == ["budget words"]
+
+
+async def test_control_characters_separate_words(connect: Connect) -> None:
+    alice = await connect("alice")
+    await alice.send(GENERAL_ROOM, "alpha beta")
+    assert await texts(alice, "alpha\x00beta") == ["alpha beta"]
+    assert await texts(alice, "\ud800alp") == ["alpha beta"]

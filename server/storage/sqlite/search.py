@@ -45,7 +45,7 @@ ROOM_KEY_FILTER_MAX = 8
 
 def _quote(text: str) -> str:
     """An FTS5 string: whatever is inside is only ever tokenized, never parsed as syntax."""
-    return '"' + text.replace('"', '""') + '"'
+    return '"' + text.replace('"', '""').replace("\x00", " ") + '"'
 
 
 def fts_query(
