@@ -368,15 +368,25 @@ async def test_closing_a_room_erases_its_files(
 
 
 async def test_unused_uploads_expire(
-    server_factory: ServerFactory, transport: str, http: aiohttp.ClientSession
+    server_factory: ServerFactory,
+    transport: str,
+    http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = await server_factory(upload_ttl_s=0.0)
+    from server.handlers import media
+
+    server = await server_factory(upload_ttl_s=3600.0)
     alice = await client_for(server, transport, "alice")
     try:
         used = await upload(http, server, alice, b"used")
         assert (await send_file(alice, used["id"]))["ok"] is True
         unused = await upload(http, server, alice, b"unused")
-        assert await server.app[CHAT_KEY].files.expire() == 1
+        files = server.app[CHAT_KEY].files
+        assert await files.expire() == 0  # younger than the TTL: kept
+        # two hours later (the handler's clock moved on; no waiting)
+        later = media.now_ms() + 2 * 3600 * 1000
+        monkeypatch.setattr(media, "now_ms", lambda: later)
+        assert await files.expire() == 1
         assert stored_files(server) == [used["id"]]
         assert (await send_file(alice, unused["id"]))["error"]["code"] == ErrorCode.NOT_FOUND
     finally:
