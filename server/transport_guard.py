@@ -37,6 +37,9 @@ from server.sio_guard import GuardedSocketServer, TransportStats
 logger = logging.getLogger(__name__)
 
 ENGINEIO_PATH = "/socket.io/"
+# routes that stream their body themselves, with their own size limit and idle deadline
+# (server.http_media: uploads up to max_file_bytes go to disk, never into memory)
+STREAMED_PATHS = frozenset({"/api/media"})
 # engine.io session ids are 20 URL-safe base64 characters
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -270,7 +273,7 @@ async def transport_middleware(request: web.Request, handler: _Handler) -> web.S
     try:
         if request.path == ENGINEIO_PATH:
             return await _engineio_request(request, handler, guard, guarded)
-        if request.body_exists:
+        if request.body_exists and request.path not in STREAMED_PATHS:
             try:
                 request = await read_body(
                     request, guard.limits.json_body_bytes, guard.limits.body_timeout_s
