@@ -249,11 +249,12 @@ async def test_downloads_are_for_members_with_a_token(
     assert ack["ok"] is True
     url = f"{server.url}/media/{up['id']}"
     async with http.get(url, headers={"Authorization": f"Bearer {token(bob)}"}) as resp:
-        assert resp.status == 403
-        assert (await resp.json())["error"]["code"] == "forbidden"
+        # the answer for an unknown id: a non-member learns nothing about the file
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
     async with http.get(url) as resp:
         assert resp.status == 401
-    assert await bob.error(Event.MEDIA_GET, {"id": up["id"]}) == ErrorCode.FORBIDDEN
+    assert await bob.error(Event.MEDIA_GET, {"id": up["id"]}) == ErrorCode.NOT_FOUND
     # an unused upload is nobody's download, not even its uploader's
     unused = await upload(http, server, alice, b"not sent")
     async with http.get(
@@ -283,8 +284,10 @@ async def test_names_are_for_display_only(
         "zero\u200bwidth\x00nul\x07.txt": "zerowidthnul.txt",
         "..": "file",
         "": "file",
-        "line\nbreak.txt": "line break.txt",
+        "line\nbreak.txt": "linebreak.txt",
+        ".hidden": "hidden",
         "x" * 300: "x" * 255,
+        "y" * 300 + ".pdf": "y" * 251 + ".pdf",
     }
     for raw, shown in cases.items():
         up = await upload(http, server, alice, b"data", raw)

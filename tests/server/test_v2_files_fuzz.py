@@ -26,6 +26,7 @@ from PIL import Image
 
 from server import filetypes
 from server.protocol import ErrorCode, Event
+from server.validation import MAX_FILENAME_CHARS, display_filename
 from tests.server.test_fuzz_events import FUZZ_ROOM, PASSWORD, FuzzTarget
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
@@ -112,10 +113,10 @@ def post(url: str, token: str, body: bytes, name: str | None) -> tuple[int, dict
 
 
 def assert_safe_name(name: str) -> None:
-    assert 1 <= len(name) <= filetypes.MAX_NAME_CHARS
+    assert 1 <= len(name) <= MAX_FILENAME_CHARS
     assert "/" not in name and "\\" not in name and name not in (".", "..")
-    assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name)
-    assert name == name.strip()
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name)
+    assert name == name.strip() and not name.startswith(".")
 
 
 @UPLOAD_SETTINGS
@@ -191,8 +192,8 @@ def test_sniff_never_fails_and_names_a_type(head: bytes) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(raw=st.text(max_size=600))
-def test_safe_name_is_always_a_plain_name(raw: str) -> None:
-    assert_safe_name(filetypes.safe_name(raw))
+def test_display_filename_is_always_a_plain_name(raw: str) -> None:
+    assert_safe_name(display_filename(raw))
 
 
 def test_sniffing_recognises_common_formats() -> None:
