@@ -153,3 +153,44 @@ def test_execute_script_keeps_a_trigger_body_whole() -> None:
         assert [r[0] for r in conn.execute("SELECT x FROM log ORDER BY x")] == [4, 40]
     finally:
         conn.close()
+
+
+def schema_of(path: Path) -> tuple[int, list[tuple[str, str, str]], dict[str, list[str]]]:
+    """(user_version, every table/index/trigger with its SQL, each table's columns)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        objects = [
+            (kind, name, " ".join((sql or "").split()))
+            for kind, name, sql in conn.execute(
+                "SELECT type, name, sql FROM sqlite_master"
+                " WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name"
+            )
+        ]
+        columns = {
+            name: [row[1] for row in conn.execute(f"PRAGMA table_info('{name}')")]
+            for kind, name, _ in objects
+            if kind == "table"
+        }
+        return version, objects, columns
+    finally:
+        conn.close()
+
+
+async def test_an_upgraded_v1_dir_and_a_fresh_one_end_at_the_same_schema(
+    v1_dir: Path, tmp_path: Path
+) -> None:
+    """v2-core's steps, the search step and main's users.skeleton, whichever way one came."""
+    fresh = tmp_path / "fresh.sqlite3"
+    for path in (v1_dir / "parley.sqlite3", fresh):
+        store = SQLiteStorage(path)
+        await store.open()
+        await store.close()
+    upgraded_schema = schema_of(v1_dir / "parley.sqlite3")
+    fresh_schema = schema_of(fresh)
+    assert upgraded_schema[0] == fresh_schema[0] == schema_version()
+    assert {o[:2] for o in upgraded_schema[1]} == {o[:2] for o in fresh_schema[1]}
+    assert upgraded_schema[2] == fresh_schema[2]
+    names = {name for _, name, _ in fresh_schema[1]}
+    assert {"message_search", "uploads", "users_by_skeleton"} <= names
+    assert "skeleton" in fresh_schema[2]["users"]
