@@ -38,7 +38,7 @@ async function main(url, transports, prefix, steps) {
   const last = steps.page1.messages[steps.page1.messages.length - 1];
   steps.page2 = await bob.call("message:search", { query: `${prefix} mark`, limit: 2, before: last.id });
   steps.bob_quick = await bob.call("message:search", { query: "quick" });
-  steps.forbidden = await bob.call("message:search", { query: "quick", room: secret });
+  steps.hidden = await bob.call("message:search", { query: "quick", room: secret });
   steps.bad = await bob.call("message:search", { query: "" });
   steps.syntax = await bob.call("message:search", { query: 'NEAR( "* AND' });
 

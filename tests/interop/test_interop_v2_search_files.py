@@ -41,9 +41,10 @@ def test_search(steps: dict[str, Any]) -> None:
     page1, page2 = steps["page1"], steps["page2"]
     assert [t.split()[-1] for t in texts(page1)] == ["three", "two"] and page1["has_more"]
     assert [t.split()[-1] for t in texts(page2)] == ["one"] and not page2["has_more"]
-    # bob is not in the private room: its message is never found, and asking is forbidden
+    # bob is not in the private room: its message is never found, and asking answers as for
+    # a room that does not exist
     assert "quick secret" not in texts(steps["bob_quick"])
-    assert code(steps["forbidden"]) == ErrorCode.FORBIDDEN
+    assert code(steps["hidden"]) == ErrorCode.NOT_FOUND
     assert code(steps["bad"]) == ErrorCode.BAD_REQUEST
     assert steps["syntax"]["ok"] is True or code(steps["syntax"]) == ErrorCode.BAD_REQUEST
 
