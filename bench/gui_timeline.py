@@ -99,6 +99,55 @@ async def _peer_send(url: str, user: str, room: str, count: int, create: bool) -
     await sio.disconnect()
 
 
+async def _react(url: str, user: str, room: str, rate: float) -> None:
+    """React to the room's newest messages at ``rate`` reactions a second (each one a
+    ``message:updated`` on the viewer) until stdin closes; print how many were acked."""
+    import socketio
+
+    sio = socketio.AsyncClient(reconnection=False)
+    ids: list[int] = []
+    sio.on("message", lambda data: ids.append(int(data["id"])) if data.get("room") == room
+           else None)
+    await sio.connect(url, auth={"username": user, "password": PASSWORD},
+                      transports=["websocket"], wait_timeout=20)
+    await sio.call("room:join", {"room": room}, timeout=20)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.done() or (
+        sys.stdin.readline() == "" and stop.set_result(None)))
+    emoji = ["👍", "❤️", "😂", "🎉", "😮", "😢"]
+    acked = 0
+    on: dict[tuple[int, str], bool] = {}
+    n = 0
+    start = time.monotonic()
+    pending: set[asyncio.Task[Any]] = set()
+
+    async def one(mid: int, e: str, state: bool) -> None:
+        nonlocal acked
+        ack = await sio.call("reaction:set", {"room": room, "id": mid, "emoji": e,
+                                              "on": state}, timeout=60)
+        if ack.get("ok"):
+            acked += 1
+
+    while not stop.done():
+        if ids:
+            mid = ids[-1 - (n % min(len(ids), 30))]  # the rows on screen during the flood
+            e = emoji[n % len(emoji)]
+            state = not on.get((mid, e), False)
+            on[(mid, e)] = state
+            task = asyncio.ensure_future(one(mid, e, state))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            n += 1
+        # keep to the rate on average
+        delay = start + n / rate - time.monotonic()
+        await asyncio.sleep(max(0.0, delay) if ids else 0.01)
+    await asyncio.gather(*pending, return_exceptions=True)
+    print(json.dumps({"reactions": acked}), flush=True)
+    await sio.disconnect()
+
+
 PIN: dict[str, set[int]] = {}  # "gui" / "others" -> CPU sets, when pinning
 
 
@@ -282,6 +331,7 @@ async def gui_measurements(
     flood: int,
     tmp: Path,
     profile: str | None = None,
+    reactions: float = 0.0,
 ) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
 
@@ -364,6 +414,16 @@ async def gui_measurements(
 
         prof = cProfile.Profile()
         prof.enable()
+    reactor = None
+    if reactions > 0:
+        # a second peer reacts to the flood's newest rows: message:updated at that rate
+        reactor = subprocess.Popen(
+            [sys.executable, __file__, "--reactor", url, "reactor", "flood", str(reactions)],
+            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        pin(reactor.pid, "others")
+        assert reactor.stdout is not None
+        reactor.stdout.readline()  # "ready"
     peer = run_peer(url, "flooder", "flood", flood, create=False)
     await until(lambda: flood_model.rowCount() > base, 60)
     first = time.perf_counter()
@@ -375,6 +435,12 @@ async def gui_measurements(
         prof.disable()
         prof.dump_stats(profile)
     peer.wait(60)
+    if reactor is not None:
+        out, _err = reactor.communicate("", timeout=120)
+        sent = json.loads(out.strip().splitlines()[-1])["reactions"]
+        results["reactions_per_s"] = sent / (last - first)
+        results["reactions"] = sent
+        results["reacted_rows"] = sum(1 for m in client.messages.messages("flood") if m.reactions)
     during = [t for t in ticks if first <= t <= last]
     gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
     results["flood_rows"] = flood_model.rowCount() - base
@@ -408,14 +474,22 @@ def main() -> int:
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile the flood phase into FILE (inflates the stall)"
     )
+    parser.add_argument("--reactions", type=float, default=0.0, metavar="PER_S",
+                        help="a second peer reacts to the flood's rows at this rate (v2)")
+    parser.add_argument("--no-resize", action="store_true", help="skip cold start and resize")
     parser.add_argument("--resize-rows", type=int, default=2_000)
     parser.add_argument("--resize-only", action="store_true", help="only the resize benchmark")
     parser.add_argument("--peer", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--reactor", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--cold-start-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
         url, user, room, count, create = args.peer
         asyncio.run(_peer_send(url, user, room, int(count), create == "1"))
+        return 0
+    if args.reactor:
+        url, user, room, rate = args.reactor
+        asyncio.run(_react(url, user, room, float(rate)))
         return 0
     if args.cold_start_child is not None:
         return cold_start_child(args.cold_start_child)
@@ -459,14 +533,15 @@ def main() -> int:
             res = run_on_qasync(
                 app,
                 gui_measurements(
-                    server.url, args.messages, args.flood, tmp, args.profile
+                    server.url, args.messages, args.flood, tmp, args.profile,
+                    args.reactions,
                 ),
             )
 
             pw = tmp / "pw"
             pw.write_text(PASSWORD)
             colds = []
-            for i in range(3):
+            for i in range(0 if args.no_resize else 3):
                 out = subprocess.run(
                     [
                         sys.executable,
@@ -493,7 +568,8 @@ def main() -> int:
                 else:
                     print(out.stdout, out.stderr, file=sys.stderr)
             res["cold_start_s"] = sorted(colds)[len(colds) // 2] if colds else float("nan")
-            res.update(resize_measurements(args.resize_rows))
+            if not args.no_resize:
+                res.update(resize_measurements(args.resize_rows))
         finally:
             server.stop()
 
@@ -526,7 +602,12 @@ def main() -> int:
         f"| cold start of `parley` to first painted window (median of 3) | recorded "
         f"| {res['cold_start_s'] * 1000:.0f} ms |"
     )
-    print_resize(res)
+    if "reactions" in res:
+        print(f"| reactions during the flood (`message:updated`) | 200/s | "
+              f"{res['reactions_per_s']:.0f}/s ({res['reactions']:,} acked, "
+              f"{res['reacted_rows']:,} rows with chips) |")
+    if not args.no_resize:
+        print_resize(res)
     return 0
 
 

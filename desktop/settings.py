@@ -166,6 +166,15 @@ class AppSettings:
         make_private_file(self.path)
 
     # ----- helpers
+    @property
+    def recent_emoji(self) -> list[str]:
+        """The emoji picker's recently used reactions, most recent first."""
+        return [e for e in self._str("ui/recent_emoji", "").split(" ") if e][:24]
+
+    @recent_emoji.setter
+    def recent_emoji(self, value: list[str]) -> None:
+        self._qs.setValue("ui/recent_emoji", " ".join(e for e in value if e and " " not in e))
+
     def _str(self, key: str, default: str) -> str:
         value = self._qs.value(key, default)
         return str(value) if value is not None else default

@@ -38,6 +38,7 @@ _FIELD_ROLES: dict[str, tuple[int, ...]] = {
     "last_message": (RoomRoles.LastMessageRole,),
     "members": (RoomRoles.ItemRole,),
     "owner": (RoomRoles.ItemRole,),
+    "mentions": (RoomRoles.ItemRole,),
 }
 
 

@@ -47,6 +47,7 @@ from desktop.net.conversation import ConversationMixin
 from desktop.net.core import REQUEST_TIMEOUT_S, SEND_TIMEOUT_S, RequestError
 from desktop.net.media import MEDIA_CACHE_BYTES, MediaMixin
 from desktop.net.presence import PresenceMixin
+from desktop.net.reactions import ReactionsMixin
 from desktop.net.receipts import RECEIPT_DEBOUNCE_S, ReceiptsMixin
 from desktop.net.rooms import RoomsMixin
 from desktop.net.sending import MAX_SEND_ATTEMPTS, SendingMixin
@@ -66,8 +67,8 @@ __all__ = [
 
 
 class ChatClient(
-    ConnectionMixin, RoomsMixin, ConversationMixin, SendingMixin, ReceiptsMixin,
-    PresenceMixin, MediaMixin,
+    ConnectionMixin, RoomsMixin, ReactionsMixin, ConversationMixin, SendingMixin,
+    ReceiptsMixin, PresenceMixin, MediaMixin,
 ):
     """The app's connection to one server as one user (signals listed in the module doc)."""
 
@@ -80,6 +81,7 @@ class ChatClient(
         self._init_receipts()
         self._init_presence()
         self._init_media()
+        self._init_reactions()
 
     async def disconnect(self) -> None:  # type: ignore[override]  # the contract's name
         """Close the connection and stop reconnecting; the outbox stays on disk."""

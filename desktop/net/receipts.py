@@ -61,6 +61,7 @@ class ReceiptsMixin(ClientCore):
         """The user is looking at ``room``: its badge clears, and ``read`` goes up to its
         newest message, or with ``reads_follow_view`` only up to what the view saw."""
         self.rooms.set_unread(room, 0)
+        self.rooms.set_mentions(room, 0)
         newest = self.messages.newest_id(room)
         if self.reads_follow_view and newest is not None:
             newest = min(newest, self._seen_up_to.get(room, 0)) or None

@@ -244,6 +244,8 @@ class SendingMixin(ClientCore):
             self._send_read_if_visible()
         else:
             self.rooms.increment_unread(msg.room)
+            if msg.mentions_user(self.username):
+                self.rooms.increment_mentions(msg.room)
         self.messageReceived.emit(msg.room, msg)
 
 

@@ -336,6 +336,26 @@ class MessageStore(Observable):
             self._updated(msg, fields)
         return changed
 
+    def set_reactions(
+        self, room: str, message_id: int, reactions: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+        """Replace a message's reactions (v2); the old ones, or None if it is not held."""
+        msg = self.get(room, message_id)
+        if msg is None:
+            return None
+        old = msg.reactions
+        if old != reactions:
+            msg.reactions = reactions
+            self._updated(msg, {"reactions"})
+        return old
+
+    def set_mentions(self, room: str, message_id: int, mentions: tuple[str, ...] | None) -> None:
+        """Replace a message's server-computed mentions (an edit recomputes them)."""
+        msg = self.get(room, message_id)
+        if msg is not None and msg.mentions != mentions:
+            msg.mentions = mentions
+            self._updated(msg, {"mentions"})
+
     def clear_room(self, room: str) -> None:
         if self._rooms.pop(room, None) is not None:
             self._emit(Change("reset", room))

@@ -43,7 +43,8 @@ class RoomStore(Observable):
             return
         fields = {
             name
-            for name in ("name", "topic", "kind", "owner", "members", "joined", "unread")
+            for name in ("name", "topic", "kind", "owner", "members", "joined", "unread",
+                         "mentions")
             if getattr(old, name) != getattr(room, name)
         }
         if room.last_message is None and old.last_message is not None:
@@ -68,6 +69,14 @@ class RoomStore(Observable):
         room = self._rooms.get(room_id)
         if room is not None and by:
             self._set(room_id, "unread", room.unread + by)
+
+    def set_mentions(self, room_id: str, mentions: int) -> None:
+        self._set(room_id, "mentions", max(0, mentions))
+
+    def increment_mentions(self, room_id: str, by: int = 1) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None and by:
+            self._set(room_id, "mentions", room.mentions + by)
 
     def set_last_message(self, room_id: str, msg: Message) -> None:
         """Keep the newest message (by id) as the room's last message."""

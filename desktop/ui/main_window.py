@@ -31,10 +31,12 @@ from desktop.net.client import ChatClient, RequestError
 from desktop.settings import AppSettings
 from desktop.state.types import Change, Message, Room
 from desktop.ui import icons, theme
+from desktop.ui import reactions as reactions_ui
 from desktop.ui.attachments import Attachment
 from desktop.ui.conversation import ConversationController
 from desktop.ui.drafts import Draft, DraftStore
 from desktop.ui.image_viewer import ImageViewer
+from desktop.ui.mention_complete import MentionCompleter
 from desktop.ui.notifier import Notifier
 from desktop.ui.window_actions import WindowActions
 from desktop.ui.window_layout import WindowLayout
@@ -65,6 +67,8 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.setObjectName("mainWindow")
         self.client = client
         self.settings = settings
+        reactions_ui.RECENT[:] = settings.recent_emoji
+        reactions_ui.SAVE_RECENT = lambda recent: setattr(settings, "recent_emoji", recent)
         self.decoder = decoder if decoder is not None else ImageDecoder(parent=self)
         self.current_room: str | None = None
         self.starting = False  # the startup controller is signing in
@@ -152,6 +156,12 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.timeline.imageActivated.connect(self.open_image)
         self.timeline.retryRequested.connect(self.client.retry)
         self.timeline.discardRequested.connect(self.client.discard)
+        self.timeline.reactionToggled.connect(self.client.toggle_reaction)
+        self.mention_completer = MentionCompleter(
+            self.composer,
+            lambda: [m.name for m in self.client.members.members(self.current_room or "")],
+            lambda: self.client.username,
+        )
         self.timeline.mimeDropped.connect(self.composer_panel.add_mime)
         self.timeline.seenUpTo.connect(self.client.mark_seen)
         self.client.reads_follow_view = True  # `read` only up to what the timeline showed
@@ -225,6 +235,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.room_list.select_room(room_id)
         model = self.client.message_model(room_id)
         room = self.client.rooms.get(room_id)
+        self.timeline.delegate.me = self.client.username
         self.timeline.setModel(model)
         self.timeline.set_unread(room.unread if room is not None else 0)
         self.timeline.more_history = room_id not in self._no_more_history

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from desktop.media.decoder import ImageDecoder
 from desktop.models.message_list import MessageRoles
 from desktop.models.row_sync import AnyIndex
+from desktop.state.emoji_data import QUICK, name_of
 from desktop.state.format import human_size
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import message_paint
@@ -64,6 +65,7 @@ from desktop.ui.message_layout import (
 )
 from desktop.ui.message_quote import paint_quote
 from desktop.ui.message_text import TextBlockCache, link_at
+from desktop.ui.reaction_chips import chip_tooltip, paint_chips, paint_quick_bar, quick_bar
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,10 @@ class MessageDelegate(QStyledItemDelegate):
         self._fonts: Fonts | None = None
         self._waiting: dict[str, list[QPersistentModelIndex]] = {}
         self.hover_link: str | None = None
+        self.me: str | None = None  # the signed-in user: their reaction chips are tinted
+        # the message under the mouse gets the quick-reaction bar (and the emoji under it)
+        self.hover_msg: Message | None = None
+        self.hover_quick: str | None = None
         # the message above which "New messages" is drawn (see set_unread_marker)
         self.unread_marker_id: int | None = None
         # (message, start, length) of the user's text selection, painted highlighted
@@ -340,7 +346,8 @@ class MessageDelegate(QStyledItemDelegate):
                 painter, lay, palette, meta_font, str(index.data(Qt.ItemDataRole.DisplayRole) or "")
             )
         else:
-            message_paint.paint_bubble(painter, lay, palette, own, msg, name_font)
+            mentioned = not own and bool(msg.mentions) and msg.mentions_user(self.me)
+            message_paint.paint_bubble(painter, lay, palette, own, msg, name_font, mentioned)
             if lay.quote_rect is not None:
                 paint_quote(painter, lay.quote_rect, palette, msg, name_font, meta_font)
             if lay.image_rect is not None:
@@ -350,6 +357,11 @@ class MessageDelegate(QStyledItemDelegate):
             selection = self.selection[1:] if self.selection and self.selection[0] is msg else None
             message_paint.paint_text(painter, lay, palette, text_font, selection)
             message_paint.paint_status(painter, lay, palette, own, msg, meta_font)
+            if lay.chips:
+                paint_chips(painter, lay.chips, palette, meta_font, self.me)
+            if msg is self.hover_msg and lay.bubble_rect is not None and not msg.deleted:
+                paint_quick_bar(painter, quick_bar(lay.bubble_rect, own, QUICK), palette,
+                                text_font, self.hover_quick)
         if self.flash_id is not None and msg.id == self.flash_id:
             message_paint.paint_flash(painter, lay)
         if self.show_focus and option.state & QStyle.StateFlag.State_HasFocus:
@@ -379,7 +391,8 @@ class MessageDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: AnyIndex, pos: QPoint
     ) -> tuple[str, Any]:
         """What is under ``pos`` (viewport coordinates): ("link", url), ("image", Message),
-        ("retry", client_id), ("status", tooltip), ("quote", parent id), ("bubble", Message)
+        ("retry", client_id), ("status", tooltip), ("quote", parent id),
+        ("reaction", (Message, Chip)), ("quick", (Message, emoji)), ("bubble", Message)
         or ("", None)."""
         msg = index.data(MessageRoles.ItemRole)
         if not isinstance(msg, Message):
@@ -391,6 +404,14 @@ class MessageDelegate(QStyledItemDelegate):
                 and lay.bubble_rect is not None):
             if lay.meta_rect is not None and lay.meta_rect.adjusted(-4, -4, 4, 4).contains(local):
                 return "retry", msg.client_id
+        for chip in lay.chips:
+            if chip.rect.contains(local):
+                return "reaction", (msg, chip)
+        if (msg is self.hover_msg and lay.bubble_rect is not None and msg.id is not None
+                and not msg.deleted):
+            for rect, emoji in quick_bar(lay.bubble_rect, own, QUICK):
+                if rect.contains(local):
+                    return "quick", (msg, emoji)
         if lay.image_rect is not None and lay.image_rect.contains(local):
             return "image", msg
         if lay.quote_rect is not None and lay.quote_rect.contains(local) and msg.reply_to:
@@ -429,7 +450,7 @@ class MessageDelegate(QStyledItemDelegate):
             line = text_layout.lineAt(i)
             if rel.y() < line.y() + line.height():
                 return int(line.xToCursor(rel.x()))
-        return len(msg.text)
+        return len(text_layout.text())
 
     def helpEvent(
         self,
@@ -456,6 +477,10 @@ class MessageDelegate(QStyledItemDelegate):
             tip = "Click to see the message this replies to"
         elif kind == "link":
             tip = str(value)
+        elif kind == "reaction":
+            tip = chip_tooltip(value[1])
+        elif kind == "quick":
+            tip = f"React with {value[1]} ({name_of(value[1])})"
         elif kind == "image" and isinstance(msg, Message) and msg.image is not None:
             size = f" · {human_size(msg.image.size)}" if msg.image.size > 0 else ""
             tip = f"{msg.image.name}{size} — click to open"

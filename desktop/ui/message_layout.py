@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from PySide6.QtCore import QDateTime, QPoint, QPointF, QRect, QSize, Qt
+from PySide6.QtCore import QDateTime, QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QTextLayout
 
 from desktop.state.types import Message
 from desktop.ui.message_text import TextBlock, layout_text
+from desktop.ui.reaction_chips import Chip, layout_chips
 
-TextBlocker = Callable[[str, QFont, float], TextBlock]
+TextBlocker = Callable[..., TextBlock]  # (text, font, max_width, mentions=()) -> TextBlock
 
 MARGIN_X = 18
 AVATAR = 34
@@ -71,6 +72,8 @@ class RowLayout:
     own: bool = False
     quote_rect: QRect | None = None  # the quoted parent of a reply (protocol v2)
     muted_text: bool = False  # "Message deleted": drawn in the muted colour
+    chips: list[Chip] = field(default_factory=list)
+    boxes: list[tuple[str, QRectF]] = field(default_factory=list)  # code/quote/mention
 
     def content_rect(self) -> QRect:
         """The part of the row that is the message itself (for focus and selection)."""
@@ -236,10 +239,12 @@ def compute_layout(
         inner_max = max_bubble - 2 * PAD_X
     body = "Message deleted" if msg.deleted else msg.shown_text
     out.muted_text = msg.deleted
-    block = text_block(body, text_font, inner_max) if body else None
+    mentions = () if msg.deleted else (msg.mentions or ())
+    block = text_block(body, text_font, inner_max, mentions) if body else None
     if block is not None:
         out.text_layout = block.layout
         out.links = block.links
+        out.boxes = block.boxes
 
     # Where the time goes: beside the last text line if it fits (never beside a
     # right-to-left one, which ends on the right), else its own line; on an image
@@ -307,6 +312,10 @@ def compute_layout(
     _place_meta(out, meta, meta_w, meta_h, own, bx + bubble_w, bottom)
     if header and not own:
         out.avatar_rect = QRect(MARGIN_X, by, AVATAR, AVATAR)
+    if msg.reactions:
+        chips_left = width - MARGIN_X - max_bubble if own else left_col
+        out.chips, bottom = layout_chips(msg.reactions, meta_fm, chips_left,
+                                         chips_left + max_bubble, bottom, own)
     out.height = max(bottom, by + (AVATAR if out.avatar_rect else 0)) + 1
     return out
 

@@ -76,7 +76,8 @@ def paint_system(p: QPainter, lay: RowLayout, palette: QPalette, font: QFont, te
 
 
 def paint_bubble(
-    p: QPainter, lay: RowLayout, palette: QPalette, own: bool, msg: Message, name_font: QFont
+    p: QPainter, lay: RowLayout, palette: QPalette, own: bool, msg: Message, name_font: QFont,
+    mentioned: bool = False,
 ) -> None:
     if lay.avatar_rect is not None and msg.sender:
         colour = theme.avatar_colour(msg.sender, palette)  # readable initials, both themes
@@ -91,6 +92,8 @@ def paint_bubble(
     if lay.bubble_rect is None:
         return
     fill = theme.own_bubble(palette) if own else theme.other_bubble(palette)
+    if mentioned:  # a message that mentions the user stands out, as in Slack
+        fill = theme.mix(fill, theme.ACCENT, 0.22)
     failed = own and msg.status == DeliveryStatus.FAILED
     p.setPen(QPen(theme.DANGER, 1.2) if failed else Qt.PenStyle.NoPen)
     p.setBrush(fill)
@@ -163,6 +166,8 @@ def paint_text(
 ) -> None:
     if lay.text_layout is None or lay.text_origin is None:
         return
+    if lay.boxes:
+        _paint_boxes(p, lay, palette)
     p.setPen(theme.muted(palette) if lay.muted_text else theme.text(palette))
     p.setFont(font)
     ranges = []
@@ -185,6 +190,32 @@ def paint_text(
         fr.format = fmt
         ranges.append(fr)
     lay.text_layout.draw(p, lay.text_origin, ranges)
+
+
+def _paint_boxes(p: QPainter, lay: RowLayout, palette: QPalette) -> None:
+    """Behind the text: code block boxes, quote bars, mention pills, inline code boxes."""
+    assert lay.text_origin is not None
+    base = palette.color(QPalette.ColorRole.Base)
+    # boxes are the text colour, faint, over the bubble: visible on either theme's bubble
+    shade = QColor(theme.text(palette))
+    shade.setAlpha(30)
+    p.save()
+    p.translate(lay.text_origin)
+    p.setPen(Qt.PenStyle.NoPen)
+    for kind, rect in lay.boxes:
+        if kind == "pre":
+            p.setBrush(shade)
+            p.drawRoundedRect(rect.adjusted(-4, -2, 4, 2), 5, 5)
+        elif kind == "quote":
+            p.setBrush(theme.ACCENT)
+            p.drawRoundedRect(rect, 1.5, 1.5)
+        elif kind == "code":
+            p.setBrush(shade)
+            p.drawRoundedRect(rect, 3, 3)
+        elif kind == "mention":
+            p.setBrush(theme.mix(base, theme.ACCENT, 0.28))
+            p.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
+    p.restore()
 
 
 def paint_status(

@@ -1,8 +1,11 @@
 """Plain message text for the timeline: links found in it, direction, and its QTextLayout.
 
-User text is only ever plain text: nothing here interprets markup. The only formats laid
-over it are the link ranges found by :func:`find_links` (underline; the colour is added at
-paint time so a palette change needs no relayout).
+User text is only ever plain text: nothing here interprets HTML. The formats laid over it
+are the Telegram Markdown subset parsed by :mod:`desktop.state.markdown` (its markers are
+taken out of the shown text: bold, italic, monospace code, indented code blocks and
+quotes, and mention pills, whose boxes and bars are painted behind the text) and the
+link ranges found by :func:`find_links` (underline; the colour is added at paint time so a
+palette change needs no relayout).
 
 Direction is decided per paragraph from its first strong character (Unicode's rule P2),
 and every line of a right-to-left paragraph is aligned to the right edge of the text
@@ -15,8 +18,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QTextCharFormat, QTextLayout, QTextOption
+
+from desktop.state import markdown
 
 # A URL runs to the first space, quote or angle bracket; trailing punctuation is trimmed
 # after the match (see _trim_url), so "(see https://x.org/a_(b))." keeps "a_(b)".
@@ -94,6 +99,8 @@ class TextBlock:
     links: list[tuple[int, int, str]] = field(default_factory=list)
     max_width: float = 0.0
     wrapped: bool = True
+    # ("pre" | "quote" | "mention" | "code", rect in layout coordinates) behind the text
+    boxes: list[tuple[str, QRectF]] = field(default_factory=list)
 
     def fits(self, max_width: float) -> bool:
         """True if laying the text out at ``max_width`` would give this very block.
@@ -121,20 +128,21 @@ class TextBlockCache:
     def __init__(self, limit: int = 4000, widths: int = 3) -> None:
         self._limit = limit
         self._widths = widths
-        self._blocks: dict[tuple[str, str], list[TextBlock]] = {}
+        self._blocks: dict[tuple[str, str, tuple[str, ...]], list[TextBlock]] = {}
         self._font: QFont | None = None
         self._font_key = ""
 
-    def __call__(self, text: str, font: QFont, max_width: float) -> TextBlock:
+    def __call__(self, text: str, font: QFont, max_width: float,
+                 mentions: tuple[str, ...] = ()) -> TextBlock:
         if font is not self._font:  # the layout passes the same QFont object every row
             self._font, self._font_key = font, font.key()
-        key = (text, self._font_key)
+        key = (text, self._font_key, mentions)
         blocks = self._blocks.get(key)
         if blocks is not None:
             for block in blocks:
                 if block.fits(max_width):
                     return block
-        block = layout_text(text, font, max_width)
+        block = layout_text(text, font, max_width, mentions)
         if blocks is None:
             if len(self._blocks) >= self._limit:
                 del self._blocks[next(iter(self._blocks))]
@@ -152,8 +160,41 @@ class TextBlockCache:
         return len(self._blocks)
 
 
-def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
-    """Lay ``text`` out in lines of at most ``max_width``, right-aligning RTL paragraphs."""
+INDENT = 10.0  # code blocks and quotes sit this far in, beside their box or bar
+
+
+def _span_formats(rendered: markdown.Rendered, font: QFont) -> list[QTextLayout.FormatRange]:
+    ranges = []
+    for span in rendered.spans:
+        fmt = QTextCharFormat()
+        if span.kind == markdown.BOLD:
+            fmt.setFontWeight(QFont.Weight.Bold)
+        elif span.kind == markdown.ITALIC:
+            fmt.setFontItalic(True)
+        elif span.kind in (markdown.CODE, markdown.PRE):
+            fmt.setFontFamilies(["DejaVu Sans Mono", "monospace"])
+            fmt.setFontFixedPitch(True)
+        elif span.kind == markdown.MENTION:
+            fmt.setFontWeight(QFont.Weight.DemiBold)
+        else:
+            continue
+        fr = QTextLayout.FormatRange()
+        fr.start, fr.length, fr.format = span.start, span.length, fmt
+        ranges.append(fr)
+    return ranges
+
+
+def layout_text(text: str, font: QFont, max_width: float,
+                mentions: tuple[str, ...] = ()) -> TextBlock:
+    """Lay ``text`` out in lines of at most ``max_width``, right-aligning RTL paragraphs.
+
+    ``text`` is the message as typed; what is laid out is its Markdown rendering
+    (:func:`desktop.state.markdown.render`), so positions are in the shown text.
+    """
+    rendered = markdown.render(text, mentions)
+    text = rendered.text
+    indented = [(s.start, s.start + s.length) for s in rendered.spans
+                if s.kind in (markdown.PRE, markdown.QUOTE)]
     # QTextLayout breaks lines only at U+2028; the swap keeps every index the same.
     layout = QTextLayout(text.replace("\n", LINE_SEPARATOR), font)
     spans = paragraph_spans(text)
@@ -166,8 +207,8 @@ def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
     opt.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignAbsolute)
     layout.setTextOption(opt)
     links = find_links(text)
-    if links:
-        ranges = []
+    ranges = _span_formats(rendered, font) if rendered.spans else []
+    if links or ranges:
         for start, length, _url in links:
             fr = QTextLayout.FormatRange()
             fr.start = start
@@ -185,10 +226,13 @@ def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
         line = layout.createLine()
         if not line.isValid():
             break
-        line.setLineWidth(max_width)
-        line.setPosition(QPointF(0, y))
+        start = line.textStart()
+        indent = INDENT if any(a <= start < b or a == start == b
+                               for a, b in indented) else 0.0
+        line.setLineWidth(max_width - indent)
+        line.setPosition(QPointF(indent, y))
         y += line.height()
-        width = max(width, line.naturalTextWidth())
+        width = max(width, line.naturalTextWidth() + indent)
         lines.append(line)
     layout.endLayout()
     last_rtl = False
@@ -198,9 +242,42 @@ def layout_text(text: str, font: QFont, max_width: float) -> TextBlock:
             # a right-to-left line ends at the block's right edge
             line.setPosition(QPointF(width - line.naturalTextWidth(), line.y()))
         last_rtl = rtl
-    last_w = lines[-1].naturalTextWidth() if lines else 0.0
+    last_w = (lines[-1].x() + lines[-1].naturalTextWidth()) if lines else 0.0
     wrapped = len(lines) > len(spans)
-    return TextBlock(layout, width, y, last_w, last_rtl, links, max_width, wrapped)
+    boxes = _boxes(rendered, lines, width) if rendered.spans else []
+    return TextBlock(layout, width, y, last_w, last_rtl, links, max_width, wrapped, boxes)
+
+
+def _boxes(rendered: markdown.Rendered, lines: list, width: float) -> list[tuple[str, QRectF]]:
+    """Rects behind code blocks (the whole block), quotes (a bar), mentions (a pill) and
+    inline code (a box per line it is on)."""
+    out: list[tuple[str, QRectF]] = []
+    for span in rendered.spans:
+        a, b = span.start, span.start + span.length
+        if span.kind in (markdown.PRE, markdown.QUOTE):
+            covered = [ln for ln in lines
+                       if a <= ln.textStart() < b or (a == b == ln.textStart())]
+            if not covered:
+                continue
+            top = covered[0].y()
+            bottom = covered[-1].y() + covered[-1].height()
+            if span.kind == markdown.PRE:
+                out.append(("pre", QRectF(0, top - 1, max(width, INDENT), bottom - top + 2)))
+            else:
+                out.append(("quote", QRectF(1, top + 1, 3, bottom - top - 2)))
+        elif span.kind in (markdown.MENTION, markdown.CODE):
+            box = "mention" if span.kind == markdown.MENTION else "code"
+            for ln in lines:
+                ls, le = ln.textStart(), ln.textStart() + ln.textLength()
+                lo, hi = max(a, ls), min(b, le)
+                if lo >= hi:
+                    continue
+                x1, _ = ln.cursorToX(lo)
+                x2, _ = ln.cursorToX(hi)
+                left, right = sorted((x1, x2))
+                out.append((box, QRectF(left - 2, ln.y() + 1, right - left + 4,
+                                        ln.height() - 2)))
+    return out
 
 
 def _rtl_at(spans: list[tuple[int, int, bool]], pos: int) -> bool:

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from desktop.settings import AppSettings
+from desktop.state.markdown import plain_text
 from desktop.state.types import Message, Room
 from desktop.ui import icons
 
@@ -65,7 +66,9 @@ def should_notify(
         return False
     if room is not None and room.kind == "dm":
         return True
-    if mentions(msg.text or "", own_username):
+    # v2: the server's mentions list is the truth (an @name of a non-member is not one)
+    if (msg.mentions_user(own_username) if msg.mentions is not None
+            else mentions(msg.text or "", own_username)):
         return True
     return settings is None or not settings.is_room_muted(msg.room)
 
@@ -184,7 +187,7 @@ class Notifier(QObject):
         if not should_notify(msg, room, own_username, self._settings, on_screen):
             return False
         where = "" if room is None or room.kind == "dm" else f" in #{room.name}"
-        body = msg.text or ("sent an image" if msg.kind == "image" else "")
+        body = plain_text(msg.text) or ("sent an image" if msg.kind == "image" else "")
         self.notify(f"{msg.sender or 'Parley'}{where}", body, msg.room)
         return True
 

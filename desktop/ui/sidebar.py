@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
 
 from desktop.models.room_list import RoomRoles
 from desktop.models.row_sync import AnyIndex
+from desktop.state.markdown import plain_text
 from desktop.state.types import Room
 from desktop.ui import icons, theme
 from server.protocol import GENERAL_ROOM
@@ -82,11 +83,11 @@ def preview_text(room: Room, own_username: str | None) -> str:
     if msg.deleted:
         body = "Message deleted"
     elif msg.kind == "image":
-        body = f"Photo · {msg.text}" if msg.text else "Photo"
+        body = f"Photo · {plain_text(msg.text)}" if msg.text else "Photo"
     elif msg.kind == "system":
         body = msg.text or "Room updated"
     else:
-        body = msg.text
+        body = plain_text(msg.text)  # as the timeline shows it: no Markdown markers
     body = " ".join(body.split())
     sender = msg.sender or ""
     if msg.kind == "system" or not sender:
@@ -222,6 +223,22 @@ class RoomDelegate(QStyledItemDelegate):
             painter.setPen(Qt.GlobalColor.white)
             painter.setFont(bfont)
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
+        mentioned = int(room.mentions or 0)
+        if mentioned:
+            # "@3" beside the unread badge: always in the accent, muted room or not
+            mfont = QFont(option.font)
+            mfont.setBold(True)
+            mfont.setPixelSize(11)
+            mlabel = f"@{mentioned}" if mentioned < 100 else "@99+"
+            mw = max(20, QFontMetrics(mfont).horizontalAdvance(mlabel) + 12)
+            mbadge = QRectF(right - badge_w - mw, bottom_line.center().y() - 9, mw, 18)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.ACCENT)
+            painter.drawRoundedRect(mbadge, 9, 9)
+            painter.setPen(Qt.GlobalColor.white)
+            painter.setFont(mfont)
+            painter.drawText(mbadge, Qt.AlignmentFlag.AlignCenter, mlabel)
+            badge_w += mw + 4
         # name
         nfont = QFont(option.font)
         nfont.setBold(unread > 0)

@@ -20,9 +20,11 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelectionModel,
     QMimeData,
     QModelIndex,
+    QPersistentModelIndex,
     QPoint,
     QRectF,
     Qt,
@@ -52,6 +54,7 @@ from desktop.models.message_list import MessageRoles
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import theme
 from desktop.ui.message_delegate import MessageDelegate
+from desktop.ui.reactions import add_react_menu
 from desktop.ui.timeline_read import SeenTracker
 from desktop.ui.timeline_select import TextSelection
 
@@ -81,6 +84,8 @@ class TimelineInputView(QListView):
     discardRequested = Signal(str)
     mimeDropped = Signal(object)
     quoteActivated = Signal(int)
+    # (Message, emoji): the user clicked a reaction chip or chose one from a menu
+    reactionToggled = Signal(object, str)
 
     # set up by TimelineView.__init__
     delegate: MessageDelegate
@@ -90,6 +95,7 @@ class TimelineInputView(QListView):
     _press_pos: QPoint
     menu_extenders: list[MenuExtender]
     key_handlers: list[KeyHandler]
+    _hover_index: QPersistentModelIndex | None = None
 
     def _mark_user_scroll(self) -> None:
         """Overridden by TimelineView: the next scroll is the user's."""
@@ -102,6 +108,15 @@ class TimelineInputView(QListView):
 
     def hit(self, pos: QPoint) -> tuple[QModelIndex, str, object]:
         """(index, kind, value) of what is at viewport position ``pos``."""
+        hover = self._hover_index
+        if self.delegate.hover_msg is not None and hover is not None and hover.isValid():
+            # the quick-reaction bar reaches above its row: it is tested first
+            model = self.model()
+            if model is not None:
+                row = model.index(hover.row(), 0)
+                kind, value = self.delegate.hit_test(self.option_for(row), row, pos)
+                if kind == "quick":
+                    return row, kind, value
         index = self.indexAt(pos)
         if not index.isValid():
             return index, "", None
@@ -115,7 +130,7 @@ class TimelineInputView(QListView):
             pos = event.position().toPoint()
             _index, kind, _value = self.hit(pos)
             self._press_pos = pos
-            if kind not in ("link", "image", "retry", "quote"):
+            if kind not in ("link", "image", "retry", "quote", "reaction", "quick"):
                 self.selection.press(pos)
         super().mousePressEvent(event)
 
@@ -134,8 +149,9 @@ class TimelineInputView(QListView):
             self.selection.move(pos)
             self.viewport().setCursor(Qt.CursorShape.IBeamCursor)
             return
+        self._set_hover(pos)
         _index, kind, _value = self.hit(pos)
-        if kind in ("link", "image", "retry", "quote"):
+        if kind in ("link", "image", "retry", "quote", "reaction", "quick"):
             self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
         elif kind == "bubble" and self.delegate.text_cursor_at(
             self.option_for(_index), _index, pos
@@ -144,6 +160,32 @@ class TimelineInputView(QListView):
         else:
             self.viewport().unsetCursor()
         super().mouseMoveEvent(event)
+
+    def _set_hover(self, pos: QPoint) -> None:
+        """The message under the mouse shows the quick-reaction bar (not system rows)."""
+        index, kind, value = self.hit(pos)
+        if kind == "quick":  # still over the bar of the hovered row
+            if value[1] != self.delegate.hover_quick:  # type: ignore[index]
+                self.delegate.hover_quick = value[1]  # type: ignore[index]
+                self.viewport().update()
+            return
+        msg = self.delegate.message(index) if index.isValid() else None
+        if msg is not None and (msg.kind == "system" or msg.id is None):
+            msg = None
+        old_msg, old_quick = self.delegate.hover_msg, self.delegate.hover_quick
+        self._hover_index = QPersistentModelIndex(index) if msg is not None else None
+        self.delegate.hover_msg = msg
+        self.delegate.hover_quick = value[1] if kind == "quick" and isinstance(value, tuple) \
+            else None
+        if old_msg is not msg or old_quick != self.delegate.hover_quick:
+            self.viewport().update()
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+        """Overrides QWidget.leaveEvent: the quick-reaction bar goes with the mouse."""
+        if self.delegate.hover_msg is not None:
+            self.delegate.hover_msg = None
+            self.viewport().update()
+        super().leaveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         """Overrides QListView.mouseReleaseEvent: open links/images, retry failed sends
@@ -164,6 +206,10 @@ class TimelineInputView(QListView):
                     self.retryRequested.emit(value)
                 elif kind == "quote" and isinstance(value, int):
                     self.quoteActivated.emit(value)
+                elif kind == "reaction" and isinstance(value, tuple):
+                    self.reactionToggled.emit(value[0], value[1].emoji)
+                elif kind == "quick" and isinstance(value, tuple):
+                    self.reactionToggled.emit(value[0], value[1])
         super().mouseReleaseEvent(event)
 
     # ----- keyboard
@@ -298,6 +344,8 @@ class TimelineInputView(QListView):
             copy_link = QAction("Copy link", menu)
             copy_link.triggered.connect(lambda: QGuiApplication.clipboard().setText(url))
             menu.addAction(copy_link)
+        if msg.id is not None and msg.kind != "system" and not msg.deleted:
+            add_react_menu(menu, msg, self.reactionToggled.emit)
         if msg.image is not None or msg.local_image:
             open_image = QAction("Open image", menu)
             open_image.triggered.connect(lambda: self.imageActivated.emit(msg))

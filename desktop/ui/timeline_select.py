@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QPersistentModelIndex, QPoint
 from PySide6.QtGui import QGuiApplication
 
 from desktop.models.message_list import MessageRoles
+from desktop.state.markdown import plain_text
 from desktop.state.types import Message
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class TextSelection(QObject):
         if not self.press(pos) or self._msg is None:
             return False
         self.dragging = False
-        text = self._msg.text
+        text = plain_text(self._msg.text)
         for m in _WORD.finditer(text):
             if m.start() <= self._anchor <= m.end():
                 self._anchor = m.start()
@@ -100,14 +101,14 @@ class TextSelection(QObject):
     def select_all(self, msg: Message) -> None:
         self._msg = msg
         self._anchor = 0
-        self._set(msg, 0, len(msg.text))
+        self._set(msg, 0, len(plain_text(msg.text)))
 
     def text(self) -> str:
         sel = self._delegate().selection
         if sel is None or sel[0] is not self._msg or sel[2] <= 0:
             return ""
         msg, start, length = sel
-        return msg.text[start:start + length]
+        return plain_text(msg.text)[start:start + length]
 
     def copy(self) -> bool:
         """Copy the selected text; False if nothing is selected."""

@@ -78,7 +78,7 @@ def test_enter_opens_the_focused_image_and_the_menu_key_opens_its_actions(
     qtbot.keyClick(view, Qt.Key.Key_Up)
     qtbot.keyClick(view, Qt.Key.Key_Menu)
     menu = _popup_menu(qtbot)
-    assert [a.text() for a in menu.actions()] == ["Copy text"]
+    assert [a.text() for a in menu.actions()] == ["Copy text", "React…"]
     menu.close()
     qtbot.waitUntil(lambda: QApplication.activePopupWidget() is None)
 
