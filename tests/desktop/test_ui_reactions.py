@@ -268,8 +268,13 @@ def test_hovering_a_message_offers_the_quick_bar_and_a_click_reacts(
     msg = alice.messages.get("general", mid)
     view = window.timeline
     model = view.model()
-    index = next(model.index(r, 0) for r in range(model.rowCount())
-                 if view.delegate.message(model.index(r, 0)) is msg)
+
+    def row_of_msg() -> Any:
+        return next((model.index(r, 0) for r in range(model.rowCount())
+                     if view.delegate.message(model.index(r, 0)) is msg), None)
+
+    qtbot.waitUntil(lambda: row_of_msg() is not None, timeout=10_000)
+    index = row_of_msg()
     view.scrollTo(index)
     lay = view.delegate.layout_for(view.option_for(index), index)
     assert lay.bubble_rect is not None
