@@ -226,6 +226,14 @@ class Storage(FileStorage, SearchStorage, abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    async def invalidate_rooms(self, room_ids: list[str] | None = None) -> None:
+        """Forget cached room and membership state (``None``: all of it).
+
+        A node of a cluster calls this when another node reports that a room changed, so a
+        backend that caches rooms in memory reloads them from the shared database. A backend
+        with no cache has nothing to forget, hence the default.
+        """
+
     # users and tokens
     @abc.abstractmethod
     async def get_credentials(self, name: str) -> UserCredentials | None:
