@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from server import __version__, logsafe
@@ -20,6 +20,19 @@ from server.transport_guard import raise_fd_limit
 logger = logging.getLogger(__name__)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _admin(argv: Sequence[str]) -> int:
+    from server.admin import main as admin_main
+
+    return admin_main(argv)
+
+
+# ``parley-server NAME …`` runs a tool instead of the server: NAME -> (entry point, summary).
+# Each tool parses its own arguments; the server's flags stay the top level's.
+SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "admin": (_admin, "manage accounts, back up, export (parley-server admin --help)"),
+}
 
 
 def parse_rate_limit(text: str) -> tuple[int, float]:
@@ -82,7 +95,9 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         prog="parley-server",
         description="Run the Parley chat server (Socket.IO protocol v1 and an HTTP API on one port).",
         epilog="Every option can also be set with the PARLEY_* environment variable named in its "
-        "help; a flag on the command line wins over the variable.",
+        "help; a flag on the command line wins over the variable. Tools: "
+        + "; ".join(f"'parley-server {name}' to {summary}" for name, (_, summary) in SUBCOMMANDS.items())
+        + ".",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -296,7 +311,11 @@ async def serve(config: ServerConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = config_from_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        run, _ = SUBCOMMANDS[args[0]]
+        return run(args[1:])
+    config = config_from_args(args)
     # the database holds password hashes and private messages: nothing we create is for others
     os.umask(0o077)
     logging.basicConfig(
