@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,19 @@ async def refused(url: str, auth: dict[str, Any]) -> dict[str, Any]:
     return client.connect_error
 
 
+@asynccontextmanager
+async def postgres_backend(data_dir: Path) -> AsyncIterator[Backend]:
+    """A throwaway PostgreSQL database (skipped, or failed under PARLEY_REQUIRE_SERVICES=1,
+    where PostgreSQL is missing)."""
+    require_postgres()
+    try:
+        from server.storage.postgres import PostgresStorage  # noqa: F401
+    except ImportError:
+        pytest.skip("this tree has no PostgreSQL storage (server/storage/postgres)")
+    async with throwaway_database() as url:
+        yield Backend("postgres", data_dir, url, {"data_dir": data_dir, "database_url": url})
+
+
 @pytest.fixture(name="backend", params=["sqlite", "postgres"])
 async def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """Each admin test runs on a SQLite data dir and on a throwaway PostgreSQL database."""
@@ -112,10 +126,5 @@ async def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     if request.param == "sqlite":
         yield Backend("sqlite", data_dir, server_overrides={"data_dir": data_dir})
         return
-    require_postgres()
-    try:
-        import server.storage.postgres  # noqa: F401
-    except ImportError:
-        pytest.skip("this tree has no PostgreSQL storage (server/storage/postgres)")
-    async with throwaway_database() as url:
-        yield Backend("postgres", data_dir, url, {"data_dir": data_dir, "database_url": url})
+    async with postgres_backend(data_dir) as backend:
+        yield backend

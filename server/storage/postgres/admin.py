@@ -34,7 +34,6 @@ ADMIN_SCHEMA = (
         kind TEXT NOT NULL,
         ts BIGINT NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS messages_by_sender_ts ON messages(sender_id, ts)",
 )
 
 
