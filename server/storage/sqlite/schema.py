@@ -15,7 +15,10 @@ from collections.abc import Callable
 
 from server.names import username_skeleton
 from server.storage.sqlite.schema_admin import migrate_account_states
-from server.storage.sqlite.schema_v3 import migrate_search_and_files
+from server.storage.sqlite.schema_v3 import (
+    migrate_explicit_index_insert,
+    migrate_search_and_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ MIGRATIONS: list[Migration] = [
     _script(_V1),
     _script(_V2),
     migrate_search_and_files,
+    migrate_explicit_index_insert,
     migrate_account_states,
 ]
 

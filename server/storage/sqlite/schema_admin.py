@@ -1,4 +1,4 @@
-"""Schema version 4: account states and the account event feed (``parley-server admin``).
+"""Schema version 5: account states and the account event feed (``parley-server admin``).
 
 ``users.disabled`` refuses an account's sign-ins and tokens; ``users.deleted_ms`` marks the
 tombstone a deleted account leaves (its messages keep their sender and its name stays
