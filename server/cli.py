@@ -13,9 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from server import __version__, logsafe
-from server.app import start_server
 from server.config import ServerConfig, default_data_dir
-from server.transport_guard import raise_fd_limit
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +299,8 @@ async def serve(config: ServerConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: fall back to KeyboardInterrupt
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    from server.app import start_server  # not loaded by the tools (``parley-server admin``)
+
     running = await start_server(config)
     print(f"Parley server listening on {running.url}", flush=True)
     try:
@@ -322,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logsafe.install()  # a client's newline never starts a log line
+    from server.transport_guard import raise_fd_limit
+
     limits = raise_fd_limit()
     if limits is not None and limits[1] != limits[0]:
         logger.info("open-files limit raised from %d to %d", limits[0], limits[1])

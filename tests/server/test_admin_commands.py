@@ -5,10 +5,10 @@ Each command runs as its own process beside a running server, as an operator run
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import sqlite3
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,20 @@ async def test_export_round_trips_the_room_with_edits_deletes_and_reactions(
     await bob.disconnect()
 
 
+async def _all_messages(client: ChatTestClient) -> list[tuple[int, str, Any]]:
+    """(id, text, file) of every message of general, oldest first."""
+    out: list[tuple[int, str, Any]] = []
+    after = 0
+    while True:
+        page = await client.ok(
+            Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM, "after": after, "limit": 100}
+        )
+        out += [(m["id"], m["text"], m["file"]) for m in page["messages"]]
+        if not page["has_more"]:
+            return out
+        after = out[-1][0]
+
+
 def _without_receipts(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "receipts"}
 
@@ -163,7 +177,7 @@ async def test_backup_of_a_running_server_is_a_data_dir_with_every_message_and_f
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "live"
-    server = await server_factory(data_dir=data_dir)
+    server = await server_factory(data_dir=data_dir, rate_limit_messages=0)
     alice = await client_for(server, "websocket", "alice")
     picture = _png(64, 48)
     image = await alice.ok(
@@ -177,30 +191,47 @@ async def test_backup_of_a_running_server_is_a_data_dir_with_every_message_and_f
         {"room": GENERAL_ROOM, "client_id": "file", "file": {"upload": up["id"]}},
     )
     for i in range(50):
-        await alice.send(GENERAL_ROOM, f"message {i}", client_id=str(uuid.uuid4()))
-    expected = (await alice.ok(Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM, "limit": 100}))[
-        "messages"
-    ]
+        await alice.send(GENERAL_ROOM, f"message {i}")
+    before = await _all_messages(alice)
 
+    # bob keeps sending while the backup runs: the copy is one consistent snapshot
+    bob = await client_for(server, "websocket", "bob")
+    backup_done = asyncio.Event()
+
+    async def keep_sending() -> int:
+        sent = 0
+        while not backup_done.is_set():
+            await bob.send(GENERAL_ROOM, f"during the backup {sent}")
+            sent += 1
+        return sent
+
+    sender = asyncio.create_task(keep_sending())
     dest = tmp_path / "backup"
-    live = Backend("sqlite", data_dir)
-    out = await live.ok("backup", str(dest))  # while the server runs and alice is connected
-    assert f"Backed up {len(expected)} message(s) and 1 file(s)" in out
+    try:
+        out = await Backend("sqlite", data_dir).ok("backup", str(dest))
+    finally:
+        backup_done.set()
+    assert await sender > 0
+    assert "and 1 file(s)" in out
     with sqlite3.connect(dest / "parley.sqlite3") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copied = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert f"Backed up {copied} message(s)" in out
     assert (dest / "files" / up["id"]).read_bytes() == notes
     assert (dest / "parley.sqlite3").stat().st_mode & 0o077 == 0
+    after = await _all_messages(alice)
     await alice.disconnect()
+    await bob.disconnect()
 
-    # a server started on the backup has every message, the image and the file
+    # a server started on the backup has every message sent before it, the image and the
+    # file, and a prefix of the ones sent during it, each exactly as the live server has it
     restored = await server_factory(data_dir=dest)
     again = ChatTestClient(restored.url, ["websocket"])
     await again.connect({"token": alice.session["token"]})
     await again.wait_for(Event.SESSION)
-    got = (await again.ok(Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM, "limit": 100}))["messages"]
-    assert [(m["id"], m["text"], m["file"]) for m in got] == [
-        (m["id"], m["text"], m["file"]) for m in expected
-    ]
+    got = await _all_messages(again)
+    assert got[: len(before)] == before
+    assert got == after[: len(got)]
     media = await again.ok(Event.MEDIA_GET, {"id": image["message"]["image"]["id"]})
     assert media["data"] == picture
     media = await again.ok(Event.MEDIA_GET, {"id": up["id"]})
