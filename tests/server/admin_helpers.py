@@ -103,7 +103,9 @@ async def refused(url: str, auth: dict[str, Any]) -> dict[str, Any]:
         await client.disconnect()
         raise AssertionError(f"connecting with {sorted(auth)} was not refused")
     assert isinstance(client.connect_error, dict), client.connect_error
-    return client.connect_error
+    data = client.connect_error["data"]
+    assert isinstance(data, dict) and data["message"] == client.connect_error["message"]
+    return data
 
 
 @asynccontextmanager
