@@ -263,6 +263,7 @@ class AccountHandler:
         if len(self._good_addresses) > 100_000:
             self._good_addresses.clear()
         self.ctx.metrics.logins_total += 1
+        self._seen(user)
         return user
 
     async def _check(self, username: str, password: str, ip: str) -> User:
@@ -345,7 +346,6 @@ class AccountHandler:
             return user, token
         if "username" in credentials or "password" in credentials:
             user = await self.login(credentials.get("username"), credentials.get("password"), ip)
-            self._seen(user)
             return user, await self.issue_token(user)
         raise ProtocolError(
             ErrorCode.UNAUTHORIZED, "Connect with auth {username, password} or {token}."
