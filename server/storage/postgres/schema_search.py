@@ -14,7 +14,8 @@ three.
 Known differences from FTS5, all at the edges: ``unaccent`` also expands ligatures and
 ``ß`` (``straße`` is found by ``strasse`` on PostgreSQL only), and characters FTS5 counts
 as word characters but are not ``[:alnum:]`` (superscripts, vulgar fractions) separate
-words here.
+words here; a single word over 2,047 bytes is not indexed, and past word 16,383 of a
+message positions stop counting (phrases that far in may be missed).
 
 :func:`parley_search_query` (SQL) turns the handler's terms into one tsquery: a word term
 ``résu`` becomes ``'resu':*``, a word term with inner punctuation ``e-ma`` the phrase
