@@ -74,11 +74,10 @@ async def open_storage(target: Target) -> AsyncIterator[Storage]:
 
 def _postgres_storage(url: str) -> Storage:
     try:
-        from server.storage.postgres import PostgresStorage  # type: ignore[import-not-found]
+        from server.storage.postgres import PostgresStorage
     except ImportError as exc:
         raise AdminError(f"PostgreSQL is not available in this build ({exc}).") from None
-    storage: Storage = PostgresStorage(url)
-    return storage
+    return PostgresStorage(url, max_size=2)
 
 
 # -- the parser -------------------------------------------------------------------------------
