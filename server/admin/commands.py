@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -223,3 +224,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        print(f"{PROG}: cannot use {target.describe()}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """The database could not be reached or refused us (down, wrong URL, permissions)."""
+    return isinstance(exc, (OSError, sqlite3.Error)) or type(exc).__module__.startswith(
+        "asyncpg"
+    )

@@ -104,6 +104,10 @@ async def test_no_database_is_a_clear_refusal(tmp_path: Path) -> None:
     result = await empty.admin("users", "list")
     assert result.rc == 1 and "There is no Parley database" in result.err
     assert not (tmp_path / "nothing-here").exists()
+    down = Backend("postgres", tmp_path, database_url="postgresql://postgres@127.0.0.1:1/parley")
+    result = await down.admin("users", "list")
+    assert result.rc == 1 and "cannot use the PostgreSQL database" in result.err
+    assert "Traceback" not in result.err
 
 
 async def test_export_round_trips_the_room_with_edits_deletes_and_reactions(
