@@ -126,7 +126,10 @@ async def backend_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     """Each admin test runs on a SQLite data dir and on a throwaway PostgreSQL database."""
     data_dir = tmp_path / "data"
     if request.param == "sqlite":
-        yield Backend("sqlite", data_dir, server_overrides={"data_dir": data_dir})
+        # database_url=None: SQLite even where PARLEY_TEST_BACKEND=postgres
+        yield Backend(
+            "sqlite", data_dir, server_overrides={"data_dir": data_dir, "database_url": None}
+        )
         return
     async with postgres_backend(data_dir) as backend:
         yield backend

@@ -181,7 +181,7 @@ async def test_backup_of_a_running_server_is_a_data_dir_with_every_message_and_f
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "live"
-    server = await server_factory(data_dir=data_dir, rate_limit_messages=0)
+    server = await server_factory(data_dir=data_dir, database_url=None, rate_limit_messages=0)
     alice = await client_for(server, "websocket", "alice")
     picture = _png(64, 48)
     image = await alice.ok(
@@ -229,7 +229,7 @@ async def test_backup_of_a_running_server_is_a_data_dir_with_every_message_and_f
 
     # a server started on the backup has every message sent before it, the image and the
     # file, and a prefix of the ones sent during it, each exactly as the live server has it
-    restored = await server_factory(data_dir=dest)
+    restored = await server_factory(data_dir=dest, database_url=None)
     again = ChatTestClient(restored.url, ["websocket"])
     await again.connect({"token": alice.session["token"]})
     await again.wait_for(Event.SESSION)
