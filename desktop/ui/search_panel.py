@@ -244,9 +244,8 @@ class SearchPanel(QFrame):
         task.add_done_callback(done)
 
     def on_results_change(self, kind: str, _first: int, _last: int) -> None:
-        if kind == "reset" or (kind == "inserted" and self.list.currentIndex().row() < 0):
-            if self.model.rowCount() > 0 and kind == "inserted":
-                self.list.setCurrentIndex(self.model.index(0, 0))
+        if kind == "inserted" and not self.list.currentIndex().isValid():
+            self.list.setCurrentIndex(self.model.index(0, 0))  # Enter opens the newest
         self._show_state()
         if kind != "reset":
             QTimer.singleShot(0, self.on_list_scrolled)  # a short page may not fill the list
