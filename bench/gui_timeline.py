@@ -114,9 +114,13 @@ async def _react(url: str, user: str, room: str, rate: float) -> None:
     await sio.call("room:join", {"room": room}, timeout=20)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.done() or (
-        sys.stdin.readline() == "" and stop.set_result(None)))
+    stop: asyncio.Future[None] = loop.create_future()
+
+    def on_stdin() -> None:
+        if not stop.done() and sys.stdin.readline() == "":
+            stop.set_result(None)  # the parent closed our stdin: the flood is over
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
     emoji = ["👍", "❤️", "😂", "🎉", "😮", "😢"]
     acked = 0
     on: dict[tuple[int, str], bool] = {}
