@@ -168,7 +168,7 @@ def test_all_rooms_search_lists_each_room_and_opens_the_chosen_one(
 
 def test_results_page_as_the_list_scrolls_without_gaps_or_duplicates(
     server_url: str, make_client: Any, make_peer: Any, make_window: Any,  # noqa: F811
-    run: Any, qtbot: Any,
+    run: Any, qtbot: Any, qtmodeltester: Any,
 ) -> None:
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
@@ -187,6 +187,7 @@ def test_results_page_as_the_list_scrolls_without_gaps_or_duplicates(
         qtbot.waitUntil(lambda c=count: panel.model.rowCount() > c and _settled(panel))
     ids = [r.message.id for r in _results(panel)]
     assert ids == sorted(sent, reverse=True)  # all 47, newest first, none twice
+    qtmodeltester.check(panel.model)
     # the keyboard walks to the end too
     for _ in range(60):
         qtbot.keyClick(panel.field, Qt.Key.Key_Down)
