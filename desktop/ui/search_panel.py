@@ -29,6 +29,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -225,7 +226,7 @@ class SearchPanel(QFrame):
             self._tasks.discard(t)
             if t.cancelled():
                 return
-            if generation != self.generation:
+            if not shiboken6.isValid(self) or generation != self.generation:
                 self.dropped += 1  # the user has typed on since: not for the screen
                 t.exception()  # retrieved: a dropped failure is not an unhandled one
                 return
