@@ -192,7 +192,11 @@ class SearchResults:
         self._emit("state", 0, 0)
 
     def fail(self, sentence: str) -> None:
-        self.state, self.error = "error", sentence
+        """The query failed: the sentence replaces the results; a failed later page
+        keeps the results and stops paging, the sentence said above them."""
+        if self.state != "results":
+            self.state = "error"
+        self.error = sentence
         self.has_more = False
         self._emit("state", 0, 0)
 

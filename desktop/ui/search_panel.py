@@ -269,6 +269,7 @@ class SearchPanel(QFrame):
             "searching": "Searching…",
             "empty": f"No messages in {room} match “{results.query}”.",
             "error": results.error,
+            "results": results.error,  # a later page failed: said above the results
         }.get(results.state, "")
         self.status.setText(sentence)
         self.status.setVisible(bool(sentence))
