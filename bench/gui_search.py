@@ -173,9 +173,14 @@ async def gui(url: str, queries: list[str], key_ms: int, tmp: Path) -> dict[str,
         target = panel.model.result_at(panel.model.rowCount() - 1)
         t0 = time.perf_counter()
         QTest.keyClick(panel.field, Qt.Key.Key_Return)
-        if target is not None and await until(
-                lambda: window.timeline.delegate.flash_id == target.message.id, 120):
-            opened_ms = (time.perf_counter() - t0) * 1000
+        if target is not None:
+            await asyncio.sleep(0)  # the load starts (window.busy)
+            await until(lambda: window.timeline.delegate.flash_id == target.message.id
+                        or not window.busy, 300)
+            if window.timeline.delegate.flash_id == target.message.id:
+                opened_ms = (time.perf_counter() - t0) * 1000
+            else:
+                print(f"the result was not opened: {window.toast.text()}", flush=True)
     last = time.perf_counter()
     heartbeat.stop()
 
