@@ -126,13 +126,14 @@ def _merge(spans: list[Span]) -> list[Span]:
     return out
 
 
-def snippet(text: str, spans: list[Span], before: int = 40,
+def snippet(text: str, spans: list[Span], before: int = 40, fits: int = 90,
             max_chars: int = 400) -> tuple[str, list[Span]]:
-    """``text`` flattened to one line and cut so the first match shows near the start
-    (with "…" where it was cut); the spans moved with it."""
+    """``text`` flattened to one line and, when the first match starts past the first
+    ``fits`` characters (about what two lines of the panel show), cut to begin ``before``
+    characters ahead of it (with "…" where it was cut); the spans moved with it."""
     flat = " ".join(text.split("\n"))
     start = 0
-    if spans and spans[0][0] > before:
+    if spans and spans[0][0] > fits:
         start = spans[0][0] - before
         space = flat.find(" ", start, spans[0][0])
         if space >= 0:
