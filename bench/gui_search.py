@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import random
 import statistics
@@ -62,6 +63,7 @@ async def seed(data_dir: Path, messages: int, rnd: random.Random) -> list[str]:
     from server.storage.base import NewMessage
     from server.storage.sqlite import SQLiteStorage
 
+    data_dir.mkdir(parents=True, exist_ok=True)
     storage = SQLiteStorage(data_dir / "parley.sqlite3")
     await storage.open()
     try:
@@ -152,7 +154,7 @@ async def gui(url: str, queries: list[str], key_ms: int, tmp: Path) -> dict[str,
     for query in queries:
         panel.field.clear()
         for ch in query:
-            QTest.keyClicks(panel.field, ch)
+            panel.field.insert(ch)  # a key typed (QTest's key clicks are ASCII only)
             await asyncio.sleep(key_ms / 1000)
         typed = time.perf_counter()
         await until(lambda: not panel.debounce.isActive() and not panel._tasks
@@ -214,13 +216,22 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=25)
     parser.add_argument("--key-ms", type=int, default=110, help="time between two keys")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path,
+                        help="keep the server's data here and reuse it on the next run")
     args = parser.parse_args()
     rnd = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="parley-searchbench-") as tmp_name:
         tmp = Path(tmp_name)
-        samples = asyncio.run(seed(tmp / "server", args.messages, rnd))
+        data = args.data_dir or tmp / "server"
+        kept = data / "bench-samples.json"
+        if kept.exists():
+            samples = json.loads(kept.read_text())
+            print(f"reusing the messages in {data}", flush=True)
+        else:
+            samples = asyncio.run(seed(data, args.messages, rnd))
+            kept.write_text(json.dumps(samples))
         queries = make_queries(samples, args.queries, rnd)
-        server = ServerProcess(tmp / "server", "--rate-limit", "0", "--log-level", "WARNING")
+        server = ServerProcess(data, "--rate-limit", "0", "--log-level", "WARNING")
         server.start()
         try:
             from desktop.app import ensure_application, run_on_qasync
