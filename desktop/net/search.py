@@ -117,38 +117,53 @@ class SearchMixin(ClientCore):
 
     async def load_around(self, room: str, message_id: int,
                           max_pages: int = MAX_AROUND_PAGES) -> bool:
-        """Page older history in until ``message_id`` is held, then one page more for
+        """Page older history in until ``message_id`` is held, and one page more for
         context above it. False if the room does not have it (deleted meanwhile) or it is
-        further back than ``max_pages`` pages."""
-        pages = 0
-        while self.messages.get(room, message_id) is None:
-            oldest = self.messages.oldest_id(room)
-            if oldest is not None and oldest < message_id:
-                return False  # inside the held run: it is gone
-            if pages >= max_pages:
-                return False
-            if not await self._history_page(room, oldest):
-                return self.messages.get(room, message_id) is not None
-            pages += 1
-        oldest = self.messages.oldest_id(room)
-        if oldest is not None and self._rows_above(room, message_id) < HISTORY_LIMIT // 2:
-            await self._history_page(room, oldest)  # context above the result
-        return True
+        further back than ``max_pages`` pages.
 
-    async def _history_page(self, room: str, before: int | None) -> bool:
-        """One page of older history into the store; False when there is none older."""
+        The pages are collected first and stored at once: each store insert makes the
+        timeline model sync its rows, so page by page would cost the GUI thread time
+        proportional to the square of the distance."""
+        if self.messages.get(room, message_id) is not None:
+            return True
+        collected: list[Message] = []
+        oldest = self.messages.oldest_id(room)
+        if oldest is not None and oldest < message_id:
+            return False  # inside the held run: it is gone
+        found = False
+        more = True
+        for _ in range(max_pages):
+            page, more = await self._history_page(room, oldest)
+            collected.extend(page)
+            ids = [m.id for m in page if m.id is not None]
+            if ids:
+                oldest = min(ids) if oldest is None else min(oldest, *ids)
+            if any(m.id == message_id for m in page) or (oldest is not None
+                                                        and oldest < message_id):
+                found = any(m.id == message_id for m in collected)
+                break
+            if not more or not page:
+                break
+        if found and more and oldest is not None and self._context_above(collected, message_id):
+            page, _more = await self._history_page(room, oldest)  # context above it
+            collected.extend(page)
+        self.messages.add_many(room, collected)
+        return self.messages.get(room, message_id) is not None
+
+    async def _history_page(self, room: str, before: int | None) -> tuple[list[Message], bool]:
+        """One page of older history (not stored yet) and whether older ones exist."""
         payload: dict[str, Any] = {"room": room, "limit": HISTORY_LIMIT}
         if before is not None:
             payload["before"] = before
         page = await self._call(Event.MESSAGE_HISTORY, payload)
         msgs = [Message.from_wire(m) for m in page.get("messages", []) if isinstance(m, dict)]
-        self.messages.add_many(room, msgs)
-        return bool(msgs) and bool(page.get("has_more"))
+        return msgs, bool(msgs) and bool(page.get("has_more"))
 
-    def _rows_above(self, room: str, message_id: int) -> int:
-        msg = self.messages.get(room, message_id)
-        row = self.messages.row_of(msg) if msg is not None else None
-        return row or 0
+    @staticmethod
+    def _context_above(collected: list[Message], message_id: int) -> bool:
+        """Whether fewer than half a page of the collected messages is older than it."""
+        return sum(1 for m in collected if m.id is not None and m.id < message_id) \
+            < HISTORY_LIMIT // 2
 
     def _room_name(self, room: str | None) -> str | None:
         if room is None:
