@@ -1,8 +1,8 @@
 """GUI benchmark: search-as-you-type over a room of 100,000 messages stays responsive.
 
 1. Writes ``--messages`` messages into one room through the server's own storage layer
-   (``SQLiteStorage.insert_message``, group-committed in batches; the search index is kept
-   by the storage's triggers), from made-up words with a Zipf-like frequency, so short
+   (``SQLiteStorage.insert_message``, group-committed in batches; the storage keeps the
+   search index with each insert), from made-up words with a Zipf-like frequency, so short
    prefixes match thousands of messages and long ones a few.
 2. Starts ``python -m server`` on that data in another process (so only the client's work
    is timed here) and opens the real ``MainWindow`` on a qasync loop, signed in as a
