@@ -9,7 +9,8 @@ it the work is split by concern into mixins over ``desktop.net.core.ClientCore``
 - ``conversation``: protocol v2 catch-up by seq, ``message:updated``, edit/delete/react;
 - ``receipts``: delivered/read receipts (coalesced) and the ticks on own messages;
 - ``presence``: typing indicators and online dots;
-- ``media``: fetching images, cached.
+- ``media``: fetching images, cached;
+- ``search``: ``message:search`` pages, and loading history back to a result.
 
 All networking runs on the qasync event loop; there are no threads here.
 
@@ -50,6 +51,7 @@ from desktop.net.presence import PresenceMixin
 from desktop.net.reactions import ReactionsMixin
 from desktop.net.receipts import RECEIPT_DEBOUNCE_S, ReceiptsMixin
 from desktop.net.rooms import RoomsMixin
+from desktop.net.search import SearchMixin
 from desktop.net.sending import MAX_SEND_ATTEMPTS, SendingMixin
 
 __all__ = [
@@ -68,7 +70,7 @@ __all__ = [
 
 class ChatClient(
     ConnectionMixin, RoomsMixin, ReactionsMixin, ConversationMixin, SendingMixin,
-    ReceiptsMixin, PresenceMixin, MediaMixin,
+    ReceiptsMixin, PresenceMixin, MediaMixin, SearchMixin,
 ):
     """The app's connection to one server as one user (signals listed in the module doc)."""
 
