@@ -197,6 +197,10 @@ async def _steps(checks: Checks, tmp: Path) -> None:
             "the image reaching DELIVERED",
         )
         checks.ok("image status reached DELIVERED")
+
+        # ---- a file (protocol v2): attach, upload, receive, download, compare
+        from desktop.selftest_files import check_file_round_trip
+        await check_file_round_trip(checks, window, client, received, tmp)
         grab = window.grab()
         checks.check(not grab.isNull() and grab.width() > 0, "main window renders offscreen")
     finally:
