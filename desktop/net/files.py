@@ -333,10 +333,11 @@ class FilesMixin(ClientCore):
             self.transfers.progress(key, sent)
 
     # ------------------------------------------------------------------ downloads
-    def saved_path(self, file_id: str) -> Path | None:
-        """Where a finished download of ``file_id`` is, if it is still there."""
+    def saved_path(self, file_id: str, check: bool = True) -> Path | None:
+        """Where a finished download of ``file_id`` is, if it is still there (``check``
+        False: as recorded, without asking the disk, which painting must not do)."""
         found = self._saved.get(file_id)
-        if found and os.path.exists(found):
+        if found and (not check or os.path.exists(found)):
             return Path(found)
         return None
 
@@ -421,7 +422,8 @@ class FilesMixin(ClientCore):
             url, headers=headers
         ) as resp:
             if resp.status == 416 and have:  # what we hold is not a prefix: start over
-                raise _Transient("the partial file did not match; start again")
+                await asyncio.to_thread(part.unlink, True)
+                raise _Transient("the partial file did not match the file on the server")
             if resp.status == 404:
                 raise _Refused(ErrorCode.NOT_FOUND, "This file is no longer on the server.")
             if resp.status == 206:

@@ -81,8 +81,8 @@ def read_file(path: Path, max_image_bytes: int, max_file_bytes: int) -> Attachme
         raise AttachmentError(f"{name} could not be opened ({exc.strerror or exc}).") from exc
     if size > max_file_bytes:
         raise _too_big_file(name, size, max_file_bytes)
-    return Attachment(data=b"", name=name, mime=image_mime or guess_mime(name), path=path,
-                      size=size)
+    return Attachment(data=b"", name=name, mime=image_mime or _non_image_mime(name),
+                      path=path, size=size)
 
 
 def check_data(data: bytes, name: str, max_image_bytes: int, max_file_bytes: int) -> Attachment:
@@ -94,7 +94,13 @@ def check_data(data: bytes, name: str, max_image_bytes: int, max_file_bytes: int
         raise _too_big_file(name, len(data), max_file_bytes)
     if mime is not None and "." not in name:
         name = f"{name}.{EXTENSIONS[mime]}"
-    return Attachment(data=data, name=name, mime=mime or guess_mime(name))
+    return Attachment(data=data, name=name, mime=mime or _non_image_mime(name))
+
+
+def _non_image_mime(name: str) -> str:
+    """A display mime from the name, never an image one: the bytes said it is not."""
+    guessed = guess_mime(name)
+    return "application/octet-stream" if guessed.startswith("image/") else guessed
 
 
 class AttachmentError(ValueError):

@@ -103,7 +103,7 @@ class FileActions(QObject):
         upload = transfers.get(upload_key(msg.client_id)) if msg.client_id else None
         file_id = msg.file.id if msg.file is not None else ""
         download = transfers.get(download_key(file_id)) if file_id else None
-        saved = bool(file_id) and self.client.saved_path(file_id) is not None
+        saved = bool(file_id) and self.client.saved_path(file_id, check=False) is not None
         return describe(msg, upload, download, saved, own)
 
     def _own(self, msg: Message) -> bool:
@@ -184,6 +184,8 @@ class FileActions(QObject):
         """Overrides QObject.eventFilter: underline the card action under the mouse."""
         if event.type() == QEvent.Type.MouseMove and isinstance(event, QMouseEvent):
             self._hover(event.position().toPoint())
+        elif event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            self.delegate.file_press = event.position().toPoint()  # a click, not a drag
         elif event.type() == QEvent.Type.Leave and self.delegate.hover_file_action:
             self.delegate.hover_file_action = None
             self.timeline.viewport().update()

@@ -144,7 +144,7 @@ class MessageDelegate(QStyledItemDelegate):
         # (message, own) -> what its file card shows and offers (desktop.ui.file_actions)
         self.file_state: Callable[[Message, bool], FileView] | None = None
         self.hover_file_action: tuple[Message, str] | None = None
-        self._file_press: QPoint | None = None
+        self.file_press: QPoint | None = None  # where the mouse went down (set on press)
         decoder.ready.connect(self.on_decoder_ready)
         decoder.failed.connect(self.on_decoder_ready)
 
@@ -563,9 +563,9 @@ class MessageDelegate(QStyledItemDelegate):
         if isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.LeftButton:
             pos = event.position().toPoint()
             if event.type() == QEvent.Type.MouseButtonPress:
-                self._file_press = pos
+                self.file_press = pos
             elif event.type() == QEvent.Type.MouseButtonRelease:
-                pressed, self._file_press = self._file_press, None
+                pressed, self.file_press = self.file_press, None
                 kind, value = self.hit_test(option, index, pos)
                 if (kind == "file" and pressed is not None
                         and (pos - pressed).manhattanLength() <= 3):

@@ -220,11 +220,11 @@ def test_a_file_over_the_servers_limit_is_refused_with_a_sentence(
     panel = window.composer_panel
     assert panel.max_file_bytes == MB  # from the session's limits
     big = tmp_path / "archive.zip"
-    big.write_bytes(b"PK\x03\x04" + b"\0" * (MB + 10))
+    big.write_bytes(b"PK\x03\x04" + b"\0" * (MB + MB // 2))
     assert panel.add_files([big]) == 0
     assert panel.error_label.isVisible()
     assert panel.error_label.text() == (
-        "archive.zip is 1.0 MB; this server takes files up to 1.0 MB.")
+        "archive.zip is 1.5 MB; this server takes files up to 1.0 MB.")
     with pytest.raises(FileRefused, match="takes files up to 1.0 MB"):
         alice.send_file("general", big)
     assert alice.outbox.entries() == []
