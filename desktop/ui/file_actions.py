@@ -160,7 +160,7 @@ class FileActions(QObject):
         if msg.deleted or event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
             return False
         view = self.view_for(msg, self._own(msg))
-        if not view.primary:
+        if view.primary in ("", "cancel"):  # stopping a transfer takes the menu, not Enter
             return False
         self.run(msg, view.primary)
         return True
