@@ -83,8 +83,8 @@ class TransferStore:
         return transfer
 
     def progress(self, key: str, done: int) -> None:
-        item = self._items.get(key)
-        if item is not None and item.done != done:
+        item = self._items.get(key)  # a finished or stopped one keeps its last count
+        if item is not None and item.state == RUNNING and item.done != done:
             item.done = done
             self._changed(key)
 

@@ -123,9 +123,10 @@ def test_a_20_mb_file_goes_up_with_progress_and_comes_down_byte_for_byte(
     # the upload reported its progress on the way, and the echo became the sent message
     assert any(0 < done < total for done, total in uploads)
     assert uploads[-1][0] == 20 * MB
+    qtbot.waitUntil(lambda: _file_message(alice, source.name) is not None)  # the ack
     mine = _file_message(alice, source.name)
     assert mine is not None and mine.status >= DeliveryStatus.SENT
-    assert alice.transfers.get(upload_key(mine.client_id or "")) is None
+    qtbot.waitUntil(lambda: alice.transfers.get(upload_key(mine.client_id or "")) is None)
 
     downloads = _record_progress(bob, "down:")
     with qtbot.waitSignal(bob.fileSaved, timeout=60_000) as saved:
