@@ -165,7 +165,7 @@ def test_cancel_mid_upload_leaves_a_failed_message_that_retry_sends(
     assert not [m for m in carol.of("message") if m.get("kind") == "file"]
 
     window.files.run(echo, "retry")
-    qtbot.waitUntil(lambda: [m for m in carol.of("message") if m.get("kind") == "file"],
+    qtbot.waitUntil(lambda: any(m.get("kind") == "file" for m in carol.of("message")),
                     timeout=30_000)
     sent = [m for m in carol.of("message") if m.get("kind") == "file"]
     assert len(sent) == 1 and sent[0]["file"]["size"] == 8 * MB
@@ -251,7 +251,7 @@ def test_dropping_a_pdf_attaches_it_and_it_arrives_as_a_file(
     window.composer.setFocus()
     qtbot.keyClicks(window.composer, "tonight's menu")
     qtbot.keyClick(window.composer, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: [m for m in bob.of("message") if m.get("kind") == "file"],
+    qtbot.waitUntil(lambda: any(m.get("kind") == "file" for m in bob.of("message")),
                     timeout=20_000)
     (sent,) = [m for m in bob.of("message") if m.get("kind") == "file"]
     assert sent["file"]["name"] == "menu.pdf" and sent["file"]["mime"] == "application/pdf"
