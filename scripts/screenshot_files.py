@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -72,7 +73,7 @@ async def seed_files(url: str, users: dict[str, Any], password: str) -> None:
             async with http.post(f"{url}/api/media", params={"name": name}, data=data,
                                  headers={"Authorization": f"Bearer {tokens[sender]}"}) as resp:
                 upload = (await resp.json())["upload"]
-            payload = {"room": FILES_ROOM, "client_id": f"{sender}-{name}",
+            payload = {"room": FILES_ROOM, "client_id": str(uuid.uuid4()),
                        "file": {"upload": upload["id"]}}
             if caption:
                 payload["text"] = caption
