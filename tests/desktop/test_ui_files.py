@@ -327,3 +327,42 @@ def test_deleting_a_file_message_drops_the_partial_download(
     assert not bob.part_path(file_id).exists()
     assert bob.transfers.get(download_key(file_id)) is None
     assert list(bob.downloads_dir.glob("*.part")) == []
+
+
+def test_an_image_past_the_sockets_comfort_goes_up_as_a_file_and_arrives_as_an_image(
+    server_url, make_client, make_window, make_peer, qtbot, tmp_path
+):
+    from PIL import Image
+
+    from desktop.net.files import SOCKET_IMAGE_BYTES
+
+    alice, window = _window(make_client, make_window, server_url, "alice", qtbot, tmp_path)
+    bob = make_peer(server_url, "bob")
+    photo = tmp_path / "noise.png"
+    Image.frombytes("RGB", (1000, 900), os.urandom(1000 * 900 * 3)).save(photo, "PNG")
+    assert SOCKET_IMAGE_BYTES < photo.stat().st_size < alice.limits["max_image_bytes"]
+    assert window.composer_panel.add_files([photo]) == 1
+    assert window.composer_panel.chips[0].attachment.path == photo  # not read into memory
+    window.composer_panel.submit()
+    entry = alice.outbox.entries()[0]
+    assert entry.is_file and entry.image_file is None  # no image bytes in the outbox
+    qtbot.waitUntil(lambda: any(m.get("kind") == "image" for m in bob.of("message")),
+                    timeout=30_000)
+    (got,) = [m for m in bob.of("message") if m.get("kind") == "image"]
+    assert (got["image"]["width"], got["image"]["height"]) == (1000, 900)
+    assert got["image"]["size"] == photo.stat().st_size and got["image"]["thumb"]
+
+
+def test_a_draft_keeps_an_attached_file_by_its_path(tmp_path):
+    from desktop.ui.attachments import Attachment
+    from desktop.ui.drafts import Draft, DraftStore
+
+    big = tmp_path / "video.mp4"
+    big.write_bytes(b"\0" * 5000)
+    store = DraftStore(tmp_path / "data")
+    store.set("general", Draft("see this", [(Attachment(b"", big.name, "video/mp4", big,
+                                                        5000), "the demo")]))
+    assert list((tmp_path / "data" / "drafts").glob("*.bin")) == []  # never copied
+    again = DraftStore(tmp_path / "data").get("general")
+    ((att, caption),) = again.attachments
+    assert (att.path, att.size, att.data, caption) == (big, 5000, b"", "the demo")
