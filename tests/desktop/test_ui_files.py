@@ -366,3 +366,18 @@ def test_a_draft_keeps_an_attached_file_by_its_path(tmp_path):
     again = DraftStore(tmp_path / "data").get("general")
     ((att, caption),) = again.attachments
     assert (att.path, att.size, att.data, caption) == (big, 5000, b"", "the demo")
+
+
+def test_many_files_at_once_all_arrive_once(
+    server_url, make_client, make_peer, qtbot, tmp_path
+):
+    alice = make_client(server_url, "alice")
+    bob = make_peer(server_url, "bob")
+    names = [f"part-{n}.pdf" for n in range(7)]  # more than the server's 4 in flight
+    for name in names:
+        alice.send_file("general", _pdf(tmp_path / name, 300_000 + len(name)))
+    qtbot.waitUntil(lambda: sum(m.get("kind") == "file" for m in bob.of("message")) >= 7,
+                    timeout=30_000)
+    got = sorted(m["file"]["name"] for m in bob.of("message") if m.get("kind") == "file")
+    assert got == names
+    qtbot.waitUntil(lambda: alice.outbox.entries() == [])
