@@ -20,6 +20,7 @@ from desktop.state.filenames import clean_filename, file_kind, unique_path
 from desktop.state.transfers import DONE, FAILED, PAUSED, download_key, upload_key
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui.conversation import row_index
+from desktop.ui.file_bubble import describe
 from tests.desktop.ui_helpers import drop_on, find, make_window  # noqa: F401
 
 MB = 1024 * 1024
@@ -381,3 +382,90 @@ def test_many_files_at_once_all_arrive_once(
     got = sorted(m["file"]["name"] for m in bob.of("message") if m.get("kind") == "file")
     assert got == names
     qtbot.waitUntil(lambda: alice.outbox.entries() == [])
+
+
+class _CuttingProxy:
+    """A real TCP proxy in front of the server that cuts the first ``GET /media/``
+    connection after ``cut_after`` bytes of its answer (a dropped download); everything
+    else (the socket, later downloads) passes through untouched."""
+
+    def __init__(self, upstream: str, cut_after: int) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.server: Any = None
+
+    async def start(self) -> str:
+        import asyncio
+
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        first = await reader.read(65536)
+        cut = first.startswith(b"GET /media/") and self.cuts == 0
+        if cut:
+            self.cuts += 1
+        up_writer.write(first)
+
+        async def pump(src: Any, dst: Any, limit: int | None) -> None:
+            sent = 0
+            try:
+                while data := await src.read(65536):
+                    if limit is not None and sent + len(data) > limit:
+                        dst.write(data[: limit - sent])
+                        break
+                    dst.write(data)
+                    sent += len(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer, None),
+                             pump(up_reader, writer, self.cut_after if cut else None))
+        for w in (writer, up_writer):
+            w.close()
+
+
+def test_a_download_cut_off_by_the_network_resumes_with_range(
+    server_url, make_client, run, qtbot, tmp_path
+):
+    alice = make_client(server_url, "alice")
+    proxy = _CuttingProxy(server_url, cut_after=2 * MB + 1234)
+    proxy_url = run(proxy.start())
+    try:
+        bob = make_client(proxy_url, "bob")  # the socket and the downloads go through it
+        bob.save_dir = tmp_path / "bob"
+        source = _pdf(tmp_path / "notes.pdf", 5 * MB)
+        alice.send_file("general", source)
+        qtbot.waitUntil(lambda: _file_message(bob, "notes.pdf") is not None, timeout=30_000)
+        got = _file_message(bob, "notes.pdf")
+        assert got is not None and got.file is not None
+        key = download_key(got.file.id)
+        bob.download_file(got.file)
+        qtbot.waitUntil(lambda: (t := bob.transfers.get(key)) is not None and t.state == PAUSED,
+                        timeout=30_000)
+        item = bob.transfers.get(key)
+        assert item is not None and "Resume goes on from" in item.error
+        have = bob.part_path(got.file.id).stat().st_size
+        assert MB < have < 2 * MB + 1234 and proxy.cuts == 1  # the headers came first
+        view = describe(got, None, item, False, False)
+        assert view.actions[0] == "resume" and view.progress is not None
+
+        with qtbot.waitSignal(bob.fileSaved, timeout=30_000) as saved:
+            bob.download_file(got.file)
+        assert bob.transfers.get(key).resumed_from == have  # type: ignore[union-attr]
+        assert _digest(Path(saved.args[1])) == _digest(source)
+    finally:
+        run(bob.disconnect())
+        run(proxy.stop())
