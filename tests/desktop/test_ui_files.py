@@ -469,3 +469,35 @@ def test_a_download_cut_off_by_the_network_resumes_with_range(
     finally:
         run(bob.disconnect())
         run(proxy.stop())
+
+
+def test_a_file_queued_offline_is_sent_by_the_next_run_and_a_missing_one_says_so(
+    server_url, make_client, make_peer, run, qtbot, tmp_path
+):
+    from tests.desktop.conftest import PASSWORD
+
+    bob = make_peer(server_url, "bob")
+    data_dir = tmp_path / "alice-data"
+    first = make_client(None, "alice", data_dir=data_dir, connect=False)
+    kept = _pdf(tmp_path / "kept.pdf", 400_000)
+    gone = _pdf(tmp_path / "gone.pdf", 1000)
+    first.send_file("general", kept, "queued while offline")
+    missing_cid = first.send_file("general", gone)
+    assert [e.file_name for e in first.outbox.entries()] == ["kept.pdf", "gone.pdf"]
+    run(first.disconnect())
+    gone.unlink()
+
+    # the next run of the app (same data folder) shows both and sends what it can
+    second = make_client(None, "alice", data_dir=data_dir, connect=False)
+    assert run(second.connect_to(server_url, {"username": "alice", "password": PASSWORD}))
+    qtbot.waitUntil(lambda: any(m.get("kind") == "file" for m in bob.of("message")),
+                    timeout=30_000)
+    (sent,) = [m for m in bob.of("message") if m.get("kind") == "file"]
+    assert sent["file"]["name"] == "kept.pdf" and sent["text"] == "queued while offline"
+    model = second.message_model("general")
+    qtbot.waitUntil(lambda: find(model, lambda m: m.client_id == missing_cid
+                                 and m.status == DeliveryStatus.FAILED) is not None)
+    echo = find(model, lambda m: m.client_id == missing_cid)
+    assert echo is not None and echo.kind == "file"
+    assert echo.error is not None and echo.error.startswith("gone.pdf can no longer be read")
+    assert second.can_retry(missing_cid)  # put the file back and Retry sends it
