@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl
@@ -201,9 +200,3 @@ class FileActions(QObject):
             self.delegate.hover_file_action = hover
             self.timeline.viewport().update()
 
-
-def saved_file(client: ChatClient, msg: Message) -> Path | None:
-    """Where ``msg``'s file was saved, if it was and is still there."""
-    if msg.file is None or not msg.file.id:
-        return None
-    return client.saved_path(msg.file.id)
