@@ -370,6 +370,14 @@ class FilesMixin(ClientCore):
         task.cancel()
         return True
 
+    def discard_download(self, file_id: str) -> None:
+        """Give up a stopped download: its part file and its state go (Download again
+        starts from zero)."""
+        self.cancel_download(file_id)
+        with contextlib.suppress(OSError):
+            self.part_path(file_id).unlink(missing_ok=True)
+        self.transfers.drop(download_key(file_id))
+
     async def _download(self, info: FileInfo, then_open: bool) -> None:
         key = download_key(info.id)
         part = self.part_path(info.id)

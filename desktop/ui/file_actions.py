@@ -129,8 +129,8 @@ class FileActions(QObject):
         elif action == "cancel":
             if msg.id is None and msg.client_id:
                 self.client.cancel_upload(msg.client_id)
-            elif info.id:
-                self.client.cancel_download(info.id)
+            elif info.id and not self.client.cancel_download(info.id):
+                self.client.discard_download(info.id)  # a paused one: its part goes
         elif action == "retry" and msg.client_id:
             self.client.retry(msg.client_id)
         self.timeline.viewport().update()

@@ -501,3 +501,23 @@ def test_a_file_queued_offline_is_sent_by_the_next_run_and_a_missing_one_says_so
     assert echo is not None and echo.kind == "file"
     assert echo.error is not None and echo.error.startswith("gone.pdf can no longer be read")
     assert second.can_retry(missing_cid)  # put the file back and Retry sends it
+
+
+def test_cancel_on_a_paused_download_discards_its_part(server_url, make_client, make_window,
+                                                       qtbot, tmp_path):
+    alice = make_client(server_url, "alice")
+    bob, window = _window(make_client, make_window, server_url, "bob", qtbot, tmp_path)
+    source = _pdf(tmp_path / "thing.pdf", 3 * MB)
+    alice.send_file("general", source)
+    qtbot.waitUntil(lambda: _file_message(bob, "thing.pdf") is not None, timeout=30_000)
+    got = _file_message(bob, "thing.pdf")
+    assert got is not None and got.file is not None
+    key = download_key(got.file.id)
+    _cancel_when(bob, key, MB, lambda: window.files.run(got, "cancel"))  # the card's Cancel
+    window.files.run(got, "download")
+    qtbot.waitUntil(lambda: (t := bob.transfers.get(key)) is not None and t.state == PAUSED)
+    assert window.files.view_for(got, False).actions == ("resume", "cancel")
+    assert bob.part_path(got.file.id).exists()
+    window.files.run(got, "cancel")  # now it gives the part up
+    assert not bob.part_path(got.file.id).exists() and bob.transfers.get(key) is None
+    assert window.files.view_for(got, False).actions == ("download", "open")
