@@ -199,6 +199,10 @@ async def _steps(checks: Checks, tmp: Path) -> None:
         )
         checks.ok("image status reached DELIVERED")
         await _v2_round_trips(checks, window, client, peer, text)
+
+        # ---- a file (protocol v2): attach, upload, receive, download, compare
+        from desktop.selftest_files import check_file_round_trip
+        await check_file_round_trip(checks, window, client, received, tmp)
         grab = window.grab()
         checks.check(not grab.isNull() and grab.width() > 0, "main window renders offscreen")
     finally:

@@ -10,8 +10,9 @@ and ``grab()``s it. Re-run it after UI changes:
     QT_QPA_PLATFORM=offscreen python scripts/screenshot.py --all
 
 ``--all`` writes ``docs/screenshot.png`` (the README's) and, into ``docs/screenshots/``, the
-window at 700, 1000 and 1440 px wide in the light and the dark theme, and the protocol v2
-features (``feature-*.png``: a reply thread, reactions, search results). PNGs are reduced
+window at 700, 1000 and 1440 px wide in the light and the dark theme, the protocol v2
+features (``feature-*.png``: a reply thread, reactions, search results) and a room of
+shared files (``parley-files-*``, see ``scripts/screenshot_files.py``). PNGs are reduced
 to a 256-colour palette so they stay small in git.
 """
 
@@ -238,8 +239,10 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20
         await asyncio.sleep(0.05)
 
 
-async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
-    """Seed the demo once, then grab the window for each (path, size, theme)."""
+async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path,
+                  files_dir: Path | None = None) -> None:
+    """Seed the demo once, then grab the window for each (path, size, theme); with
+    ``files_dir``, then the room of shared files too (scripts/screenshot_files.py)."""
     server = EmbeddedServer(data_dir / "server")
     url = await server.start()
     bob, carol = await seed(url)
@@ -283,6 +286,11 @@ async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
             save_small_png(window.grab(), out)
         if len(shots) > 1:  # --all
             await capture_features(window, client, app)
+        if files_dir is not None:
+            from scripts.screenshot_files import capture_files, seed_files
+
+            await seed_files(url, {"bob": bob, "carol": carol}, PASSWORD)
+            await capture_files(window, client, files_dir, save_small_png)
     finally:
         await client.disconnect()
         for user in (bob, carol):
@@ -424,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shots = [(args.out.resolve(), WINDOW_SIZE, "dark" if args.dark else "light")]
     with tempfile.TemporaryDirectory(prefix="parley-screenshot-") as tmp:
-        run_on_qasync(app, capture(shots, Path(tmp)))
+        files_dir = REPO_ROOT / "docs" / "screenshots" if args.all else None
+        run_on_qasync(app, capture(shots, Path(tmp), files_dir))
     return 0
 
 
