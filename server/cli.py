@@ -296,6 +296,11 @@ async def serve(config: ServerConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["migrate"]:  # parley-server migrate --from sqlite:PATH --to postgresql://…
+        from server import migrate
+
+        return migrate.main(args[1:])
     config = config_from_args(argv)
     # the database holds password hashes and private messages: nothing we create is for others
     os.umask(0o077)
