@@ -129,14 +129,18 @@ async def _stream_file(
     start, stop = span if span is not None else (0, upload.size)
     if span is not None:
         headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{stop - 1}/{upload.size}"
+    response = web.StreamResponse(status=200 if span is None else 206, headers=headers)
+    response.content_length = stop - start
+    if request.method == hdrs.METH_HEAD:
+        await response.prepare(request)
+        await response.write_eof()
+        return response
     async with contextlib.aclosing(store.stream(upload.id, start, stop)) as pieces:
         try:
             # the first piece before the headers: bytes already gone are a 404, not a cut 200
             first = await anext(pieces, b"")
         except FileNotFoundError:
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such file.") from None
-        response = web.StreamResponse(status=200 if span is None else 206, headers=headers)
-        response.content_length = stop - start
         await response.prepare(request)
         if first:
             await response.write(first)
