@@ -58,6 +58,8 @@ class Report:
     """What was copied: rows per table on each side, and the files."""
 
     tables: list[tuple[str, int, int]] = field(default_factory=list)
+    # derived tables: (name, rows expected, rows made)
+    derived: list[tuple[str, int, int]] = field(default_factory=list)
     files: tuple[int, int] = (0, 0)  # source (count, bytes)
     copied_files: tuple[int, int] = (0, 0)  # target (count, bytes)
 
@@ -66,6 +68,8 @@ class Report:
         out = [f"{'table':<{width}}  {'sqlite':>12}  {'postgresql':>12}"]
         for name, src, dst in self.tables:
             out.append(f"{name:<{width}}  {src:>12}  {dst:>12}")
+        for name, expected, made in self.derived:
+            out.append(f"{name:<{width}}  {expected:>12}  {made:>12}  (rebuilt)")
         out.append(f"{'files':<{width}}  {self.files[0]:>12}  {self.copied_files[0]:>12}")
         out.append(f"{'files (bytes)':<{width}}  {self.files[1]:>12}  {self.copied_files[1]:>12}")
         return out
@@ -98,11 +102,12 @@ async def _upgrade_source(db: Path) -> None:
 
 async def _prepare_target(url: str) -> None:
     """Create (or upgrade) the PostgreSQL schema the way a node does at start."""
-    from server.storage.postgres import PostgresStorage
+    from server.storage.postgres.schema import migrate as migrate_schema
 
-    storage = PostgresStorage(url)
-    await storage.open()
-    await storage.close()
+    try:
+        await migrate_schema(url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise MigrateError(f"cannot prepare the target database: {exc}") from None
 
 
 def _sqlite_tables(src: sqlite3.Connection) -> list[str]:
@@ -238,12 +243,22 @@ async def _reset_sequences(conn: asyncpg.Connection, tables: list[str]) -> None:
             await conn.execute("SELECT setval($1::regclass, $2::bigint, true)", r["seq"], top)
 
 
-async def _rebuild_derived(conn: asyncpg.Connection) -> None:
-    """Data PostgreSQL keeps beside the copied columns: the search index is refreshed from
-    the message rows (a no-op where the schema computes it itself)."""
-    rebuild = await conn.fetchval("SELECT to_regprocedure('parley_rebuild_search()') IS NOT NULL")
-    if rebuild:
-        await conn.execute("SELECT parley_rebuild_search()")
+# a message the search index holds (as the index's trigger decides)
+_SEARCHABLE = "kind <> 'system' AND deleted = 0 AND text <> ''"
+
+
+async def _rebuild_derived(conn: asyncpg.Connection, report: Report) -> None:
+    """The search index (``message_search``): its triggers index each message as COPY
+    inserts it; should the count not match the searchable messages (a schema whose
+    triggers were off), every message goes through the trigger again."""
+    expected = int(await conn.fetchval(f"SELECT count(*) FROM messages WHERE {_SEARCHABLE}"))
+    indexed = int(await conn.fetchval("SELECT count(*) FROM message_search"))
+    if indexed != expected:
+        logger.info("rebuilding the search index (%d of %d indexed)", indexed, expected)
+        await conn.execute("DELETE FROM message_search")
+        await conn.execute("UPDATE messages SET text = text")  # the update trigger indexes
+        indexed = int(await conn.fetchval("SELECT count(*) FROM message_search"))
+    report.derived.append(("message_search", expected, indexed))
 
 
 async def _copy_files(
@@ -323,7 +338,7 @@ async def migrate(source: str, target: str, *, replace: bool = False) -> Report:
                 logger.info("copied %d row(s) of %s", copied, table)
             report.files = await _copy_files(src, conn, files_dir)
             await _reset_sequences(conn, order)
-            await _rebuild_derived(conn)
+            await _rebuild_derived(conn, report)
             await _verify(src, conn, order, report)
         return report
     finally:
@@ -346,7 +361,7 @@ async def _verify(
     # an empty file has no chunk: count it through its row
     empty = int(src.execute("SELECT count(*) FROM uploads WHERE size = 0").fetchone()[0])
     report.copied_files = (int(row["files"]) + empty, int(row["bytes"]))
-    bad = [t for t, a, b in report.tables if a != b]
+    bad = [t for t, a, b in report.tables + report.derived if a != b]
     if bad or report.files != report.copied_files:
         raise MigrateError(
             "the copy does not match its source ("

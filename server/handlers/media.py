@@ -83,7 +83,7 @@ class FileHandler:
         # the server's image processor: an image sent as a file spends the same per-user
         # pixel budget and decode slots as one sent inline
         self.images = images
-        self.store = blob_store_for(ctx.config, ctx.storage)
+        self.store = blob_store_for(ctx.config)
         _STORES[ctx.storage] = self.store
         self._in_flight: Counter[int] = Counter()
         ctx.features.add("files")

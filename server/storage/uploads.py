@@ -274,20 +274,11 @@ def files_dir(config: ServerConfig) -> Path:
     return config.data_dir / "files"
 
 
-def _postgres_url(storage: object) -> str | None:
-    """The PostgreSQL URL a storage backend runs on, or None (SQLite)."""
-    for attr in ("dsn", "url", "database_url"):
-        value = getattr(storage, attr, None)
-        if isinstance(value, str) and value.startswith(("postgres://", "postgresql://")):
-            return value
-    return None
-
-
-def blob_store_for(config: ServerConfig, storage: object) -> BlobStore:
+def blob_store_for(config: ServerConfig) -> BlobStore:
     """The store matching the storage backend: PostgreSQL's ``upload_chunks`` table when
-    the server runs on PostgreSQL (a cluster node), else files in the data dir."""
-    url = _postgres_url(storage)
-    if url is not None:
+    the server runs on a database URL (a cluster node), else files in the data dir."""
+    url = getattr(config, "database_url", None)
+    if isinstance(url, str) and url.startswith(("postgres://", "postgresql://")):
         from server.storage.postgres.blobs import PgBlobStore
 
         return PgBlobStore(url)
