@@ -198,7 +198,7 @@ async def test_a_chunk_erased_mid_read_ends_the_stream(
     store: PgBlobStore, db: tuple[str, asyncpg.Connection]
 ) -> None:
     conn = db[1]
-    data = os.urandom(4 * CHUNK_BYTES)
+    data = os.urandom(12 * CHUNK_BYTES)  # three batches of reads
     upload_id = await _put(store, data)
     stream = store.stream(upload_id, 0, len(data))
     first = await anext(stream)

@@ -45,6 +45,8 @@ STALE_AFTER_S = 600.0
 # how often a long upload refreshes its marker
 _MARKER_REFRESH_S = 5.0
 _POOL_SIZE = 8
+# chunks fetched per query when reading (1 MiB)
+_READ_BATCH = 4
 
 _PG_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 _TOUCH = (
@@ -58,7 +60,9 @@ _LAYOUT = (
     "SELECT n, octet_length(data) AS size FROM upload_chunks"
     " WHERE upload_id = $1 AND n >= 0 ORDER BY n"
 )
-_SLICE = "SELECT substring(data FROM $3 FOR $4) FROM upload_chunks WHERE upload_id = $1 AND n = $2"
+_BATCH = (
+    "SELECT n, data FROM upload_chunks WHERE upload_id = $1 AND n >= $2 AND n <= $3 ORDER BY n"
+)
 # chunks of uploads no row refers to and no live upload is writing; then markers of
 # uploads whose row exists (their ``settled`` was cut short)
 _SWEEP = f"""
@@ -162,15 +166,16 @@ class PgBlobStore(BlobStore):
             data += piece
         return bytes(data)
 
-    async def _slice(self, upload_id: str, n: int, offset: int, length: int) -> bytes:
-        piece = await self.pool.fetchval(_SLICE, upload_id, n, offset + 1, length)
-        if piece is None or len(piece) != length:
+    async def _batch(self, upload_id: str, first: int, last: int) -> list[bytes]:
+        rows = await self.pool.fetch(_BATCH, upload_id, first, last)
+        if [row["n"] for row in rows] != list(range(first, last + 1)):
             raise FileNotFoundError(upload_id)  # erased while it was being read
-        return bytes(piece)
+        return [row["data"] for row in rows]
 
     async def stream(self, upload_id: str, start: int, stop: int) -> AsyncGenerator[bytes, None]:
-        """Only the chunks that overlap ``[start, stop)``, the next one read while the
-        current one is sent, so a slow reader holds at most two chunks and no connection."""
+        """Only the chunks that overlap ``[start, stop)``, read a few at a time, the next
+        few while the current ones are sent: a slow reader holds at most two batches
+        (2 MiB) and no connection."""
         if not is_upload_id(upload_id):
             raise FileNotFoundError(upload_id)
         if stop <= start:
@@ -186,21 +191,21 @@ class PgBlobStore(BlobStore):
                 break
         if base < stop:
             raise FileNotFoundError(upload_id)
-        ahead: asyncio.Task[bytes] | None = None
+        batches = [plan[i : i + _READ_BATCH] for i in range(0, len(plan), _READ_BATCH)]
+
+        def fetch(batch: list[tuple[int, int, int]]) -> asyncio.Task[list[bytes]]:
+            return asyncio.ensure_future(self._batch(upload_id, batch[0][0], batch[-1][0]))
+
+        ahead = fetch(batches[0])
         try:
-            for i, (n, offset, length) in enumerate(plan):
-                if ahead is None:
-                    current = await self._slice(upload_id, n, offset, length)
-                else:
-                    current = await ahead
-                ahead = (
-                    asyncio.ensure_future(self._slice(upload_id, *plan[i + 1]))
-                    if i + 1 < len(plan)
-                    else None
-                )
-                yield current
+            for i, batch in enumerate(batches):
+                chunks = await ahead
+                if i + 1 < len(batches):
+                    ahead = fetch(batches[i + 1])
+                for (_, offset, length), data in zip(batch, chunks, strict=True):
+                    yield data if length == len(data) else data[offset : offset + length]
         finally:
-            if ahead is not None and not ahead.done():
+            if not ahead.done():
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
 
