@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ _MARKER_REFRESH_S = 5.0
 _POOL_SIZE = 8
 # chunks fetched per query when reading (1 MiB)
 _READ_BATCH = 4
+# chunk inserts of one upload in flight at once
+_WRITE_DEPTH = 2
 
 _PG_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 _TOUCH = (
@@ -211,8 +214,9 @@ class PgBlobStore(BlobStore):
 
 
 class PgIncoming(IncomingBlob):
-    """One upload written chunk by chunk into ``upload_chunks`` under its final id; one
-    chunk insert may be in flight while the next chunk arrives."""
+    """One upload written chunk by chunk into ``upload_chunks`` under its final id; up to
+    ``_WRITE_DEPTH`` chunk inserts may be in flight (on as many connections) while the
+    next chunk arrives, so memory stays at a few chunks."""
 
     def __init__(self, store: PgBlobStore, max_bytes: int) -> None:
         super().__init__(max_bytes)
@@ -220,7 +224,7 @@ class PgIncoming(IncomingBlob):
         self.id = new_upload_id()
         self._buffer = bytearray()
         self._n = 0
-        self._in_flight: asyncio.Task[None] | None = None
+        self._in_flight: deque[asyncio.Task[None]] = deque()
         self._touched = float("-inf")
 
     async def _write(self, chunk: bytes) -> None:
@@ -231,22 +235,21 @@ class PgIncoming(IncomingBlob):
             await self._put(data)
 
     async def _put(self, data: bytes) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            await task  # at most one insert in flight: memory stays at two chunks
+        while len(self._in_flight) >= _WRITE_DEPTH:
+            await self._in_flight.popleft()
         n, self._n = self._n, self._n + 1
+        # the first insert makes the marker; a long upload refreshes it now and then
         touch = time.monotonic() - self._touched >= _MARKER_REFRESH_S
         if touch:
             self._touched = time.monotonic()
-        self._in_flight = asyncio.ensure_future(self._insert(n, data, touch))
+        self._in_flight.append(asyncio.ensure_future(self._insert(n, data, touch)))
 
     async def _insert(self, n: int, data: bytes, touch: bool) -> None:
         await self.store.pool.execute(_PUT_AND_TOUCH if touch else _PUT, self.id, n, data)
 
     async def _drain(self) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            await task
+        while self._in_flight:
+            await self._in_flight.popleft()
 
     async def commit(self) -> str:
         if self._buffer:
@@ -266,10 +269,10 @@ class PgIncoming(IncomingBlob):
 
     async def abort(self) -> None:
         self._buffer = bytearray()
-        task, self._in_flight = self._in_flight, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        # let inserts in flight finish (a cancelled one might still commit after the
+        # delete below), then delete every chunk and the marker
+        pending, self._in_flight = list(self._in_flight), deque()
+        await asyncio.gather(*pending, return_exceptions=True)
         try:
             await self.store.remove([self.id])
         except (OSError, asyncpg.PostgresError) as exc:
