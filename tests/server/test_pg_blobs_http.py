@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from PIL import Image
 
 from server.app import RunningServer
 from server.http_api import CHAT_KEY
@@ -246,3 +248,59 @@ async def test_deleting_the_message_removes_the_chunks(
         assert status == 404
     finally:
         await alice.disconnect()
+
+
+async def test_an_image_upload_becomes_an_image_and_small_files_come_by_media_get(
+    server_factory: ServerFactory, pg_url: str, http: aiohttp.ClientSession
+) -> None:
+    server = await pg_server(server_factory, pg_url)
+    alice = await client_for(server, "websocket", "alice")
+    try:
+        buf = io.BytesIO()
+        Image.new("RGB", (300, 200), (30, 60, 90)).save(buf, format="PNG")
+        image = buf.getvalue()
+        up = await upload(http, server, alice, image)
+        ack = await send_file(alice, up["id"])
+        assert ack["message"]["kind"] == "image" and ack["message"]["image"]["id"] == up["id"]
+        # the bytes now live with the image row: the upload's chunks are gone
+        assert await chunk_rows(pg_url) == 0
+        status, body, _ = await get(http, f"{server.url}/media/{up['id']}", auth(alice))
+        assert status == 200 and body == image
+        small = b"a small file\n" * 100
+        up2 = await upload(http, server, alice, small)
+        await send_file(alice, up2["id"])
+        got = await alice.ok(Event.MEDIA_GET, {"id": up2["id"]})
+        assert got["data"] == small
+    finally:
+        await alice.disconnect()
+
+
+async def test_a_starting_server_sweeps_chunks_no_upload_owns(
+    server_factory: ServerFactory, pg_url: str, http: aiohttp.ClientSession
+) -> None:
+    first = await pg_server(server_factory, pg_url)
+    alice = await client_for(first, "websocket", "alice")
+    try:
+        kept = await upload(http, first, alice, os.urandom(CHUNK_BYTES + 1))
+    finally:
+        await alice.disconnect()
+    await first.stop()
+    # what a node that died mid-upload leaves: chunks without a row, and an old marker
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(
+            "INSERT INTO upload_chunks (upload_id, n, data) VALUES"
+            " ($1, 0, $3), ($1, 1, $3), ($2, -1, convert_to('1', 'UTF8')), ($2, 0, $3)",
+            "a" * 32,
+            "b" * 32,
+            os.urandom(1000),
+        )
+    finally:
+        await conn.close()
+    await pg_server(server_factory, pg_url)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        ids = {r[0] for r in await conn.fetch("SELECT DISTINCT upload_id FROM upload_chunks")}
+    finally:
+        await conn.close()
+    assert ids == {kept["id"]}
