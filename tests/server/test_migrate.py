@@ -149,16 +149,28 @@ async def snapshot(server: RunningServer, name: str) -> dict[str, Any]:
 
 
 async def test_a_data_dir_migrates_into_postgresql_and_a_server_serves_it(
-    server_factory: ServerFactory, pg_url: str, tmp_path: Path
+    server_factory: ServerFactory, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = tmp_path / "single"
     shutil.copytree(FIXTURE, data_dir)
-    single = await server_factory(data_dir=data_dir)
+    # the single node is SQLite whatever PARLEY_TEST_BACKEND says
+    single = await server_factory(data_dir=data_dir, database_url=None)
     media = await make_v2_data(single)
     media["fixtureimage0001"] = b""  # the v1 image: compared through media:get below
     before = {name: await snapshot(single, name) for name in ("alice", "bob", "carol")}
     await single.stop()
+    # the snapshot holds real answers: history with v2 fields, search hits
+    general = before["alice"]["history"][GENERAL_ROOM]["messages"]
+    assert any(m["reactions"] for m in general) and any(m["reply_to"] for m in general)
+    assert any(m["edited_ts"] for m in general) and any(m["deleted"] for m in general)
+    assert any(m["file"] for m in general) and any(m["mentions"] for m in general)
+    assert len(before["bob"]["search"]["zebra"]["messages"]) == 2  # general and the DM
+    assert before["carol"]["search"]["zebra"]["messages"]  # general only
+    assert all(answer["ok"] for answer in before["alice"]["search"].values())
 
+    # small batches, so the copy goes through many of them
+    monkeypatch.setattr("server.migrate.BATCH_ROWS", 5)
+    monkeypatch.setattr("server.migrate.FILE_BATCH_CHUNKS", 1)
     report = await migrate(f"sqlite:{data_dir}", pg_url)
     assert all(src == dst for _, src, dst in report.tables), report.lines()
     counts = {name: src for name, src, _ in report.tables}
