@@ -277,8 +277,8 @@ def files_dir(config: ServerConfig) -> Path:
 def blob_store_for(config: ServerConfig) -> BlobStore:
     """The store matching the storage backend: PostgreSQL's ``upload_chunks`` table when
     the server runs on a database URL (a cluster node), else files in the data dir."""
-    url = getattr(config, "database_url", None)
-    if isinstance(url, str) and url.startswith(("postgres://", "postgresql://")):
+    url = config.database_url
+    if url and url.startswith(("postgres://", "postgresql://")):
         from server.storage.postgres.blobs import PgBlobStore
 
         return PgBlobStore(url)

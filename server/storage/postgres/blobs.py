@@ -3,7 +3,9 @@
 The bytes live in ``upload_chunks (upload_id, n, data)`` (created by the PostgreSQL schema):
 chunk ``n`` holds bytes ``[n * CHUNK_BYTES, (n + 1) * CHUNK_BYTES)`` as written, each chunk
 inserted as it arrives, so an upload is never whole in memory and a download (with or
-without ``Range``) reads only the chunks it needs, one after another.
+without ``Range``) reads only the chunks it needs, a few per query. The store has its own
+small pool, apart from the storage's, so big transfers never take the connections that
+chat messages need.
 
 An upload in progress also has a *marker* row, ``n = -1``, whose data is PostgreSQL's clock
 (epoch milliseconds, as text) when the upload last wrote. The marker goes once the
