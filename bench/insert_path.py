@@ -102,8 +102,14 @@ async def run(args: argparse.Namespace) -> None:
         for k in range(per_sender):
             text = f"fanout-{i}-{k} hello everyone, about the roadmap for next week"
             await storage.insert_message(
-                NewMessage("bench", users[i].id, int(time.time() * 1000), "text", text,
-                           client_id=f"c{i}-{k}")
+                NewMessage(
+                    "bench",
+                    users[i].id,
+                    int(time.time() * 1000),
+                    "text",
+                    text,
+                    client_id=f"c{i}-{k}",
+                )
             )
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -133,8 +139,11 @@ def main() -> None:
     parser.add_argument("-n", "--messages", type=int, default=2000)
     parser.add_argument("-s", "--senders", type=int, default=10)
     parser.add_argument("--data-root", default=None, help="where the fresh data dir goes")
-    parser.add_argument("--per-statement", action="store_true",
-                        help="time every statement too (adds its own overhead)")
+    parser.add_argument(
+        "--per-statement",
+        action="store_true",
+        help="time every statement too (adds its own overhead)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
