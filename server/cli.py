@@ -75,6 +75,13 @@ def _network(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address or network: {text!r}") from None
 
 
+def _redis_url(text: str) -> str:
+    text = text.strip()
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"expected a redis:// URL, got {text!r}")
+    return text
+
+
 def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argparse.ArgumentParser:
     origins = [o.strip() for o in env.get("PARLEY_CORS_ORIGINS", "").split(",") if o.strip()]
     operators = [o.strip() for o in env.get("PARLEY_OPERATORS", "").split(",") if o.strip()]
@@ -235,6 +242,22 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         help="Socket.IO requests one connection may have running at once; 0 = no cap "
         "(PARLEY_MAX_REQUESTS_IN_FLIGHT, default 8)",
     )
+    cluster = parser.add_argument_group("cluster (several nodes behind a load balancer)")
+    cluster.add_argument(
+        "--redis",
+        type=_redis_url,
+        default=env.get("PARLEY_REDIS_URL") or None,
+        metavar="URL",
+        help="redis://HOST:PORT/DB: run as one node of a cluster that shares this Redis for "
+        "events, presence and limits. Default: a single process, no Redis (PARLEY_REDIS_URL)",
+    )
+    cluster.add_argument(
+        "--redis-prefix",
+        default=env.get("PARLEY_REDIS_PREFIX", "parley:"),
+        metavar="PREFIX",
+        help="prefix of every Redis key and channel; one per cluster sharing a Redis "
+        "(PARLEY_REDIS_PREFIX, default parley:)",
+    )
     parser.set_defaults(env_cors_origins=origins, env_operators=operators)
     return parser
 
@@ -274,6 +297,8 @@ def config_from_args(
         ],
         registrations_per_ip_per_hour=args.registrations_per_hour,
         rooms_per_user_per_hour=args.rooms_per_hour,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
     )
 
 

@@ -85,6 +85,16 @@ class ServerConfig:
     max_thumb_bytes: int = 64 * 1024
     # how often expired tokens are deleted
     token_purge_interval_s: float = 3600.0
+    # -- cluster (issue 12): a node of several sharing one database and this Redis -----------
+    # redis://host:port/db; None is the single process (nothing imports redis then)
+    redis_url: str | None = None
+    # every key and the bus channel start with this (several clusters on one Redis)
+    redis_prefix: str = "parley:"
+    # a node refreshes its heartbeat key this often; another node that finds the key gone
+    # (no refresh for cluster_node_ttl_s) announces the dead node's users offline, so they go
+    # offline within ttl + heartbeat seconds of a crash
+    cluster_heartbeat_s: float = 2.5
+    cluster_node_ttl_s: float = 10.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
