@@ -56,9 +56,10 @@ class BusStats:
     outages: int = 0
     lag_s: float = 0.0  # the node's own last ping, publish to receipt
     lag_max_s: float = 0.0
+    pings: int = 0  # own pings that came back
 
 
-def make_client(url: str, timeout_s: float, retries: int) -> aioredis.Redis:
+def make_client(url: str, timeout_s: float, retries: int, name: str) -> aioredis.Redis:
     """A client that fails fast instead of retrying for seconds (the node has a fallback)."""
     return aioredis.from_url(
         url,
@@ -66,6 +67,7 @@ def make_client(url: str, timeout_s: float, retries: int) -> aioredis.Redis:
         socket_timeout=timeout_s,
         retry=Retry(NoBackoff(), retries),
         health_check_interval=0,
+        client_name=name,
     )
 
 
@@ -82,8 +84,10 @@ class Bus:
     ) -> None:
         self.channel = channel
         self.node_id = node_id
-        self.redis = make_client(url, timeout_s, retries=1)
-        self._sub_redis = make_client(url, timeout_s, retries=0)
+        # named after the channel and node (CLIENT LIST shows which node a connection is)
+        name = f"{channel}:{node_id.decode()}"
+        self.redis = make_client(url, timeout_s, retries=1, name=name)
+        self._sub_redis = make_client(url, timeout_s, retries=0, name=name)
         self._dispatch = dispatch
         self._on_connected = on_connected
         self._liveness_s = liveness_s
@@ -114,6 +118,7 @@ class Bus:
         lag = max(0.0, time.monotonic() - sent)
         self._last_own_ping = time.monotonic()
         self.stats.lag_s = lag
+        self.stats.pings += 1
         self.stats.lag_max_s = max(self.stats.lag_max_s, lag)
 
     # -- publishing ------------------------------------------------------------------------

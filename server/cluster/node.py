@@ -372,7 +372,8 @@ class ClusterNode(NodeLink):
         pairs = list(result)
         for i in range(0, len(pairs) - 1, 2):
             user_id, name = int(pairs[i]), pairs[i + 1].decode()
-            if name and not self.chat.connections.is_local(user_id):
+            # (leaving, this node announces its own users: its sockets are closing too)
+            if name and (node == self.name or not self.chat.connections.is_local(user_id)):
                 await self.chat.presence.announce(User(user_id, name), "offline")
 
     # -- health and metrics ------------------------------------------------------------------

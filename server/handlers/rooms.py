@@ -248,6 +248,7 @@ class RoomHandler:
         await ctx.storage.delete_room(room.id)
         await erase_deleted_files(ctx.storage, ctx.config)
         logger.info("user %s closed room %s", user.name, room.id)
+        ctx.link.rooms_changed([room.id])  # other nodes forget it before they hear it closed
         channels = [user_channel(p.user_id) for p in positions]
         if channels:
             await ctx.sio.emit(Event.ROOM_CLOSED, {"room": room.id}, to=channels)
