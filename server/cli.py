@@ -258,6 +258,15 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         help="prefix of every Redis key and channel; one per cluster sharing a Redis "
         "(PARLEY_REDIS_PREFIX, default parley:)",
     )
+    cluster.add_argument(
+        "--node-ttl",
+        type=_positive_float,
+        default=env.get("PARLEY_NODE_TTL", "10"),
+        metavar="SECONDS",
+        help="a node that stops refreshing its heartbeat for this long is taken for dead and "
+        "its users go offline on the others; it refreshes every quarter of it "
+        "(PARLEY_NODE_TTL, default 10)",
+    )
     parser.set_defaults(env_cors_origins=origins, env_operators=operators)
     return parser
 
@@ -299,6 +308,8 @@ def config_from_args(
         rooms_per_user_per_hour=args.rooms_per_hour,
         redis_url=args.redis,
         redis_prefix=args.redis_prefix,
+        cluster_node_ttl_s=args.node_ttl,
+        cluster_heartbeat_s=args.node_ttl / 4,
     )
 
 

@@ -105,7 +105,7 @@ async def test_membership_changes_follow_users_on_other_nodes(nodes: Cluster) ->
 
     # a topic change on a: b's cached room has the new topic
     await alice.ok(Event.ROOM_TOPIC, {"room": "secret", "topic": "plans"})
-    await bob.wait_for(Event.MESSAGE, lambda m: m.get("system_event") == "topic")
+    await bob.wait_for(Event.MESSAGE, lambda m: (m.get("system") or {}).get("event") == "topic")
     rooms = (await bob.ok(Event.ROOMS_LIST))["rooms"]
     assert [r["topic"] for r in rooms if r["id"] == "secret"] == ["plans"]
 

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from server.cluster import node as node_module
+from server.cluster.revoke import publish_revoke
 from server.protocol import GENERAL_ROOM, Event
 from tests.cluster.bus_helpers import Cluster, chat, crash, node, nodes_fixture, until  # noqa: F401
 from tests.server.helpers import PASSWORD, ChatTestClient
@@ -39,7 +40,7 @@ async def test_connections_per_user_are_counted_across_nodes(nodes: Cluster) -> 
     third = ChatTestClient(a.url, ["websocket"])
     with pytest.raises(socketio.exceptions.ConnectionError):
         await third.connect({"username": "alice", "password": PASSWORD})
-    assert third.connect_error["code"] == "rate_limited"
+    assert third.connect_error["data"]["code"] == "rate_limited"
     (alice_id,) = chat(a).connections.users()
     await on_b.disconnect()
     # the count went down on every node: a new connection is welcome again
@@ -190,16 +191,30 @@ async def test_healthz_and_metrics_of_a_connected_node(nodes: Cluster) -> None:
     assert values["parley_cluster_online_users"] == 2
 
 
-def test_the_single_process_server_never_imports_redis(tmp_path: object) -> None:
+def test_the_single_process_server_never_loads_the_cluster(tmp_path: object) -> None:
+    # (python-socketio itself imports redis when it is installed, for its own managers;
+    # what must not happen is a bus, a Redis client or a node in a single process)
     code = (
         "import sys, asyncio, tempfile, pathlib\n"
         "from server.app import create_app\n"
         "from server.config import ServerConfig\n"
         "create_app(ServerConfig(port=0, data_dir=pathlib.Path(tempfile.mkdtemp())))\n"
-        "print('redis' in sys.modules)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('server.cluster.')))\n"
     )
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "['server.cluster.link']"
+
+
+async def test_an_admin_revocation_from_outside_cuts_every_node(nodes: Cluster) -> None:
+    a, b = await nodes.start(2)
+    dave_a = await nodes.connect(a, "dave")
+    dave_b = await nodes.connect(b, "dave")
+    erin = await nodes.connect(b, "erin")
+    (dave_id,) = chat(a).connections.users()
+    heard = await publish_revoke(REDIS_URL, nodes.prefix, dave_id)
+    assert heard == 2
+    await until(lambda: not dave_a.sio.connected and not dave_b.sio.connected)
+    assert erin.sio.connected
