@@ -92,7 +92,7 @@ async def test_a_dead_nodes_users_go_offline_elsewhere(nodes: Cluster) -> None:
     await alice.wait_for(
         Event.PRESENCE, lambda p: p["user"] == "carol" and p["state"] == "offline", timeout=30
     )
-    assert node(a).nodes_gone + node(b).nodes_gone == 1
+    assert node(a).nodes_gone + node(b).nodes_gone >= 1
     bob_id = next(u for u in chat(b).connections.users())
     assert chat(a).connections.is_online(bob_id)
     assert not [
