@@ -101,10 +101,20 @@ def _origin_check(origins: list[str]) -> Any:
     return check
 
 
+def make_storage(config: ServerConfig) -> Storage:
+    """PostgreSQL when a database URL is configured, else the SQLite file (the default)."""
+    if config.database_url:
+        # imported here: only a PostgreSQL node loads asyncpg
+        from server.storage.postgres import PostgresStorage
+
+        return PostgresStorage(config.database_url, max_size=config.database_pool_size)
+    return SQLiteStorage(config.database_path)
+
+
 def create_app(config: ServerConfig, storage: Storage | None = None) -> web.Application:
     """The app; ``storage`` overrides the configured one (tests running several nodes)."""
     if storage is None:
-        storage = SQLiteStorage(config.database_path)
+        storage = make_storage(config)
     node = None
     if config.redis_url:
         from server.cluster.node import ClusterNode  # imports redis: only for a cluster
