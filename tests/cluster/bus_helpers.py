@@ -3,13 +3,16 @@ and Redis bus, sharing one SQLite file and one Redis key prefix (the test's own)
 
 Each node opens the file with its own :class:`ReloadingSQLiteStorage`, so each keeps its own
 room cache as separate processes would: a membership change made on one node reaches the
-others' caches only through the bus (``Storage.invalidate_rooms``).
+others' caches only through the bus (``Storage.invalidate_rooms``). With
+``PARLEY_TEST_BACKEND=postgres`` the nodes share one throwaway PostgreSQL database instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,15 @@ from server.config import ServerConfig
 from server.http_api import CHAT_KEY
 from server.storage.sqlite import SQLiteStorage
 from tests.server.helpers import PASSWORD, ChatTestClient
-from tests.support.services import REDIS_URL, delete_redis_prefix, redis_prefix, require_redis
+from tests.support.services import (
+    REDIS_URL,
+    delete_redis_prefix,
+    redis_prefix,
+    require_redis,
+    throwaway_database,
+)
+
+POSTGRES = os.environ.get("PARLEY_TEST_BACKEND", "sqlite") == "postgres"
 
 
 class ReloadingSQLiteStorage(SQLiteStorage):
@@ -55,6 +66,7 @@ class Cluster:
     data_dir: Path
     prefix: str
     url: str = REDIS_URL
+    database_url: str | None = None
     servers: list[RunningServer] = field(default_factory=list)
     clients: list[ChatTestClient] = field(default_factory=list)
 
@@ -69,8 +81,9 @@ class Cluster:
             "cluster_node_ttl_s": 3.0,
         }
         settings.update(overrides)
-        config = ServerConfig(**settings)
-        server = await start_server(config, ReloadingSQLiteStorage(config.database_path))
+        config = ServerConfig(**settings, database_url=self.database_url)
+        store = None if self.database_url else ReloadingSQLiteStorage(config.database_path)
+        server = await start_server(config, store)
         self.servers.append(server)
         return server
 
@@ -102,10 +115,10 @@ def chat(server: RunningServer) -> ChatService:
     return server.app[CHAT_KEY]
 
 
-def storage(server: RunningServer) -> ReloadingSQLiteStorage:
+def invalidated(server: RunningServer) -> list[str | None] | None:
+    """Rooms the node was told to forget (None on PostgreSQL, which caches nothing)."""
     store = chat(server).storage
-    assert isinstance(store, ReloadingSQLiteStorage)
-    return store
+    return store.invalidated if isinstance(store, ReloadingSQLiteStorage) else None
 
 
 async def crash(server: RunningServer) -> None:
@@ -136,9 +149,11 @@ async def nodes_fixture(tmp_path: Path) -> AsyncIterator[Cluster]:
     """Nodes in this process on the test's own Redis prefix (removed afterwards)."""
     require_redis()
     prefix = redis_prefix()
-    c = Cluster(tmp_path / "data", prefix)
-    try:
-        yield c
-    finally:
-        await c.close()
-        await delete_redis_prefix(REDIS_URL, prefix)
+    async with AsyncExitStack() as stack:
+        database = await stack.enter_async_context(throwaway_database()) if POSTGRES else None
+        c = Cluster(tmp_path / "data", prefix, database_url=database)
+        try:
+            yield c
+        finally:
+            await c.close()
+            await delete_redis_prefix(REDIS_URL, prefix)
