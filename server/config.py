@@ -99,6 +99,9 @@ class ServerConfig:
     # offline within ttl + heartbeat seconds of a crash
     cluster_heartbeat_s: float = 2.5
     cluster_node_ttl_s: float = 10.0
+    # how often the database is asked for new account events (``parley-server admin``
+    # disabling a user or revoking tokens): their sessions end within about this
+    account_event_poll_s: float = 1.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
