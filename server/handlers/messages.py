@@ -94,7 +94,7 @@ class MessageHandler:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no room {room_id}.")
         if not member:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room_id}.")
-        if not self.message_limiter.allow(str(user.id)):
+        if not await self.message_limiter.acquire(str(user.id)):
             # a retry of a stored message is answered, never refused
             stored = await ctx.storage.message_by_client_id(user.id, cid)
             if stored is not None:
