@@ -28,6 +28,13 @@ def encodable(value: str, key: str) -> str:
     return value
 
 
+def no_nul(value: str, key: str) -> str:
+    """``value`` unless it holds a NUL: stored text never does (PostgreSQL refuses it)."""
+    if "\x00" in value:
+        raise bad_request(f"{key} cannot contain a NUL character.")
+    return value
+
+
 def check_strings(value: object, key: str = "payload", depth: int = 0) -> None:
     """Refuse any string, key or value, anywhere in a decoded payload that is not encodable."""
     if isinstance(value, str):

@@ -20,6 +20,7 @@ from server.validation import (
     display_filename,
     encodable,
     history_limit,
+    no_nul,
     optional_message_id,
     optional_str,
     require_room_id,
@@ -59,6 +60,8 @@ class MessageHandler:
             raw_client_id = str(uuid.uuid4())
         cid = check_client_id(raw_client_id)
         text = optional_str(payload, "text")
+        if text is not None:
+            no_nul(text, "text")
         parent_id = reply_id(payload)
         image = payload.get("image")
         file = payload.get("file")

@@ -37,7 +37,7 @@ from server.storage.base import (
     RoomRecord,
     User,
 )
-from server.validation import message_id, optional_message_id, require_str
+from server.validation import message_id, no_nul, optional_message_id, require_str
 from server.wire import message_to_wire
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class RelationHandler:
         ctx = self.ctx
         room = await ctx.member_room(user, payload.get("room"))
         mid = message_id(payload.get("id"), "id")
-        text = require_str(payload, "text")
+        text = no_nul(require_str(payload, "text"), "text")
         if len(text) > ctx.config.max_text_chars:
             raise ProtocolError(
                 ErrorCode.TOO_LARGE, f"Text is limited to {ctx.config.max_text_chars} characters."

@@ -23,7 +23,7 @@ from server.protocol import (
 )
 from server.ratelimit import SlidingWindow
 from server.storage.base import RoomKind, User
-from server.validation import encodable
+from server.validation import encodable, no_nul
 from server.wire import messages_to_wire, room_to_wire
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _topic(topic: object) -> str:
         raise bad_request("topic must be a string.")
     if len(topic) > MAX_TOPIC_CHARS:
         raise bad_request(f"topic must be at most {MAX_TOPIC_CHARS} characters.")
-    return encodable(topic, "topic")
+    return no_nul(encodable(topic, "topic"), "topic")
 
 
 class RoomHandler:

@@ -64,6 +64,22 @@ async def test_lone_surrogates_are_bad_requests_in_every_field(connect: Connect)
     assert (await alice.send(GENERAL_ROOM, "still fine"))["text"] == "still fine"
 
 
+async def test_nul_in_stored_text_is_a_bad_request(connect: Connect) -> None:
+    """PostgreSQL cannot store NUL in text (it answered internal); no backend keeps one."""
+    alice = await connect("alice")
+    sent = await alice.send(GENERAL_ROOM, "to edit")
+    cases = [
+        (Event.MESSAGE_SEND, {"room": GENERAL_ROOM, "client_id": str(uuid.uuid4()), "text": "a\x00b"}),
+        (Event.MESSAGE_EDIT, {"room": GENERAL_ROOM, "id": sent["id"], "text": "x\x00"}),
+        (Event.ROOM_TOPIC, {"room": GENERAL_ROOM, "topic": "\x00"}),
+        (Event.ROOM_CREATE, {"name": "nulroom", "topic": "t\x00"}),
+    ]
+    for event, payload in cases:
+        assert await alice.error(event, payload) == "bad_request", (event, payload)
+    history = await alice.call(Event.MESSAGE_HISTORY, {"room": GENERAL_ROOM})
+    assert [m["text"] for m in history["messages"] if m["kind"] == "text"][-1] == "to edit"
+
+
 async def test_lone_surrogates_over_http_and_login(server_factory: ServerFactory) -> None:
     server = await server_factory()
     async with aiohttp.ClientSession() as http:
