@@ -41,7 +41,18 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
-PG_BIN = Path(os.environ.get("PARLEY_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """PARLEY_TEST_PG_BIN, else Debian's newest /usr/lib/postgresql/N/bin (15 on bookworm)."""
+    if env := os.environ.get("PARLEY_TEST_PG_BIN"):
+        return Path(env)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
