@@ -349,11 +349,15 @@ class LoadBalancer(Child):
                 if r["pxname"] == "parley_nodes" and r["svname"].startswith("node")}
 
     async def wait_states(self, want: dict[str, str], timeout: float = READY_TIMEOUT_S) -> None:
-        """Until every named node has the wanted state (``UP``, ``DOWN``)."""
+        """Until every named node has exactly the wanted state (``UP``, ``DOWN``).
+
+        Exactly: at start HAProxy shows ``UP 1/2`` (not checked yet); ``UP`` means a
+        health check passed.
+        """
 
         async def check() -> bool:
             states = await self.server_states()
-            return all(states.get(k, "").startswith(v) for k, v in want.items())
+            return all(states.get(k) == v for k, v in want.items())
 
         await poll_until(check, f"haproxy states {want}", timeout, alive=self)
 
