@@ -321,7 +321,8 @@ class LoadBalancer(Child):
             conf = workdir / "nginx.conf"
             conf.write_text(render_nginx(
                 (DEPLOY / "nginx.conf").read_text(), workdir, port, node_ports))
-            argv = [binary, "-p", str(workdir), "-c", str(conf)]
+            # -e: not even the start-up messages go to the system's error log
+            argv = [binary, "-p", str(workdir), "-e", str(workdir / "error.log"), "-c", str(conf)]
         else:
             raise ValueError(kind)
         self.conf = conf

@@ -67,15 +67,23 @@ def held_seqs(client: ClusterClient, room: str) -> dict[int, dict[str, Any]]:
     return held
 
 
-async def catch_up(client: ClusterClient, room: str, own: dict[int, dict[str, Any]]) -> set[int]:
-    """The message ids ``client`` holds after catching up the way a v2 client does."""
+async def catch_up(client: ClusterClient, room: str,
+                   own: dict[int, dict[str, Any]]) -> tuple[set[int], int]:
+    """Catch up the way a v2 client does; (ids held afterwards, the lowest seq it held).
+
+    From the lowest seq the client held (what came before it joined is history, not
+    catch-up) it has everything up to the first gap, and asks ``message:changes`` from there.
+    """
     held = held_seqs(client, room)
     held.update(own)
-    since = 0
+    if not held:
+        return set(), 0
+    lowest = min(held)
+    since = lowest
     while since + 1 in held:
         since += 1
     fetched = await client.changes_since(room, since)
-    return {m["id"] for m in held.values()} | {m["id"] for m in fetched}
+    return {m["id"] for m in held.values()} | {m["id"] for m in fetched}, lowest
 
 
 def check_stored(stored: list[dict[str, Any]], storm: Storm) -> None:

@@ -48,7 +48,8 @@ def test_shipped_nginx_config_is_valid(tmp_path) -> None:
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_nginx((DEPLOY / "nginx.conf").read_text(), tmp_path, 8080,
                                  [8765, 8766, 8767]))
-    proc = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)],
+    proc = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "e.log"),
+                           "-c", str(conf)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "test is successful" in proc.stderr
