@@ -12,19 +12,19 @@ import uuid
 
 import pytest
 
-from tests.cluster.conftest import Cluster, ClusterFactory
+from tests.cluster.cluster_client import ClusterClient
+from tests.cluster.conftest import ClusterFactory
 
 pytestmark = pytest.mark.slow
 
 
-async def _room(cluster: Cluster, owner: str, members: list[str]) -> str:
-    """A private room of ``owner`` with ``members`` invited and joined (from their nodes)."""
+async def _room(owner: ClusterClient, members: list[ClusterClient]) -> str:
+    """A private room of ``owner`` with ``members`` invited (each hears it on its node)."""
     room = f"r{uuid.uuid4().hex[:8]}"
-    clients = {c.username: c for c in cluster.clients}
-    await clients[owner].ok("room:create", {"name": room, "private": True})
-    for name in members:
-        await clients[owner].ok("room:invite", {"room": room, "user": name})
-        await clients[name].wait_for("room:added", lambda r: r["room"]["id"] == room)
+    await owner.ok("room:create", {"name": room, "private": True})
+    for member in members:
+        await owner.ok("room:invite", {"room": room, "user": member.username})
+        await member.wait_for("room:added", lambda r: r["room"]["id"] == room)
     return room
 
 
@@ -39,7 +39,7 @@ async def test_messages_and_receipts_cross_nodes(cluster_factory: ClusterFactory
     alice_phone = cluster.client(f"{user_prefix}alice", via=n3)
     alice_phone.token = alice.token
     await alice_phone.connect()
-    room = await _room(cluster, alice.username, [bob.username, carol.username])
+    room = await _room(alice, [bob, carol])
 
     first = await alice.send(room, "hello across nodes")
     for c in (bob, carol, alice_phone):
