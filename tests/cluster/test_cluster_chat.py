@@ -106,7 +106,7 @@ async def test_presence_and_typing_cross_nodes(cluster_factory: ClusterFactory,
 
 async def test_idempotent_resends_cross_nodes(cluster_factory: ClusterFactory,
                                               user_prefix: str) -> None:
-    cluster = await cluster_factory(nodes=3, lb=None)
+    cluster = await cluster_factory(nodes=3, lb=None, rate_limit="0")
     n1, n2, n3 = cluster.nodes
     alice = await cluster.connect(f"{user_prefix}alice", via=n1)
     watcher = await cluster.connect(f"{user_prefix}watch", via=n3)
