@@ -67,14 +67,17 @@ def held_seqs(client: ClusterClient, room: str) -> dict[int, dict[str, Any]]:
     return held
 
 
-async def catch_up(client: ClusterClient, room: str,
-                   own: dict[int, dict[str, Any]]) -> tuple[set[int], int]:
+async def catch_up(client: ClusterClient, room: str, own: dict[int, dict[str, Any]],
+                   earlier: ClusterClient | None = None) -> tuple[set[int], int]:
     """Catch up the way a v2 client does; (ids held afterwards, the lowest seq it held).
 
     From the lowest seq the client held (what came before it joined is history, not
     catch-up) it has everything up to the first gap, and asks ``message:changes`` from there.
+    ``earlier``: the same app's previous connection (a new client object), whose messages
+    it still holds.
     """
-    held = held_seqs(client, room)
+    held = held_seqs(earlier, room) if earlier is not None else {}
+    held.update(held_seqs(client, room))
     held.update(own)
     if not held:
         return set(), 0

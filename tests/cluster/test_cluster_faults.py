@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import aiohttp
 import pytest
@@ -40,15 +41,20 @@ async def _storm_setup(cluster: Cluster, prefix: str) -> tuple[ClusterClient, st
     return owner, room, Storm(room, senders, PER_SENDER)
 
 
-async def _check_caught_up(storm: Storm, observers: list[ClusterClient]) -> None:
-    """Stored once each, and every client holds every stored message after catching up."""
+async def _check_caught_up(storm: Storm, observers: list[ClusterClient],
+                           earlier: dict[int, ClusterClient] | None = None) -> None:
+    """Stored once each, and every client holds every stored message after catching up.
+
+    ``earlier``: observer index -> that user's previous (dead) connection.
+    """
     stored = await observers[0].changes_since(storm.room)
     check_stored(stored, storm)
-    clients = [(s, storm.own.get(i, {})) for i, s in enumerate(storm.senders)]
-    clients += [(obs, {}) for obs in observers]
-    for client, own in clients:
+    clients: list[tuple[ClusterClient, dict[int, dict[str, Any]], ClusterClient | None]] = [
+        (s, storm.own.get(i, {}), None) for i, s in enumerate(storm.senders)]
+    clients += [(obs, {}, (earlier or {}).get(i)) for i, obs in enumerate(observers)]
+    for client, own, before in clients:
         await client.wait_connected()
-        held, lowest = await catch_up(client, storm.room, own)
+        held, lowest = await catch_up(client, storm.room, own, before)
         want = {m["id"] for m in stored if m["seq"] >= lowest}
         assert lowest and held >= want, f"{client.username} misses {sorted(want - held)[:5]}"
 
@@ -86,7 +92,7 @@ async def test_sigkill_a_node_mid_storm(cluster_factory: ClusterFactory,
     assert moved, "no sender was on the killed node"
     assert all(s.sessions >= 2 for s in moved)
     assert victim.name not in await cluster.node_connections()
-    await _check_caught_up(storm, [owner, zed_again])
+    await _check_caught_up(storm, [owner, zed_again], earlier={1: zed})
 
 
 async def test_restart_redis_mid_storm(cluster_factory: ClusterFactory,
