@@ -101,8 +101,18 @@ def _origin_check(origins: list[str]) -> Any:
     return check
 
 
+def make_storage(config: ServerConfig) -> Storage:
+    """PostgreSQL when a database URL is configured, else the SQLite file (the default)."""
+    if config.database_url:
+        # imported here: only a PostgreSQL node loads asyncpg
+        from server.storage.postgres import PostgresStorage
+
+        return PostgresStorage(config.database_url, max_size=config.database_pool_size)
+    return SQLiteStorage(config.database_path)
+
+
 def create_app(config: ServerConfig) -> web.Application:
-    storage = SQLiteStorage(config.database_path)
+    storage = make_storage(config)
     sio = _SocketServer(
         async_mode="aiohttp",
         cors_allowed_origins=_origin_check(config.cors_origins),

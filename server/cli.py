@@ -75,6 +75,13 @@ def _network(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address or network: {text!r}") from None
 
 
+def _database_url(text: str) -> str:
+    text = text.strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError("expected a postgresql://... URL")
+    return text
+
+
 def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argparse.ArgumentParser:
     origins = [o.strip() for o in env.get("PARLEY_CORS_ORIGINS", "").split(",") if o.strip()]
     operators = [o.strip() for o in env.get("PARLEY_OPERATORS", "").split(",") if o.strip()]
@@ -101,6 +108,15 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         type=Path,
         default=env.get("PARLEY_DATA_DIR", str(default_data_dir())),
         help="directory for the SQLite database (PARLEY_DATA_DIR, default %(default)s)",
+    )
+    parser.add_argument(
+        "--database",
+        type=_database_url,
+        default=env.get("PARLEY_DATABASE_URL") or None,
+        metavar="URL",
+        help="store everything in this PostgreSQL database (postgresql://user@host/db), so "
+        "several servers can share it; default: the SQLite file in the data directory "
+        "(PARLEY_DATABASE_URL)",
     )
     parser.add_argument(
         "--rate-limit",
@@ -250,6 +266,7 @@ def config_from_args(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
+        database_url=args.database,
         rate_limit_messages=messages,
         rate_limit_window_s=window,
         registration_open=args.registration == "open",

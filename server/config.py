@@ -22,6 +22,10 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     data_dir: Path = field(default_factory=default_data_dir)
+    # postgresql://... : store everything in that PostgreSQL database (a cluster node);
+    # None: the SQLite file in data_dir, as a single server and the desktop's embedded one
+    database_url: str | None = None
+    database_pool_size: int = 10  # pooled PostgreSQL connections per node, at most
     rate_limit_messages: int = protocol.RATE_LIMIT_MESSAGES  # 0 switches the limit off
     rate_limit_window_s: float = protocol.RATE_LIMIT_WINDOW_S
     registration_open: bool = True

@@ -6,11 +6,12 @@ Handlers translate HTTP to :class:`server.chat.ChatService` calls and ProtocolEr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -31,6 +32,17 @@ CHAT_KEY: web.AppKey[ChatService] = web.AppKey("chat", ChatService)
 MAX_WAIT_MS = 10_000
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# /healthz gives up on the database after this long
+DB_PING_TIMEOUT_S = 3.0
+
+
+@runtime_checkable
+class _PooledStorage(Protocol):
+    """A storage on a database server (PostgreSQL): it can be unreachable, and has a pool."""
+
+    async def ping(self) -> None: ...
+
+    def pool_stats(self) -> Any: ...
 
 
 def _json_default(value: Any) -> Any:
@@ -144,7 +156,34 @@ async def healthz(request: web.Request) -> web.Response:
             "engineio_sockets": len(guard.sio.eio.sockets),
             "unauthenticated": len(guard.sio.pending),
         }
+    storage = chat.storage
+    if isinstance(storage, _PooledStorage):
+        try:
+            await asyncio.wait_for(storage.ping(), DB_PING_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - whatever the cause, this node cannot serve
+            logger.warning("health check: database unreachable (%s)", type(exc).__name__)
+            body["status"] = "unavailable"
+            body["database"] = "unreachable"
+            return json_response(body, status=503)
+        body["database"] = "ok"
     return json_response(body)
+
+
+def _pool_lines(storage: Any) -> list[str]:
+    if not isinstance(storage, _PooledStorage):
+        return []
+    stats = storage.pool_stats()
+    return [
+        "# HELP parley_db_pool_size Open connections in the PostgreSQL pool.",
+        "# TYPE parley_db_pool_size gauge",
+        f"parley_db_pool_size {stats.size}",
+        "# HELP parley_db_pool_in_use Pooled PostgreSQL connections in use now.",
+        "# TYPE parley_db_pool_in_use gauge",
+        f"parley_db_pool_in_use {stats.in_use}",
+        "# HELP parley_db_pool_max The pool's largest size.",
+        "# TYPE parley_db_pool_max gauge",
+        f"parley_db_pool_max {stats.max_size}",
+    ]
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -195,6 +234,7 @@ async def metrics(request: web.Request) -> web.Response:
     ]
     lines += outbound_metrics(chat.ctx.sio.eio)
     lines += metric_lines(request.app)
+    lines += _pool_lines(chat.storage)
     lines += [
         "# HELP parley_uptime_seconds Seconds since the server started.",
         "# TYPE parley_uptime_seconds gauge",

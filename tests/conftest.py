@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,35 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 ServerFactory = Callable[..., Awaitable[RunningServer]]
 
+# PARLEY_TEST_BACKEND=postgres runs the in-process servers on PostgreSQL: each data
+# directory gets a throwaway database of its own (a restart on the same directory finds
+# the same database again)
+TEST_BACKEND = os.environ.get("PARLEY_TEST_BACKEND", "sqlite")
+
 
 @pytest.fixture
 async def server_factory(tmp_path: Path) -> AsyncIterator[ServerFactory]:
     """Start servers with ServerConfig overrides on the test's loop; all stop at teardown."""
     running: list[RunningServer] = []
+    databases: dict[Path, str] = {}
+    async with AsyncExitStack() as stack:
 
-    async def start(**overrides: Any) -> RunningServer:
-        overrides.setdefault("data_dir", tmp_path / f"server{len(running)}")
-        server = await start_server(ServerConfig(host="127.0.0.1", port=0, **overrides))
-        running.append(server)
-        return server
+        async def start(**overrides: Any) -> RunningServer:
+            overrides.setdefault("data_dir", tmp_path / f"server{len(running)}")
+            if TEST_BACKEND == "postgres" and "database_url" not in overrides:
+                from tests.support.services import throwaway_database
 
-    yield start
-    for server in reversed(running):
-        await server.stop()
+                data_dir = Path(overrides["data_dir"])
+                if data_dir not in databases:
+                    databases[data_dir] = await stack.enter_async_context(throwaway_database())
+                overrides["database_url"] = databases[data_dir]
+            server = await start_server(ServerConfig(host="127.0.0.1", port=0, **overrides))
+            running.append(server)
+            return server
+
+        yield start
+        for server in reversed(running):
+            await server.stop()
 
 
 @pytest.fixture

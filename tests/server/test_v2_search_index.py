@@ -3,7 +3,7 @@
 Hypothesis drives random sends (text, system, captions), edits, deletes and room closes
 through ``SQLiteStorage``; after them every search (word prefixes, phrases, room and sender
 filters) must answer exactly what a brute-force scan of the stored messages answers. The
-index lives in SQLite triggers, so this is what proves they cover every write path.
+index is kept by the insert and by SQLite triggers, so this proves they cover every write path.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ import sqlite3
 from collections.abc import Callable
 
 from server.names import username_skeleton
-from server.storage.sqlite.schema_v3 import migrate_search_and_files
+from server.storage.sqlite.schema_v3 import (
+    migrate_explicit_index_insert,
+    migrate_search_and_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +137,12 @@ def _script(sql: str) -> Migration:
 
 
 # MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_script(_V1), _script(_V2), migrate_search_and_files]
+MIGRATIONS: list[Migration] = [
+    _script(_V1),
+    _script(_V2),
+    migrate_search_and_files,
+    migrate_explicit_index_insert,
+]
 
 
 def schema_version() -> int:

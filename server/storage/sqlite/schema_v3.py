@@ -80,6 +80,21 @@ END;
 """
 
 
+# A new message is indexed by the insert itself (MessageStore._insert_one), in the same
+# transaction: an AFTER INSERT trigger made SQLite open a statement journal for every insert,
+# and FTS5 writes its pending index out at each one, so every message became an index segment
+# of its own (twice the writer's CPU per message). Edits and deletes keep their triggers.
+INDEX_NEW_MESSAGE = (
+    "INSERT INTO message_search (rowid, body, rk, sk)"
+    " VALUES (?, ?, 'r' || hex(?), 'u' || COALESCE(?, 0))"
+)
+
+
+def migrate_explicit_index_insert(conn: sqlite3.Connection) -> None:
+    """Schema 4: new messages are indexed by the insert, not by a trigger (see above)."""
+    conn.execute("DROP TRIGGER IF EXISTS message_search_ai")
+
+
 def split_script(script: str) -> list[str]:
     """Statements of ``script``; a trigger body's inner ``;`` stays inside its statement."""
     statements: list[str] = []

@@ -1,0 +1,158 @@
+"""The PostgreSQL engine under every store: the asyncpg pool, transactions, shared reads.
+
+Several server nodes share one database, so nothing mutable is cached here: rooms and
+memberships are read from PostgreSQL on every call (``invalidate_rooms`` has nothing to
+forget). Every write is one transaction on a pooled connection; its coroutine returns only
+after COMMIT, and ``synchronous_commit`` is on for the pool, so an ack never precedes
+durability. Writes that may be lost in a crash without harm (receipt positions, purges)
+turn it off for their own transaction only (``durable=False``).
+
+This package is the only place that imports asyncpg: the desktop's embedded server (and
+any SQLite node) never loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from server.storage.base import RoomRecord, Storage
+from server.storage.postgres.schema import migrate
+
+logger = logging.getLogger(__name__)
+
+# waiting this long for a free pooled connection means the database is in trouble: the
+# caller gets an error (an ``internal`` ack) instead of a hang
+ACQUIRE_TIMEOUT_S = 10.0
+# no single statement may run longer (a search has its own, shorter budget)
+COMMAND_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
+
+# a room as RoomRecord wants it; $1 is an array of room ids. A DM's id is "dm:a:b" (name
+# keys), and both users' display names come with it.
+ROOM_COLUMNS = """
+    r.id, r.kind, r.topic, o.name,
+    (SELECT COUNT(*) FROM members c WHERE c.room_id = r.id),
+    da.name, db.name
+"""
+ROOM_FROM = """
+    FROM rooms r
+    LEFT JOIN users o ON o.id = r.owner_id
+    LEFT JOIN users da ON r.kind = 'dm' AND da.name_key = split_part(r.id, ':', 2)
+    LEFT JOIN users db ON r.kind = 'dm' AND db.name_key = split_part(r.id, ':', 3)
+"""
+
+
+def room_record(row: Sequence[Any]) -> RoomRecord:
+    """A RoomRecord from the first seven columns of ``ROOM_COLUMNS``."""
+    dm_users: tuple[str, str] | None = None
+    if row[1] == "dm":
+        _, a, b = str(row[0]).split(":")
+        dm_users = (row[5] or a, row[6] or b)
+    return RoomRecord(row[0], row[1], row[2], row[3], int(row[4]), dm_users)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """The pool's figures for ``/metrics``."""
+
+    size: int
+    in_use: int
+    max_size: int
+
+
+class PostgresEngine(Storage):
+    """Plumbing shared by the per-concern stores that make up ``PostgresStorage``."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    # -- open and close ---------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await migrate(self._dsn, timeout=CONNECT_TIMEOUT_S)
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=COMMAND_TIMEOUT_S,
+            server_settings={
+                "synchronous_commit": "on",  # the ack follows a durable commit
+                "application_name": "parley-server",
+                "jit": "off",  # every query here is short; JIT compiling costs more
+            },
+        )
+        logger.info("PostgreSQL pool open (%d..%d connections)", self._min_size, self._max_size)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), 10.0)
+        except TimeoutError:
+            logger.warning("PostgreSQL pool did not close in time; terminating it")
+            pool.terminate()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "storage is not open"
+        return self._pool
+
+    # -- connections and transactions -------------------------------------------------------
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for reads that need no snapshot (autocommit statements)."""
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _tx(self, durable: bool = True) -> AsyncIterator[asyncpg.Connection]:
+        """One read-committed write transaction, committed when the block ends.
+
+        ``durable=False``: the commit does not wait for its WAL flush (the change survives a
+        process crash of the server, not necessarily a crash of PostgreSQL's machine)."""
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            async with conn.transaction():
+                if not durable:
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                yield conn
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        """A read whose statements all see one committed state."""
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                yield conn
+
+    # -- health -----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a query now (``/healthz``)."""
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1", timeout=2.0)
+
+    def pool_stats(self) -> PoolStats:
+        pool = self._pool
+        if pool is None:
+            return PoolStats(0, 0, self._max_size)
+        size = pool.get_size()
+        return PoolStats(size, size - pool.get_idle_size(), self._max_size)
+
+    # -- rooms, shared by several stores ----------------------------------------------------
+
+    @staticmethod
+    async def _room(conn: asyncpg.Connection, room_id: str) -> RoomRecord | None:
+        row = await conn.fetchrow(f"SELECT {ROOM_COLUMNS} {ROOM_FROM} WHERE r.id = $1", room_id)
+        return None if row is None else room_record(row)
