@@ -9,6 +9,7 @@ never on a sleep; the only time bounds are generous timeouts that fail the test.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.slow
 
 SENDERS = 6
 PER_SENDER = 60
-# the bus's presence heartbeat expires within 15 s; the slack is for a loaded 2-core machine
-OFFLINE_WITHIN_S = 15.0 + 10.0
+# issue 12: a dead node's users go offline elsewhere within 15 s (heartbeat keys with a TTL)
+OFFLINE_WITHIN_S = 15.0
 
 
 async def _storm_setup(cluster: Cluster, prefix: str) -> tuple[ClusterClient, str, Storm]:
@@ -77,10 +78,12 @@ async def test_sigkill_a_node_mid_storm(cluster_factory: ClusterFactory,
     storm.start()
     await storm.wait_acked(storm.total // 4)
     await victim.kill()
+    killed_at = time.monotonic()
 
     # the victim's users go offline elsewhere, and come back when they reconnect
     await owner.wait_for("presence", lambda p: p["user"] == zed.username
                          and p["state"] == "offline", timeout=OFFLINE_WITHIN_S)
+    print(f"offline {time.monotonic() - killed_at:.1f} s after the SIGKILL")
     zed_again = cluster.client(zed.username)  # through the LB, to a live node
     zed_again.token = zed.token
     await zed_again.connect()
