@@ -92,8 +92,9 @@ class ClusterClient:
         return self
 
     async def disconnect(self) -> None:
+        """Disconnect, and stop reconnecting (``shutdown`` also ends a reconnect loop)."""
         with contextlib.suppress(Exception):
-            await self.sio.disconnect()
+            await self.sio.shutdown()
 
     @property
     def connected(self) -> bool:

@@ -184,7 +184,6 @@ async def cluster_factory(tmp_path: Path) -> AsyncIterator[ClusterFactory]:
                                     [n.port for n in node_list])
         cluster = Cluster(node_list, balancer, database_url, redis_url,
                           redis=private_redis, postgres=private_pg)
-        stack.push_async_callback(_disconnect_clients, cluster)
         for node in node_list:
             node.start()  # all at once: migrations under the advisory lock race for real
         for node in node_list:
@@ -193,6 +192,8 @@ async def cluster_factory(tmp_path: Path) -> AsyncIterator[ClusterFactory]:
             stack.push_async_callback(balancer.stop)
             balancer.start()
             await balancer.wait_ready(cluster.node_names())
+        # first at teardown: clients go before the balancer, so none is left reconnecting
+        stack.push_async_callback(_disconnect_clients, cluster)
         started.append(cluster)
         return cluster
 

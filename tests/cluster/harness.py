@@ -217,8 +217,8 @@ class Node(Child):
     def __init__(self, name: str, port: int, data_dir: Path, args: Sequence[str]) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        env.pop("PARLEY_DATABASE_URL", None)
-        env.pop("PARLEY_REDIS_URL", None)
+        for var in ("PARLEY_DATABASE_URL", "PARLEY_REDIS_URL", "PARLEY_REDIS_PREFIX"):
+            env.pop(var, None)  # only the flags the test passes
         argv = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port),
                 "--data-dir", str(data_dir), *args]
         super().__init__(name, argv, data_dir / "server.log", env=env, cwd=REPO_ROOT)
