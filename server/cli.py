@@ -9,17 +9,28 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from server import __version__, logsafe
-from server.app import start_server
 from server.config import ServerConfig, default_data_dir
-from server.transport_guard import raise_fd_limit
 
 logger = logging.getLogger(__name__)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _admin(argv: Sequence[str]) -> int:
+    from server.admin import main as admin_main
+
+    return admin_main(argv)
+
+
+# ``parley-server NAME …`` runs a tool instead of the server: NAME -> (entry point, summary).
+# Each tool parses its own arguments; the server's flags stay the top level's.
+SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "admin": (_admin, "manage accounts, back up, export (parley-server admin --help)"),
+}
 
 
 def parse_rate_limit(text: str) -> tuple[int, float]:
@@ -89,7 +100,9 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         prog="parley-server",
         description="Run the Parley chat server (Socket.IO protocol v1 and an HTTP API on one port).",
         epilog="Every option can also be set with the PARLEY_* environment variable named in its "
-        "help; a flag on the command line wins over the variable.",
+        "help; a flag on the command line wins over the variable. Tools: "
+        + "; ".join(f"'parley-server {name}' to {summary}" for name, (_, summary) in SUBCOMMANDS.items())
+        + ".",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -303,6 +316,8 @@ async def serve(config: ServerConfig) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: fall back to KeyboardInterrupt
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    from server.app import start_server  # not loaded by the tools (``parley-server admin``)
+
     running = await start_server(config)
     print(f"Parley server listening on {running.url}", flush=True)
     try:
@@ -313,13 +328,19 @@ async def serve(config: ServerConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = config_from_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        run, _ = SUBCOMMANDS[args[0]]
+        return run(args[1:])
+    config = config_from_args(args)
     # the database holds password hashes and private messages: nothing we create is for others
     os.umask(0o077)
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logsafe.install()  # a client's newline never starts a log line
+    from server.transport_guard import raise_fd_limit
+
     limits = raise_fd_limit()
     if limits is not None and limits[1] != limits[0]:
         logger.info("open-files limit raised from %d to %d", limits[0], limits[1])

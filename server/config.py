@@ -89,6 +89,9 @@ class ServerConfig:
     max_thumb_bytes: int = 64 * 1024
     # how often expired tokens are deleted
     token_purge_interval_s: float = 3600.0
+    # how often the database is asked for new account events (``parley-server admin``
+    # disabling a user or revoking tokens): their sessions end within about this
+    account_event_poll_s: float = 1.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -25,6 +25,7 @@ from server.protocol import (
     PASSWORD_MIN,
     PROTOCOL_VERSION,
     ErrorCode,
+    Event,
     is_valid_username,
 )
 from server.ratelimit import BackoffThrottle, SlidingWindow
@@ -41,8 +42,33 @@ _USER_WIDE_FACTOR = 10
 _GOOD_ADDRESSES = 16
 
 
+# why a running session is ended, by the kind of account event (server.storage.base_admin)
+_ENDED = {
+    "disabled": "Your account was disabled by the server's operator.",
+    "deleted": "Your account was deleted by the server's operator.",
+    "password": "The server's operator reset your password; sign in with the new one.",
+    "revoked": "The server's operator ended your sessions; sign in again.",
+}
+# polls during which a user's connections are checked again after an event: a sign-in that
+# read the account just before the change may register its connection just after the poll
+_RECHECK_POLLS = 3
+
+
 def _wrong() -> ProtocolError:
     return ProtocolError(ErrorCode.UNAUTHORIZED, "Wrong username or password.")
+
+
+def _disabled() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.UNAUTHORIZED, "This account is disabled; ask the server's operator."
+    )
+
+
+def _deleted(name: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.UNAUTHORIZED,
+        f"The account {name} was deleted by the server's operator; its name stays reserved.",
+    )
 
 
 def _busy() -> ProtocolError:
@@ -75,6 +101,7 @@ class AccountHandler:
     async def start(self) -> None:
         await self.resolve_operators()
         self.ctx.spawn(self._purge_tokens_forever())
+        self.ctx.spawn(self._watch_account_events_forever())
         if not self.ctx.config.registration_open:
             self.ctx.spawn(self._prepare_dummy_hash())
 
@@ -110,6 +137,57 @@ class AccountHandler:
             except Exception:
                 logger.exception("purging expired tokens failed")
             await asyncio.sleep(self.ctx.config.token_purge_interval_s)
+
+    async def _watch_account_events_forever(self) -> None:
+        """End the sessions an operator revoked, on this node, within about a second.
+
+        ``parley-server admin`` writes to the database only; every node polls the newest
+        account event id (one cheap query) and acts on what it has not seen, so this works
+        on one node and on a cluster, with or without a message bus.
+        """
+        last: int | None = None
+        recheck: dict[int, tuple[int, str]] = {}  # user id -> (polls left, event kind)
+        while True:
+            try:
+                if last is None:
+                    last = await self.ctx.storage.latest_account_event()
+                else:
+                    last = await self._apply_account_events(last, recheck)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reading account events failed")
+            await asyncio.sleep(self.ctx.config.account_event_poll_s)
+
+    async def _apply_account_events(self, last: int, recheck: dict[int, tuple[int, str]]) -> int:
+        storage = self.ctx.storage
+        latest = await storage.latest_account_event()
+        if latest > last:
+            events = await storage.account_events_after(last, 1000)
+            if any(e.kind in ("deleted", "joined") for e in events):
+                await storage.invalidate_rooms(None)  # memberships changed behind our back
+            for event in events:
+                if event.kind != "joined":
+                    recheck[event.user_id] = (_RECHECK_POLLS, event.kind)
+            last = events[-1].id if events else latest
+        for user_id, (left, kind) in list(recheck.items()):
+            await self._end_revoked_sessions(user_id, kind)
+            if left <= 1:
+                del recheck[user_id]
+            else:
+                recheck[user_id] = (left - 1, kind)
+        return last
+
+    async def _end_revoked_sessions(self, user_id: int, kind: str) -> None:
+        """Disconnect the user's connections whose token no longer signs them in."""
+        ctx = self.ctx
+        for sid in ctx.connections.sids(user_id):
+            conn = ctx.connections.get(sid)
+            if conn is None or await ctx.storage.user_for_token(conn.token_hash, now_ms()):
+                continue
+            logger.info("ending session %s of user %s (%s)", sid, conn.user.name, kind)
+            await ctx.sio.emit(Event.NOTICE, {"text": _ENDED[kind], "level": "warning"}, to=sid)
+            await ctx.sio.disconnect(sid)
 
     # -- the session payload ----------------------------------------------------------------
 
@@ -185,6 +263,7 @@ class AccountHandler:
         if len(self._good_addresses) > 100_000:
             self._good_addresses.clear()
         self.ctx.metrics.logins_total += 1
+        self._seen(user)
         return user
 
     async def _check(self, username: str, password: str, ip: str) -> User:
@@ -204,8 +283,12 @@ class AccountHandler:
                     raise bad_request(
                         f"The name {username} is too much like an existing user's; pick another."
                     )
+            if creds.state == "deleted":
+                raise _deleted(creds.user.name)
             if not await self.hasher.verify(creds.password_hash, password):
                 raise _wrong()
+            if creds.state == "disabled":  # said only to someone who knows the password
+                raise _disabled()
         except auth.HasherBusy:
             raise _busy() from None
         return creds.user
@@ -240,8 +323,13 @@ class AccountHandler:
     async def user_for_token(self, token: object) -> User:
         if not isinstance(token, str) or not token or len(token) > 512:
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "The token is missing or malformed.")
-        user = await self.ctx.storage.user_for_token(auth.token_hash(token), now_ms())
+        storage = self.ctx.storage
+        hashed = auth.token_hash(token)
+        user = await storage.user_for_token(hashed, now_ms())
         if user is None:
+            state = await storage.token_account_state(hashed, now_ms())
+            if state == "disabled":
+                raise _disabled()
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "The token is invalid or expired.")
         return user
 
@@ -253,13 +341,25 @@ class AccountHandler:
             )
         if "token" in credentials:
             token = credentials["token"]
-            return await self.user_for_token(token), token
+            user = await self.user_for_token(token)
+            self._seen(user)
+            return user, token
         if "username" in credentials or "password" in credentials:
             user = await self.login(credentials.get("username"), credentials.get("password"), ip)
             return user, await self.issue_token(user)
         raise ProtocolError(
             ErrorCode.UNAUTHORIZED, "Connect with auth {username, password} or {token}."
         )
+
+    def _seen(self, user: User) -> None:
+        """Note the sign-in for ``admin users list`` without delaying the session."""
+        self.ctx.spawn(self._note_seen(user))
+
+    async def _note_seen(self, user: User) -> None:
+        try:
+            await self.ctx.storage.note_seen(user.id, now_ms())
+        except Exception:
+            logger.exception("noting the sign-in of %s failed", user.name)
 
     # -- ending sessions --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import abc
 from dataclasses import dataclass
 from typing import Literal
 
+from server.storage.base_admin import AccountState, AdminStorage
 from server.storage.base_v2 import FileRecord, FileStorage, SearchStorage
 
 RoomKind = Literal["public", "private", "dm"]
@@ -34,6 +35,8 @@ class User:
 class UserCredentials:
     user: User
     password_hash: str
+    # a disabled account is refused at sign-in; a deleted one has no password at all
+    state: AccountState = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +220,7 @@ class MediaBlob:
     data: bytes
 
 
-class Storage(FileStorage, SearchStorage, abc.ABC):
+class Storage(FileStorage, SearchStorage, AdminStorage, abc.ABC):
     """Async persistence. Every write is committed before its coroutine returns."""
 
     @abc.abstractmethod
@@ -237,20 +240,22 @@ class Storage(FileStorage, SearchStorage, abc.ABC):
     # users and tokens
     @abc.abstractmethod
     async def get_credentials(self, name: str) -> UserCredentials | None:
-        """The user whose name equals ``name`` ignoring case."""
+        """The user whose name equals ``name`` ignoring case (in any state)."""
 
     @abc.abstractmethod
     async def create_user(self, name: str, password_hash: str, ts: int) -> User | None:
         """A new user, or None when the name is taken (ignoring case)."""
 
     @abc.abstractmethod
-    async def get_user(self, name: str) -> User | None: ...
+    async def get_user(self, name: str) -> User | None:
+        """The user named ``name`` ignoring case; None for a deleted account."""
 
     @abc.abstractmethod
     async def add_token(self, token_hash: str, user_id: int, expires_ms: int) -> None: ...
 
     @abc.abstractmethod
-    async def user_for_token(self, token_hash: str, now_ms: int) -> User | None: ...
+    async def user_for_token(self, token_hash: str, now_ms: int) -> User | None:
+        """The token's user; None for an unknown or expired token or a disabled account."""
 
     @abc.abstractmethod
     async def delete_token(self, token_hash: str) -> None: ...

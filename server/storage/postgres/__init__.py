@@ -10,6 +10,7 @@ when a database URL is configured: it is the one place that imports asyncpg.
 from __future__ import annotations
 
 from server.storage.postgres.accounts import AccountStore
+from server.storage.postgres.admin import AdminStore
 from server.storage.postgres.engine import PoolStats
 from server.storage.postgres.messages import MessageStore
 from server.storage.postgres.receipts import ReceiptStore
@@ -21,7 +22,14 @@ from server.storage.postgres.uploads import UploadStore
 
 
 class PostgresStorage(
-    AccountStore, RoomStore, MessageStore, RelationStore, ReceiptStore, SearchStore, UploadStore
+    AccountStore,
+    RoomStore,
+    MessageStore,
+    RelationStore,
+    ReceiptStore,
+    SearchStore,
+    UploadStore,
+    AdminStore,
 ):
     """The cluster backend (see the package docstring)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.names import username_skeleton
-from server.storage.base import User, UserCredentials
+from server.storage.base import AccountState, User, UserCredentials
 from server.storage.postgres.engine import PostgresEngine
 
 
@@ -11,9 +11,16 @@ class AccountStore(PostgresEngine):
     async def get_credentials(self, name: str) -> UserCredentials | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                "SELECT id, name, password_hash FROM users WHERE name_key = $1", name.lower()
+                "SELECT id, name, password_hash, disabled, deleted_ms FROM users"
+                " WHERE name_key = $1",
+                name.lower(),
             )
-        return None if row is None else UserCredentials(User(row[0], row[1]), row[2])
+        if row is None:
+            return None
+        state: AccountState = (
+            "deleted" if row[4] is not None else "disabled" if row[3] else "active"
+        )
+        return UserCredentials(User(row[0], row[1]), row[2], state)
 
     async def create_user(self, name: str, password_hash: str, ts: int) -> User | None:
         async with self._tx() as conn:
@@ -33,7 +40,8 @@ class AccountStore(PostgresEngine):
     async def get_user(self, name: str) -> User | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                "SELECT id, name FROM users WHERE name_key = $1", name.lower()
+                "SELECT id, name FROM users WHERE name_key = $1 AND deleted_ms IS NULL",
+                name.lower(),
             )
         return None if row is None else User(row[0], row[1])
 
@@ -50,7 +58,7 @@ class AccountStore(PostgresEngine):
         async with self._conn() as conn:
             row = await conn.fetchrow(
                 "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id"
-                " WHERE t.token_hash = $1 AND t.expires_ms > $2",
+                " WHERE t.token_hash = $1 AND t.expires_ms > $2 AND u.disabled = 0",
                 token_hash,
                 now_ms,
             )

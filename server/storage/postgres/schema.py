@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from server.storage.postgres.schema_admin import migrate_account_states
 from server.storage.postgres.schema_search import create_search_schema
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ async def _v1(conn: asyncpg.Connection) -> None:
 
 
 # MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, migrate_account_states]
 
 
 def schema_version() -> int:

@@ -9,6 +9,7 @@ in ``server.handlers``.
 from __future__ import annotations
 
 from server.storage.sqlite.accounts import AccountStore
+from server.storage.sqlite.admin import AdminStore
 from server.storage.sqlite.messages import MessageStore
 from server.storage.sqlite.receipts import ReceiptStore
 from server.storage.sqlite.relations import RelationStore
@@ -19,7 +20,14 @@ from server.storage.sqlite.uploads import UploadStore
 
 
 class SQLiteStorage(
-    AccountStore, RoomStore, MessageStore, RelationStore, ReceiptStore, SearchStore, UploadStore
+    AccountStore,
+    RoomStore,
+    MessageStore,
+    RelationStore,
+    ReceiptStore,
+    SearchStore,
+    UploadStore,
+    AdminStore,
 ):
     """The default backend (see the package docstring)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from server.names import username_skeleton
-from server.storage.base import User, UserCredentials
+from server.storage.base import AccountState, User, UserCredentials
 from server.storage.sqlite.engine import SQLiteEngine
 
 
@@ -13,9 +13,16 @@ class AccountStore(SQLiteEngine):
     async def get_credentials(self, name: str) -> UserCredentials | None:
         def q(conn: sqlite3.Connection) -> UserCredentials | None:
             row = conn.execute(
-                "SELECT id, name, password_hash FROM users WHERE name_key = ?", (name.lower(),)
+                "SELECT id, name, password_hash, disabled, deleted_ms FROM users"
+                " WHERE name_key = ?",
+                (name.lower(),),
             ).fetchone()
-            return None if row is None else UserCredentials(User(row[0], row[1]), row[2])
+            if row is None:
+                return None
+            state: AccountState = (
+                "deleted" if row[4] is not None else "disabled" if row[3] else "active"
+            )
+            return UserCredentials(User(row[0], row[1]), row[2], state)
 
         return await self._read(q)
 
@@ -36,7 +43,8 @@ class AccountStore(SQLiteEngine):
     async def get_user(self, name: str) -> User | None:
         def q(conn: sqlite3.Connection) -> User | None:
             row = conn.execute(
-                "SELECT id, name FROM users WHERE name_key = ?", (name.lower(),)
+                "SELECT id, name FROM users WHERE name_key = ? AND deleted_ms IS NULL",
+                (name.lower(),),
             ).fetchone()
             return None if row is None else User(row[0], row[1])
 
@@ -55,7 +63,7 @@ class AccountStore(SQLiteEngine):
         def q(conn: sqlite3.Connection) -> User | None:
             row = conn.execute(
                 "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id"
-                " WHERE t.token_hash = ? AND t.expires_ms > ?",
+                " WHERE t.token_hash = ? AND t.expires_ms > ? AND u.disabled = 0",
                 (token_hash, now_ms),
             ).fetchone()
             return None if row is None else User(row[0], row[1])

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 
 from server.names import username_skeleton
+from server.storage.sqlite.schema_admin import migrate_account_states
 from server.storage.sqlite.schema_v3 import (
     migrate_explicit_index_insert,
     migrate_search_and_files,
@@ -142,6 +143,7 @@ MIGRATIONS: list[Migration] = [
     _script(_V2),
     migrate_search_and_files,
     migrate_explicit_index_insert,
+    lambda conn: _skeletons_then_account_states(conn),
 ]
 
 
@@ -180,17 +182,29 @@ def ensure_user_skeletons(conn: sqlite3.Connection) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
-        seen: set[str] = set()
-        for user_id, name in conn.execute("SELECT id, name FROM users ORDER BY id").fetchall():
-            key = username_skeleton(name)
-            if key in seen:
-                logger.warning("existing user %s looks like an earlier user", name)
-                continue
-            seen.add(key)
-            conn.execute("UPDATE users SET skeleton = ? WHERE id = ?", (key, user_id))
-        conn.execute("CREATE UNIQUE INDEX users_by_skeleton ON users(skeleton)")
+        _add_user_skeletons(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _add_user_skeletons(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE users ADD COLUMN skeleton TEXT")
+    seen: set[str] = set()
+    for user_id, name in conn.execute("SELECT id, name FROM users ORDER BY id").fetchall():
+        key = username_skeleton(name)
+        if key in seen:
+            logger.warning("existing user %s looks like an earlier user", name)
+            continue
+        seen.add(key)
+        conn.execute("UPDATE users SET skeleton = ? WHERE id = ?", (key, user_id))
+    conn.execute("CREATE UNIQUE INDEX users_by_skeleton ON users(skeleton)")
+
+
+def _skeletons_then_account_states(conn: sqlite3.Connection) -> None:
+    """Step 5. ``users.skeleton`` comes first where it is still missing, so the users
+    table's columns are in the PostgreSQL table's order (a copy maps them one to one)."""
+    if "skeleton" not in {row[1] for row in conn.execute("PRAGMA table_info(users)")}:
+        _add_user_skeletons(conn)
+    migrate_account_states(conn)
