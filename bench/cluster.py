@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for label, rate in medians.items():
             if "SQLite" not in label:
-                print(f"{label} / 1 node SQLite deliveries/s (median of {args.repeat}): "
-                      f"{rate / base:.2f}x")
+                print(f"{label} / 1 node SQLite deliveries/s (medians of "
+                      f"{len(rates[label])} runs): {rate / base:.2f}x")
     ok = True
     for r, _ in rows:
         for e in r.errors[:5]:
