@@ -10,6 +10,10 @@ the file once (``GET /media/{id}``) and reports that throughput too.
 
     python bench/upload.py
     python bench/upload.py --mib 100 --repeat 3
+    python bench/upload.py --pg postgresql://postgres@127.0.0.1:5432/postgres
+
+With ``--pg ADMIN_URL`` the server runs on PostgreSQL (``--database``) in a throwaway
+database made through that URL (dropped after), so the file goes into ``upload_chunks``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -113,24 +118,50 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--port", type=int, default=8798)
+    parser.add_argument("--pg", metavar="ADMIN_URL", help="run the server on PostgreSQL")
     args = parser.parse_args()
+    database = asyncio.run(pg_database(args.pg, create=True)) if args.pg else None
+    try:
+        bench(args, database)
+    finally:
+        if database:
+            asyncio.run(pg_database(args.pg, create=False, url=database))
+
+
+async def pg_database(admin_url: str, *, create: bool, url: str = "") -> str:
+    """Create a throwaway database (its URL), or drop ``url``'s."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if create:
+            name = f"parley_bench_{secrets.token_hex(4)}"
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            return admin_url.rsplit("/", 1)[0] + "/" + name
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        return url
+    finally:
+        await conn.close()
+
+
+def bench(args: argparse.Namespace, database: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="parley-bench-upload-") as data_dir:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "--port",
-                str(args.port),
-                "--data-dir",
-                data_dir,
-                "--log-level",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        command = [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            str(args.port),
+            "--data-dir",
+            data_dir,
+            "--log-level",
+            "WARNING",
+        ]
+        if database:
+            command += ["--database", database]
+            print("server on PostgreSQL (files in upload_chunks)")
+        server = subprocess.Popen(command, cwd=ROOT, env=env)
         url = f"http://127.0.0.1:{args.port}"
         try:
             for _ in range(300):

@@ -3,7 +3,8 @@
 It starts the embedded server on a free port in a temporary folder, opens the real main
 window, and through the real UI path (typing in the composer and clicking Send; attaching
 a generated PNG through the same code path as the file picker and drag & drop) sends a
-text and an image to a second, headless python-socketio client. Each check is printed;
+text and an image to a second, headless python-socketio client, then checks protocol v2
+round trips (an edit, a reaction each way, a search opened at its message). Each check is printed;
 the exit code is 0 only if every check passed before the global timeout.
 """
 
@@ -197,6 +198,11 @@ async def _steps(checks: Checks, tmp: Path) -> None:
             "the image reaching DELIVERED",
         )
         checks.ok("image status reached DELIVERED")
+        await _v2_round_trips(checks, window, client, peer, text)
+
+        # ---- a file (protocol v2): attach, upload, receive, download, compare
+        from desktop.selftest_files import check_file_round_trip
+        await check_file_round_trip(checks, window, client, received, tmp)
         grab = window.grab()
         checks.check(not grab.isNull() and grab.width() > 0, "main window renders offscreen")
     finally:
@@ -208,6 +214,62 @@ async def _steps(checks: Checks, tmp: Path) -> None:
             window.close()
             window.deleteLater()
         await server.stop()
+
+
+async def _v2_round_trips(checks: Checks, window: Any, client: Any, peer: Any,
+                          text: str) -> None:
+    """Protocol v2 through the real UI: edit the text, react both ways, search for it."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    updates: list[dict[str, Any]] = []
+
+    async def on_updated(data: dict[str, Any]) -> None:
+        updates.append(data.get("message") or {})
+
+    peer.on("message:updated", on_updated)
+    msg = next(m for m in client.messages.messages("general") if m.text == text)
+
+    checks.step("editing the text through the composer")
+    edited = f"{text} edited {secrets.token_hex(3)}"
+    window.replies.start_edit(msg)
+    window.composer.selectAll()
+    QTest.keyClicks(window.composer, edited)
+    QTest.keyClick(window.composer, Qt.Key.Key_Return)
+    await wait_until(lambda: any(u.get("id") == msg.id and u.get("text") == edited
+                                 and u.get("edited_ts") for u in updates),
+                     15, "the peer receiving the edit")
+    checks.ok("second client received the edit (message:updated)")
+
+    checks.step("reacting both ways")
+    ack = await peer.call("reaction:set", {"room": "general", "id": msg.id, "emoji": "🎉",
+                                           "on": True}, timeout=15)
+    checks.check(bool(ack.get("ok")), "second client reacted 🎉")
+    await wait_until(lambda: ("🎉", (PEER,)) in (client.messages.get("general", msg.id)
+                                                 or msg).reactions,
+                     15, "the reaction reaching the window")
+    checks.ok("the window shows the peer's 🎉")
+    window.timeline.reactionToggled.emit(client.messages.get("general", msg.id), "👍")
+    await wait_until(lambda: any(u.get("id") == msg.id and any(
+        r.get("emoji") == "👍" and USER in r.get("users", []) for r in u.get("reactions", []))
+        for u in updates), 15, "the peer receiving the reaction")
+    checks.ok("second client received the 👍 (message:updated)")
+
+    checks.step("searching for the edited text")
+    window.search_action.trigger()
+    panel = window.search.panel
+    QTest.keyClicks(panel.field, edited.split()[-1])
+    await wait_until(lambda: panel.results.state in ("results", "empty", "error")
+                     and not panel._tasks and not panel.debounce.isActive(),
+                     15, "the search results")
+    found = [panel.model.result_at(r) for r in range(panel.model.rowCount())]
+    checks.check(any(r is not None and r.message.id == msg.id and r.spans for r in found),
+                 "search found the edited message, the word highlighted")
+    QTest.keyClick(panel.field, Qt.Key.Key_Return)
+    await wait_until(lambda: window.timeline.delegate.flash_id == msg.id, 15,
+                     "the search result opening")
+    checks.ok("the search result opened at its message")
+    QTest.keyClick(panel.field, Qt.Key.Key_Escape)
 
 
 def _check_token_storage(checks: Checks, settings: Any, token: str) -> None:

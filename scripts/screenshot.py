@@ -10,8 +10,10 @@ and ``grab()``s it. Re-run it after UI changes:
     QT_QPA_PLATFORM=offscreen python scripts/screenshot.py --all
 
 ``--all`` writes ``docs/screenshot.png`` (the README's) and, into ``docs/screenshots/``, the
-window at 700, 1000 and 1440 px wide in the light and the dark theme. PNGs are reduced to
-a 256-colour palette so they stay small in git.
+window at 700, 1000 and 1440 px wide in the light and the dark theme, the protocol v2
+features (``feature-*.png``: a reply thread, reactions, search results) and a room of
+shared files (``parley-files-*``, see ``scripts/screenshot_files.py``). PNGs are reduced
+to a 256-colour palette so they stay small in git.
 """
 
 from __future__ import annotations
@@ -237,11 +239,14 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20
         await asyncio.sleep(0.05)
 
 
-async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
-    """Seed the demo once, then grab the window for each (path, size, theme)."""
+async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path,
+                  files_dir: Path | None = None) -> None:
+    """Seed the demo once, then grab the window for each (path, size, theme); with
+    ``files_dir``, then the room of shared files too (scripts/screenshot_files.py)."""
     server = EmbeddedServer(data_dir / "server")
     url = await server.start()
     bob, carol = await seed(url)
+    await seed_features(url, bob, carol)
 
     settings = AppSettings(data_dir / "app")
     settings.last_room = SHOWN_ROOM
@@ -279,6 +284,13 @@ async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
             window.timeline.scroll_to_latest()
             await asyncio.sleep(0.2)
             save_small_png(window.grab(), out)
+        if len(shots) > 1:  # --all
+            await capture_features(window, client, app)
+        if files_dir is not None:
+            from scripts.screenshot_files import capture_files, seed_files
+
+            await seed_files(url, {"bob": bob, "carol": carol}, PASSWORD)
+            await capture_files(window, client, files_dir, save_small_png)
     finally:
         await client.disconnect()
         for user in (bob, carol):
@@ -288,6 +300,81 @@ async def capture(shots: list[tuple[Path, QSize, str]], data_dir: Path) -> None:
         # peer just left can otherwise wait forever in engine.io's send queue.
         await wait_for_no_connections(url)
         await server.stop()
+
+
+# ----------------------------------------------------------------------------- v2 features
+FEATURE_ROOM = "planning"
+
+
+async def seed_features(url: str, bob: Headless, carol: Headless) -> None:
+    """A reply thread with reactions in #planning (protocol v2 sections 11 and 13)."""
+    alice = Headless("alice")
+    await alice.connect(url)
+    await carol.call("room:create", {"name": FEATURE_ROOM, "topic": "What ships when"})
+    for user in (alice, bob):
+        await user.call("room:join", {"room": FEATURE_ROOM})
+
+    async def say(user: Headless, text: str, reply_to: int | None = None) -> int:
+        payload: dict[str, Any] = {"room": FEATURE_ROOM, "text": text,
+                                   "client_id": f"{user.name}-{time.monotonic_ns()}"}
+        if reply_to is not None:
+            payload["reply_to"] = reply_to
+        return int((await user.call("message:send", payload))["message"]["id"])
+
+    async def react(user: Headless, message_id: int, emoji: str) -> None:
+        await user.call("reaction:set", {"room": FEATURE_ROOM, "id": message_id,
+                                         "emoji": emoji, "on": True})
+
+    question = await say(carol, "Do we cut the release on Friday, or wait for search?")
+    answer = await say(bob, "Friday. Search is nearly done; it can follow in a point release.",
+                       question)
+    await say(carol, "Then the release notes need a line about the new sidebar.")
+    agreed = await say(alice, "Agreed, I'll write the **release notes** tonight.", answer)
+    thanks = await say(carol, "Thanks! I'll do the `CHANGELOG` then.", agreed)
+    for user, message_id, emoji in ((alice, answer, "👍"), (carol, answer, "👍"),
+                                    (carol, answer, "🎉"), (bob, agreed, "❤️"),
+                                    (alice, thanks, "😂"), (bob, thanks, "👍")):
+        await react(user, message_id, emoji)
+    await alice.sio.disconnect()
+
+
+async def capture_features(window: MainWindow, client: ChatClient, app: QApplication) -> None:
+    """feature-*.png: the reply thread, its reactions, and search results (wide and a
+    narrow dark window)."""
+    out_dir = REPO_ROOT / "docs" / "screenshots"
+    await wait_for(lambda: client.rooms.get(FEATURE_ROOM) is not None, "the planning room")
+    theme.apply_theme(app, "light")
+    window.resize(QSize(1000, 700))
+    window.show_room(FEATURE_ROOM)
+    model = client.message_model(FEATURE_ROOM)
+    await wait_for(lambda: model.rowCount() >= 6, "the planning room's history")
+    await asyncio.sleep(0.4)  # relayout and repaint; nothing to wait on
+    window.timeline.scroll_to_latest()
+    await asyncio.sleep(0.2)
+    save_small_png(window.grab(), out_dir / "feature-reply-thread.png")
+
+    theme.apply_theme(app, "dark")
+    await asyncio.sleep(0.4)
+    window.timeline.scroll_to_latest()
+    await asyncio.sleep(0.2)
+    save_small_png(window.timeline.grab(), out_dir / "feature-reactions-dark.png")
+
+    for size, choice, name in ((QSize(1000, 700), "light", "feature-search.png"),
+                               (QSize(700, 700), "dark", "feature-search-700-dark.png")):
+        theme.apply_theme(app, choice)
+        window.resize(size)
+        panel = window.open_search(True)
+        panel.field.setText("release")
+        panel.restart()
+        await wait_for(lambda: _search_done(window), "search results")
+        await asyncio.sleep(0.4)
+        save_small_png(window.grab(), out_dir / name)
+        panel.close_panel()
+
+
+def _search_done(window: MainWindow) -> bool:
+    panel = window.search.panel
+    return panel.results.state == "results" and not panel._tasks
 
 
 async def wait_for_no_connections(url: str, timeout: float = 10.0) -> None:
@@ -345,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shots = [(args.out.resolve(), WINDOW_SIZE, "dark" if args.dark else "light")]
     with tempfile.TemporaryDirectory(prefix="parley-screenshot-") as tmp:
-        run_on_qasync(app, capture(shots, Path(tmp)))
+        files_dir = REPO_ROOT / "docs" / "screenshots" if args.all else None
+        run_on_qasync(app, capture(shots, Path(tmp), files_dir))
     return 0
 
 

@@ -26,10 +26,20 @@ def _admin(argv: Sequence[str]) -> int:
     return admin_main(argv)
 
 
+def _migrate(args: Sequence[str]) -> int:
+    from server import migrate
+
+    return migrate.main(list(args))
+
+
 # ``parley-server NAME …`` runs a tool instead of the server: NAME -> (entry point, summary).
 # Each tool parses its own arguments; the server's flags stay the top level's.
 SUBCOMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "admin": (_admin, "manage accounts, back up, export (parley-server admin --help)"),
+    "migrate": (
+        _migrate,
+        "copy a single server's data into PostgreSQL (parley-server migrate --help)",
+    ),
 }
 
 

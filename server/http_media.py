@@ -1,20 +1,27 @@
 """HTTP for media: ``POST /api/media`` (uploads) and ``GET /media/{id}`` (images and files).
 
-The upload route streams its body to disk with its own limit (``max_file_bytes``), never
-through ``request.read()``: the JSON routes' small body limits do not apply to it. Downloads
-answer ``Range`` requests (206, 416) so an interrupted download resumes, and are never
-sniffed or shown inline by a browser: ``X-Content-Type-Options: nosniff`` always, and
-``Content-Disposition: attachment`` for files.
+The upload route streams its body into the blob store with its own limit
+(``max_file_bytes``), never through ``request.read()``: the JSON routes' small body limits
+do not apply to it. Downloads answer ``Range`` requests (206, 416) so an interrupted download
+resumes, and are never sniffed or shown inline by a browser: ``X-Content-Type-Options:
+nosniff`` always, and ``Content-Disposition: attachment`` for files. A file on this node's
+disk goes out with sendfile; one in PostgreSQL is streamed chunk by chunk, only the chunks
+the range needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
+from server.errors import ProtocolError
 from server.http_api import CHAT_KEY, json_response, request_user
+from server.protocol import ErrorCode
+from server.storage.base_v2 import UploadRecord
+from server.storage.uploads import BlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -90,18 +97,57 @@ async def get_media(request: web.Request) -> web.StreamResponse:
     if blob is not None:
         mime, _name, data = await chat.messages.media(user, media_id)
         return _bytes_response(request, data, mime)
-    path, upload = await chat.files.download(user, media_id)
-    # FileResponse streams from disk (sendfile) and answers Range, If-Range and 416 itself
-    return web.FileResponse(
-        path,
-        headers={
-            hdrs.CONTENT_TYPE: upload.mime
-            + ("; charset=utf-8" if upload.mime == "text/plain" else ""),
-            hdrs.CONTENT_DISPOSITION: content_disposition(upload.name),
-            "Cache-Control": _CACHE,
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    upload = await chat.files.download(user, media_id)
+    store: BlobStore = chat.files.store
+    headers = {
+        hdrs.CONTENT_TYPE: upload.mime + ("; charset=utf-8" if upload.mime == "text/plain" else ""),
+        hdrs.CONTENT_DISPOSITION: content_disposition(upload.name),
+        "Cache-Control": _CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    path = store.local_path(upload.id)
+    if path is not None:
+        # FileResponse streams from disk (sendfile) and answers Range, If-Range and 416 itself
+        return web.FileResponse(path, headers=headers)
+    return await _stream_file(request, store, upload, headers)
+
+
+async def _stream_file(
+    request: web.Request, store: BlobStore, upload: UploadRecord, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A stored file piece by piece (the whole of it, or one range): memory stays at a
+    couple of chunks however large the file or slow the client."""
+    etag = f'"{upload.id}"'  # a file's bytes never change
+    headers = {**headers, hdrs.ETAG: etag, "Accept-Ranges": "bytes"}
+    if etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
+        return web.Response(status=304, headers=headers)
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    span = _byte_range(request, upload.size) if if_range in (None, etag) else None
+    if isinstance(span, web.Response):
+        span.headers["X-Content-Type-Options"] = "nosniff"
+        return span
+    start, stop = span if span is not None else (0, upload.size)
+    if span is not None:
+        headers[hdrs.CONTENT_RANGE] = f"bytes {start}-{stop - 1}/{upload.size}"
+    response = web.StreamResponse(status=200 if span is None else 206, headers=headers)
+    response.content_length = stop - start
+    if request.method == hdrs.METH_HEAD:
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    async with contextlib.aclosing(store.stream(upload.id, start, stop)) as pieces:
+        try:
+            # the first piece before the headers: bytes already gone are a 404, not a cut 200
+            first = await anext(pieces, b"")
+        except FileNotFoundError:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such file.") from None
+        await response.prepare(request)
+        if first:
+            await response.write(first)
+        async for piece in pieces:  # FileNotFoundError here (erased meanwhile) cuts the body
+            await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 def add_routes(app: web.Application) -> None:

@@ -9,7 +9,9 @@ it the work is split by concern into mixins over ``desktop.net.core.ClientCore``
 - ``conversation``: protocol v2 catch-up by seq, ``message:updated``, edit/delete/react;
 - ``receipts``: delivered/read receipts (coalesced) and the ticks on own messages;
 - ``presence``: typing indicators and online dots;
-- ``media``: fetching images, cached.
+- ``media``: fetching images, cached;
+- ``search``: ``message:search`` pages, and loading history back to a result.
+- ``files``: uploads and downloads over HTTP (protocol v2 files), with progress.
 
 All networking runs on the qasync event loop; there are no threads here.
 
@@ -26,6 +28,8 @@ Signals:
     messageReceived(str room_id, object message): a new message from someone else.
     noticeReceived(str text, str level): an operator broadcast.
     mediaDropped(str media_id): a deleted message's image/file: drop its cached bytes.
+    transferChanged(str key): an upload's or download's progress or state changed.
+    fileSaved(str file_id, str path): a download finished and was saved there.
 """
 
 from __future__ import annotations
@@ -45,11 +49,13 @@ from desktop.net.connection import (
 )
 from desktop.net.conversation import ConversationMixin
 from desktop.net.core import REQUEST_TIMEOUT_S, SEND_TIMEOUT_S, RequestError
+from desktop.net.files import FilesMixin
 from desktop.net.media import MEDIA_CACHE_BYTES, MediaMixin
 from desktop.net.presence import PresenceMixin
 from desktop.net.reactions import ReactionsMixin
 from desktop.net.receipts import RECEIPT_DEBOUNCE_S, ReceiptsMixin
 from desktop.net.rooms import RoomsMixin
+from desktop.net.search import SearchMixin
 from desktop.net.sending import MAX_SEND_ATTEMPTS, SendingMixin
 
 __all__ = [
@@ -67,8 +73,8 @@ __all__ = [
 
 
 class ChatClient(
-    ConnectionMixin, RoomsMixin, ReactionsMixin, ConversationMixin, SendingMixin,
-    ReceiptsMixin, PresenceMixin, MediaMixin,
+    FilesMixin, ConnectionMixin, RoomsMixin, ReactionsMixin, ConversationMixin, SendingMixin,
+    ReceiptsMixin, PresenceMixin, MediaMixin, SearchMixin,
 ):
     """The app's connection to one server as one user (signals listed in the module doc)."""
 
@@ -82,6 +88,7 @@ class ChatClient(
         self._init_presence()
         self._init_media()
         self._init_reactions()
+        self._init_files()
 
     async def disconnect(self) -> None:  # type: ignore[override]  # the contract's name
         """Close the connection and stop reconnecting; the outbox stays on disk."""

@@ -77,6 +77,20 @@ class OutboxEntry:
     reply_to: int | None = None
     emoji: str | None = None
     on: bool = True
+    # protocol v2 files (section 17): a file message uploads ``file_path`` first (see
+    # desktop.net.files); ``upload_id`` is set once the server stored the bytes, and only
+    # then is the entry sent. ``file_owned``: the outbox made that file (pasted bytes) and
+    # deletes it with the entry.
+    file_path: str | None = None
+    file_name: str = ""
+    file_size: int = 0
+    file_mime: str = ""
+    upload_id: str | None = None
+    file_owned: bool = False
+
+    @property
+    def is_file(self) -> bool:
+        return self.file_path is not None
 
 
 class Outbox:
@@ -147,7 +161,25 @@ class Outbox:
         self.save()
         if entry.image_file:
             _in_background((self.dir / entry.image_file).unlink)
+        if entry.file_owned and entry.file_path:
+            owned = Path(entry.file_path)
+            _in_background(lambda: owned.unlink(missing_ok=True))
         return entry
+
+    def add_file_bytes(self, client_id: str, data: bytes) -> Path:
+        """Keep pasted bytes that go up as a file next to the index (written by the
+        writer thread: ``flush()`` before reading them back)."""
+        ensure_private_dir(self.dir)
+        target = self.dir / (_SAFE_ID.sub("_", client_id) + ".file")
+        _in_background(lambda: _atomic_write(target, data))
+        return target
+
+    def set_upload(self, client_id: str, upload_id: str | None) -> None:
+        """The server holds the file's bytes as ``upload_id`` (None: upload it again)."""
+        entry = self.get(client_id)
+        if entry is not None:
+            entry.upload_id = upload_id
+            self.save()
 
     def mark_failed(self, client_id: str, error: str, code: str | None = None) -> None:
         entry = self.get(client_id)

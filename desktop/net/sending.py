@@ -177,7 +177,9 @@ class SendingMixin(ClientCore):
             payload["reply_to"] = entry.reply_to
         if entry.text:
             payload["text"] = entry.text
-        if entry.image_file is not None:
+        if entry.upload_id is not None:  # a file, uploaded already (desktop.net.files)
+            payload["file"] = {"upload": entry.upload_id}
+        elif entry.image_file is not None:
             data = self.outbox.image_bytes(entry)
             if data is None:
                 self._fail(entry, "missing_image", "The image file is missing")

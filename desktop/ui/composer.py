@@ -1,5 +1,5 @@
 """The composer: a multi-line plain-text editor, attach and send buttons, a preview strip
-of images waiting to be sent (each removable, with an optional caption), the "bob is
+of images and files waiting to be sent (each removable, with an optional caption), the "bob is
 typing…" line and an inline message for anything refused.
 
 Enter sends, Shift+Enter starts a new line. Files, dropped or pasted image data and the
@@ -42,10 +42,11 @@ from desktop.ui.attachments import (
     AttachmentError,
     from_mime,
     human_size,
-    read_image_file,
+    read_file,
 )
 from desktop.ui.drafts import Draft
 from desktop.ui.elided_label import ElidedLabel
+from desktop.ui.file_icons import file_icon_pixmap
 from server.protocol import MAX_IMAGE_BYTES, MAX_TEXT_CHARS, TYPING_REFRESH_S
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ class AttachmentChip(QFrame):
         layout.addWidget(self.thumb)
         col = QVBoxLayout()
         col.setSpacing(3)
-        name = ElidedLabel(f"{attachment.name} · {human_size(len(attachment.data))}", self)
+        name = ElidedLabel(f"{attachment.name} · {human_size(attachment.size)}", self)
+        name.setToolTip(attachment.name)
         name.setObjectName("attachmentName")
         col.addWidget(name)
         self.caption = QLineEdit(self)
@@ -205,6 +207,10 @@ class AttachmentChip(QFrame):
         self.remove_button.clicked.connect(self.removeRequested)
         layout.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
         self._decoder = decoder
+        if not attachment.data or not attachment.is_image:  # a file: its type's icon
+            self.thumb.setPixmap(file_icon_pixmap(attachment.name, attachment.mime, 48,
+                                                 self.devicePixelRatioF()))
+            return
         decoder.ready.connect(self.on_decoder_ready)
         decoder.failed.connect(self.on_decoder_failed)
         pixmap = decoder.request(key, attachment.data, 112)
@@ -244,6 +250,7 @@ class ComposerPanel(QWidget):
         self._decoder = decoder
         self.max_image_bytes = MAX_IMAGE_BYTES
         self.max_text_chars = MAX_TEXT_CHARS
+        self.max_file_bytes = 0  # until a server with files says (set_limits)
         self._chips: list[AttachmentChip] = []
         self._chip_serial = 0
         self._typing_sent_at = 0.0
@@ -354,6 +361,12 @@ class ComposerPanel(QWidget):
     def set_limits(self, limits: dict) -> None:
         self.max_image_bytes = int(limits.get("max_image_bytes") or MAX_IMAGE_BYTES)
         self.max_text_chars = int(limits.get("max_text_chars") or MAX_TEXT_CHARS)
+        # a server with files (protocol v2) says how big one may be; without: images only
+        self.max_file_bytes = int(limits.get("max_file_bytes") or 0)
+        files = self.max_file_bytes > 0
+        self.attach_button.setAccessibleName("Attach file" if files else "Attach image")
+        self.attach_button.setToolTip("Attach files" if files else "Attach images")
+        self.strip_scroll.setAccessibleName("Files to send" if files else "Images to send")
 
     @property
     def attachments(self) -> list[Attachment]:
@@ -411,7 +424,8 @@ class ComposerPanel(QWidget):
     # ----- attachments
     def add_mime(self, mime: QMimeData) -> int:
         """Attach the images in a drop or paste; refusals are shown inline. Returns how many."""
-        found, errors = from_mime(mime, self.max_image_bytes, default_name="pasted-image")
+        found, errors = from_mime(mime, self.max_image_bytes, default_name="pasted-image",
+                                  max_file_bytes=self.max_file_bytes)
         for attachment in found:
             self._add_chip(attachment)
         if errors:
@@ -426,7 +440,8 @@ class ComposerPanel(QWidget):
         added = 0
         for path in paths:
             try:
-                self._add_chip(read_image_file(Path(path), self.max_image_bytes))
+                self._add_chip(read_file(Path(path), self.max_image_bytes,
+                                         self.max_file_bytes))
                 added += 1
             except AttachmentError as exc:
                 errors.append(str(exc))
@@ -463,9 +478,11 @@ class ComposerPanel(QWidget):
             self.remove_chip(chip)
 
     def open_file_picker(self) -> None:
-        dialog = QFileDialog(self, "Attach images")
+        files = self.max_file_bytes > 0
+        dialog = QFileDialog(self, "Attach files" if files else "Attach images")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters(["Images (*.png *.jpg *.jpeg *.gif *.webp)", "All files (*)"])
+        images = "Images (*.png *.jpg *.jpeg *.gif *.webp)"
+        dialog.setNameFilters(["All files (*)", images] if files else [images, "All files (*)"])
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.filesSelected.connect(self.add_files)
         dialog.open()

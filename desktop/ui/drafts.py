@@ -6,7 +6,7 @@ followed the user into another room and got sent there.
 
 On disk (``<data_dir>/drafts/``, a 0700 folder): one ``<key>.json`` per room with the text,
 the room id and the attachments' names, types and captions, and one ``<key>-<n>.bin`` per
-image. Every file is 0600 (drafts are private words). ``key`` is a hash of the draft's key
+image (a file attached from disk is kept by its path, never copied). Every file is 0600 (drafts are private words). ``key`` is a hash of the draft's key
 (the window uses server, user and room, so "general" elsewhere has its own draft), so
 a server-chosen id never becomes a path. A broken file is logged and ignored.
 """
@@ -103,6 +103,12 @@ class DraftStore:
                 room = str(raw["room"])
                 items: list[tuple[Attachment, str]] = []
                 for n, item in enumerate(raw.get("attachments") or []):
+                    if item.get("path"):  # a file is kept by its path, not copied
+                        att = Attachment(data=b"", name=str(item["name"]),
+                                         mime=str(item["mime"]), path=Path(item["path"]),
+                                         size=int(item.get("size") or 0))
+                        items.append((att, str(item.get("caption") or "")))
+                        continue
                     data = (self._dir / f"{meta.stem}-{n}.bin").read_bytes()
                     att = Attachment(data=data, name=str(item["name"]), mime=str(item["mime"]))
                     items.append((att, str(item.get("caption") or "")))
@@ -125,12 +131,14 @@ class DraftStore:
                 meta.unlink()
             return
         for n, (att, _caption) in enumerate(draft.attachments):
-            _write_private(self._dir / f"{key}-{n}.bin", att.data)
+            if att.path is None:
+                _write_private(self._dir / f"{key}-{n}.bin", att.data)
         body = {
             "room": room,
             "text": draft.text,
             "attachments": [
-                {"name": att.name, "mime": att.mime, "caption": caption}
+                {"name": att.name, "mime": att.mime, "caption": caption,
+                 **({"path": str(att.path), "size": att.size} if att.path is not None else {})}
                 for att, caption in draft.attachments
             ],
         }
@@ -156,6 +164,6 @@ def _same(a: Draft, b: Draft) -> bool:
     if a.text != b.text or len(a.attachments) != len(b.attachments):
         return False
     return all(
-        x[0].data is y[0].data and x[1] == y[1]
+        x[0].data is y[0].data and x[0].path == y[0].path and x[1] == y[1]
         for x, y in zip(a.attachments, b.attachments, strict=True)
     )

@@ -35,6 +35,7 @@ from desktop.ui import reactions as reactions_ui
 from desktop.ui.attachments import Attachment
 from desktop.ui.conversation import ConversationController
 from desktop.ui.drafts import Draft, DraftStore
+from desktop.ui.file_actions import FileActions, send_attachment
 from desktop.ui.image_viewer import ImageViewer
 from desktop.ui.mention_complete import MentionCompleter
 from desktop.ui.notifier import Notifier
@@ -90,6 +91,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.notifier = Notifier(self, self, settings=settings)
         self._connect_signals()
         self.replies = ConversationController(self)  # reply, edit, delete
+        self.files = FileActions(self)  # file cards: download, open, progress, cancel
         self._restore_geometry()
         self.update_title()
         # The client may already be signed in (tests, the self-test, a re-created window).
@@ -421,7 +423,10 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
             items = [(items[0][0], text)]
             text = ""
         for attachment, caption in items:
-            self.client.send_image(room, attachment.data, attachment.name, caption)
+            refusal = send_attachment(self.client, room, attachment, caption,
+                                      self.composer_panel.max_image_bytes)
+            if refusal is not None:
+                self.composer_panel.show_error(refusal)
         if text:
             self.client.send_text(room, text)
         self.save_draft()  # the composer is empty now: the draft goes

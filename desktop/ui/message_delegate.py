@@ -15,7 +15,14 @@ dataChanged for a status change and for a row whose neighbours changed), and
 Text is plain text laid out with QTextLayout: never rich text or HTML. The only formats
 are the link ranges found in it and the user's own text selection.
 
-Signals: ``imageReady()`` when a thumbnail finished decoding (the view repaints).
+A file message's card (:mod:`desktop.ui.file_bubble`) is painted from ``file_state``
+(set by the window's file controller; without one the card offers Download and Open),
+and a click on one of its actions is answered in ``editorEvent`` (the view calls it for
+every click on a row) with ``fileActionRequested``.
+
+Signals: ``imageReady()`` when a thumbnail finished decoding (the view repaints);
+``fileActionRequested(object message, str action)`` ("download", "open", "folder",
+"cancel", "resume", "retry").
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QDateTime,
     QEvent,
     QModelIndex,
@@ -37,7 +45,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QFont, QHelpEvent, QPainter, QPixmap
+from PySide6.QtGui import QFont, QFontMetrics, QHelpEvent, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QStyle,
@@ -53,6 +61,14 @@ from desktop.state.emoji_data import QUICK, name_of
 from desktop.state.format import human_size
 from desktop.state.types import DeliveryStatus, Message
 from desktop.ui import message_paint
+from desktop.ui.file_bubble import (
+    ACTION_TIPS,
+    FileView,
+    action_rects,
+    card_parts,
+    describe,
+    paint_file_card,
+)
 from desktop.ui.message_layout import (
     THUMB_MAX_W,
     Fonts,
@@ -90,6 +106,7 @@ class MessageDelegate(QStyledItemDelegate):
     """Paints one message per row; see the module docstring."""
 
     imageReady = Signal()
+    fileActionRequested = Signal(object, str)
 
     def __init__(self, decoder: ImageDecoder, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +141,10 @@ class MessageDelegate(QStyledItemDelegate):
         self.show_focus = False
         self.flash_id: int | None = None  # a message lit up for a moment (scrolled to)
         self.frame_source: Callable[[Message], QPixmap | None] | None = None
+        # (message, own) -> what its file card shows and offers (desktop.ui.file_actions)
+        self.file_state: Callable[[Message, bool], FileView] | None = None
+        self.hover_file_action: tuple[Message, str] | None = None
+        self.file_press: QPoint | None = None  # where the mouse went down (set on press)
         decoder.ready.connect(self.on_decoder_ready)
         decoder.failed.connect(self.on_decoder_ready)
 
@@ -350,6 +371,11 @@ class MessageDelegate(QStyledItemDelegate):
             message_paint.paint_bubble(painter, lay, palette, own, msg, name_font, mentioned)
             if lay.quote_rect is not None:
                 paint_quote(painter, lay.quote_rect, palette, msg, name_font, meta_font)
+            if lay.file_rect is not None:
+                hover = (self.hover_file_action[1] if self.hover_file_action is not None
+                         and self.hover_file_action[0] is msg else "")
+                paint_file_card(painter, lay.file_rect, palette, msg,
+                                self.file_view(msg, own), name_font, meta_font, hover)
             if lay.image_rect is not None:
                 message_paint.paint_image(
                     painter, lay, palette, self.image_pixmap(msg, index), self._image_label(msg)
@@ -391,6 +417,7 @@ class MessageDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: AnyIndex, pos: QPoint
     ) -> tuple[str, Any]:
         """What is under ``pos`` (viewport coordinates): ("link", url), ("image", Message),
+        ("file", (Message, action)),
         ("retry", client_id), ("status", tooltip), ("quote", parent id),
         ("reaction", (Message, Chip)), ("quick", (Message, emoji)), ("bubble", Message)
         or ("", None)."""
@@ -412,6 +439,10 @@ class MessageDelegate(QStyledItemDelegate):
             for rect, emoji in quick_bar(lay.bubble_rect, own, QUICK):
                 if rect.contains(local):
                     return "quick", (msg, emoji)
+        if lay.file_rect is not None and lay.file_rect.contains(local) and msg.file is not None:
+            found = self._file_hit(option, lay.file_rect, msg, own, local)
+            if found is not None:
+                return "file", (msg, found)
         if lay.image_rect is not None and lay.image_rect.contains(local):
             return "image", msg
         if lay.quote_rect is not None and lay.quote_rect.contains(local) and msg.reply_to:
@@ -481,14 +512,66 @@ class MessageDelegate(QStyledItemDelegate):
             tip = chip_tooltip(value[1])
         elif kind == "quick":
             tip = f"React with {value[1]} ({name_of(value[1])})"
+        elif kind == "file" and isinstance(msg, Message) and msg.file is not None:
+            tip = ACTION_TIPS.get(value[1], "")
         elif kind == "image" and isinstance(msg, Message) and msg.image is not None:
             size = f" · {human_size(msg.image.size)}" if msg.image.size > 0 else ""
             tip = f"{msg.image.name}{size} — click to open"
+        if isinstance(msg, Message) and msg.file is not None and kind in ("file", "bubble"):
+            lay = self.layout_for(option, index)
+            local = event.pos() - option.rect.topLeft()
+            if lay.file_rect is not None and lay.file_rect.contains(local):
+                about = f"{msg.file.name} · {human_size(msg.file.size)}"
+                tip = f"{about}\n{tip}" if tip else about
         if tip:
             QToolTip.showText(event.globalPos(), tip, view)
             return True
         QToolTip.hideText()
         return True
+
+    # ----- files
+    def file_view(self, msg: Message, own: bool) -> FileView:
+        """What ``msg``'s file card shows now (see ``file_state``)."""
+        if self.file_state is not None:
+            return self.file_state(msg, own)
+        return describe(msg, None, None, False, own)
+
+    def _file_hit(self, option: QStyleOptionViewItem, card: Any, msg: Message, own: bool,
+                  local: QPoint) -> str | None:
+        """The action under ``local`` on a file card: one of its words, or the icon (the
+        card's first action)."""
+        _text, name_font, meta_font = fonts(option.font)
+        view = self.file_view(msg, own)
+        name_fm = QFontMetrics(name_font)
+        for action, rect in action_rects(card, view.actions, name_fm, meta_font):
+            if rect.contains(local):
+                return action
+        if view.primary and card_parts(card, name_fm, QFontMetrics(meta_font)).icon.contains(
+                local.toPointF()):
+            return view.primary
+        return None
+
+    def editorEvent(  # noqa: N802
+        self,
+        event: QEvent,
+        model: QAbstractItemModel,
+        option: QStyleOptionViewItem,
+        index: AnyIndex,
+    ) -> bool:
+        """Overrides QStyledItemDelegate.editorEvent: a click (not a drag) on a file card's
+        action emits ``fileActionRequested``."""
+        if isinstance(event, QMouseEvent) and event.button() == Qt.MouseButton.LeftButton:
+            pos = event.position().toPoint()
+            if event.type() == QEvent.Type.MouseButtonPress:
+                self.file_press = pos
+            elif event.type() == QEvent.Type.MouseButtonRelease:
+                pressed, self.file_press = self.file_press, None
+                kind, value = self.hit_test(option, index, pos)
+                if (kind == "file" and pressed is not None
+                        and (pos - pressed).manhattanLength() <= 3):
+                    self.fileActionRequested.emit(value[0], value[1])
+                    return True
+        return super().editorEvent(event, model, option, index)
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Overrides QStyledItemDelegate.initStyleOption: no focus/selection chrome."""

@@ -8,7 +8,9 @@ width change a cache miss rather than a stale row.
 
 Images keep their aspect ratio and are never scaled up; an image wide enough to carry a
 caption fills its bubble edge to edge and the caption wraps to the image's width, so no
-bubble colour shows beside the picture.
+bubble colour shows beside the picture. A file message has a card of fixed height (icon,
+name, status, actions; see :mod:`desktop.ui.file_bubble`), so its progress never changes
+the row's height.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtCore import QDateTime, QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QTextLayout
 
 from desktop.state.types import Message
+from desktop.ui.file_bubble import card_height, card_width
 from desktop.ui.message_text import TextBlock, layout_text
 from desktop.ui.reaction_chips import Chip, layout_chips
 
@@ -62,6 +65,7 @@ class RowLayout:
     bubble_rect: QRect | None = None
     name_rect: QRect | None = None
     image_rect: QRect | None = None
+    file_rect: QRect | None = None  # a file message's card (desktop.ui.file_bubble)
     text_origin: QPointF | None = None
     text_layout: QTextLayout | None = None
     links: list[tuple[int, int, str]] = field(default_factory=list)
@@ -230,6 +234,9 @@ def compute_layout(
             THUMB_MAX_H,
         )
     full_bleed = img_size is not None and img_size.width() >= MEDIA_MIN_W
+    card: QSize | None = None
+    if img_size is None and msg.file is not None and not msg.deleted:
+        card = QSize(card_width(max_bubble - 2 * PAD_X), card_height(f.name_fm, meta_fm))
 
     # Text (the message text, or an image caption), plain; a full-bleed image sets the
     # width the caption wraps to.
@@ -268,6 +275,8 @@ def compute_layout(
         bubble_w = img_size.width() + 2 * MEDIA_FRAME
     elif img_size is not None:
         bubble_w = max(img_size.width(), int(inner_w)) + 2 * PAD_X
+    elif card is not None:
+        bubble_w = max(card.width(), int(inner_w)) + 2 * PAD_X
     else:
         bubble_w = int(inner_w) + 2 * PAD_X + 1
     bubble_w = min(bubble_w, max_bubble)
@@ -299,14 +308,22 @@ def compute_layout(
                 bottom = cy + 2 + meta_h + PAD_Y
         else:
             cy += 2
+    if card is not None:
+        top = cy + (2 if show_name else PAD_Y + 2)
+        out.file_rect = QRect(bx + PAD_X, top, card.width(), card.height())
+        cy = top + card.height()
+        if block is None:
+            bottom = cy + PAD_Y  # the time shares the card's last line, on the right
+        else:
+            cy += 4
     if block is not None:
-        cy += PAD_Y if img_size is None and not show_name else 2
+        cy += PAD_Y if img_size is None and card is None and not show_name else 2
         out.text_origin = QPointF(bx + PAD_X, cy)
         cy += int(block.height + 0.999)
         if meta_own_line:
             cy += meta_h
         bottom = cy + PAD_Y
-    elif img_size is None:
+    elif img_size is None and card is None:
         bottom = cy + 2 * PAD_Y + meta_h
     out.bubble_rect = QRect(bx, by, bubble_w, bottom - by)
     _place_meta(out, meta, meta_w, meta_h, own, bx + bubble_w, bottom)

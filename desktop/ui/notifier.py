@@ -187,7 +187,8 @@ class Notifier(QObject):
         if not should_notify(msg, room, own_username, self._settings, on_screen):
             return False
         where = "" if room is None or room.kind == "dm" else f" in #{room.name}"
-        body = plain_text(msg.text) or ("sent an image" if msg.kind == "image" else "")
+        body = plain_text(msg.text) or ("sent an image" if msg.kind == "image" else
+                                        f"sent {msg.file.name}" if msg.file is not None else "")
         self.notify(f"{msg.sender or 'Parley'}{where}", body, msg.room)
         return True
 

@@ -84,6 +84,9 @@ def preview_text(room: Room, own_username: str | None) -> str:
         body = "Message deleted"
     elif msg.kind == "image":
         body = f"Photo · {plain_text(msg.text)}" if msg.text else "Photo"
+    elif msg.file is not None:  # "report.pdf · the caption" (a glyph may be missing)
+        name = msg.file.name
+        body = f"{name} · {plain_text(msg.text)}" if msg.text else name
     elif msg.kind == "system":
         body = msg.text or "Room updated"
     else:

@@ -130,7 +130,7 @@ class TimelineInputView(QListView):
             pos = event.position().toPoint()
             _index, kind, _value = self.hit(pos)
             self._press_pos = pos
-            if kind not in ("link", "image", "retry", "quote", "reaction", "quick"):
+            if kind not in ("link", "image", "retry", "quote", "reaction", "quick", "file"):
                 self.selection.press(pos)
         super().mousePressEvent(event)
 
@@ -151,7 +151,7 @@ class TimelineInputView(QListView):
             return
         self._set_hover(pos)
         _index, kind, _value = self.hit(pos)
-        if kind in ("link", "image", "retry", "quote", "reaction", "quick"):
+        if kind in ("link", "image", "retry", "quote", "reaction", "quick", "file"):
             self.viewport().setCursor(Qt.CursorShape.PointingHandCursor)
         elif kind == "bubble" and self.delegate.text_cursor_at(
             self.option_for(_index), _index, pos
@@ -409,7 +409,7 @@ class TimelineInputView(QListView):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.2)
         painter.setFont(font)
-        painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "Drop images to attach them")
+        painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "Drop files to attach them")
         painter.end()
 
     def _set_drop_hint(self, on: bool) -> None:

@@ -31,6 +31,7 @@ from desktop.ui.dialogs import (
     PromptDialog,
 )
 from desktop.ui.people import ProfilePopover
+from desktop.ui.search_panel import SearchController, SearchPanel
 from desktop.ui.switcher import QuickSwitcher
 from server import __version__
 
@@ -105,6 +106,14 @@ class WindowActions(_Base):
             rooms.addAction(action)
         rooms.addSeparator()
         rooms.addAction(self.switch_action)
+        self.search_action = QAction("Search this room…", self)
+        self.search_action.setShortcut(QKeySequence("Ctrl+F"))
+        self.search_action.triggered.connect(lambda: self.open_search(False))
+        self.search_all_action = QAction("Search all rooms…", self)
+        self.search_all_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
+        self.search_all_action.triggered.connect(lambda: self.open_search(True))
+        rooms.addAction(self.search_action)
+        rooms.addAction(self.search_all_action)
         rooms.addAction(self.leave_action)
 
         view = bar.addMenu("&View")
@@ -124,7 +133,8 @@ class WindowActions(_Base):
             self.theme_group.addAction(action)
             theme_menu.addAction(action)
             self.theme_actions[key] = action
-        for action in (self.switch_action, self.members_action, self.dm_action):
+        for action in (self.switch_action, self.members_action, self.dm_action,
+                       self.search_action, self.search_all_action):
             self.addAction(action)
 
         add_menu = QMenu(self)
@@ -297,6 +307,14 @@ class WindowActions(_Base):
             )
         switcher.open()
         return switcher
+
+    def open_search(self, all_rooms: bool) -> SearchPanel:
+        """Ctrl+F searches the room on screen, Ctrl+Shift+F every room (the panel is
+        made on first use)."""
+        search: SearchController | None = getattr(self, "search", None)
+        if search is None:
+            search = self.search = SearchController(self)  # type: ignore[arg-type]
+        return search.open(all_rooms)
 
     def open_profile(self, name: str, at: QPoint) -> ProfilePopover:
         own = (self.client.username or "").lower()

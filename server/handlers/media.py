@@ -1,24 +1,26 @@
 """Files (protocol v2, section 17): uploads, file messages, downloads and erasing bytes.
 
-- ``receive`` streams an HTTP upload to disk (``server.storage.uploads``), never holding
-  more than a megabyte of it in memory, sniffs its type and records it for its uploader.
+- ``receive`` streams an HTTP upload into the blob store (``server.storage.uploads``: files
+  on disk, or chunks in PostgreSQL), never holding more than a megabyte of it in memory,
+  sniffs its type and records it for its uploader.
 - ``prepare`` turns ``message:send``'s ``file: {upload}`` into what the message stores: an
   image (thumbnailed, exactly as if sent as ``image``) when the bytes are one ``image``
   would accept, else a file. The upload is claimed in the message's own transaction.
 - ``download`` and ``small_file`` serve a file to members of its room.
 - :func:`erase_deleted_files` erases the bytes of files whose message was deleted or whose
   room closed; the deleting transaction listed them, so a crash never leaves them served.
-- Uploads no message used within ``upload_ttl_s`` are deleted by a periodic task.
+- Uploads no message used within ``upload_ttl_s`` are deleted by a periodic task, which
+  also sweeps bytes of uploads that never committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from server import filetypes, media
@@ -28,7 +30,15 @@ from server.handlers.context import HandlerContext, now_ms
 from server.protocol import ErrorCode
 from server.storage.base import NewImage, Storage, User
 from server.storage.base_v2 import UploadRecord
-from server.storage.uploads import FileStore, IncomingFile, TooLarge, is_upload_id
+from server.storage.uploads import (
+    BlobStore,
+    FileStore,
+    IncomingBlob,
+    TooLarge,
+    blob_store_for,
+    files_dir,
+    is_upload_id,
+)
 from server.validation import display_filename
 
 logger = logging.getLogger(__name__)
@@ -42,8 +52,8 @@ MAX_UNUSED_UPLOADS_PER_USER = 50
 EXPIRY_SWEEP_S = 600.0
 
 
-def files_dir(config: ServerConfig) -> Path:
-    return config.data_dir / "files"
+# the blob store of each running server, by its storage, for erase_deleted_files
+_STORES: weakref.WeakKeyDictionary[Storage, BlobStore] = weakref.WeakKeyDictionary()
 
 
 async def erase_deleted_files(storage: Storage, config: ServerConfig) -> None:
@@ -53,7 +63,8 @@ async def erase_deleted_files(storage: Storage, config: ServerConfig) -> None:
     what a crash interrupted). Safe to run concurrently and repeatedly."""
     doomed = await storage.doomed_files()
     if doomed:
-        await FileStore(files_dir(config)).remove(doomed)
+        store = _STORES.get(storage) or FileStore(files_dir(config))
+        await store.remove(doomed)
         await storage.forget_doomed(doomed)
         logger.info("erased %d deleted file(s)", len(doomed))
 
@@ -72,26 +83,33 @@ class FileHandler:
         # the server's image processor: an image sent as a file spends the same per-user
         # pixel budget and decode slots as one sent inline
         self.images = images
-        self.store = FileStore(files_dir(ctx.config))
+        self.store = blob_store_for(ctx.config)
+        _STORES[ctx.storage] = self.store
         self._in_flight: Counter[int] = Counter()
         ctx.features.add("files")
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Tidy the disk (unfinished uploads, erasures a crash cut short, strays), then
+        """Tidy the store (unfinished uploads, erasures a crash cut short, strays), then
         expire unused uploads now and every few minutes."""
         await self.store.open()
         await erase_deleted_files(self.ctx.storage, self.ctx.config)
-        known = await self.ctx.storage.upload_ids()
-        stray = [i for i in await self.store.stored_ids() if i not in known]
+        stray = await self.store.sweep(self.ctx.storage, startup=True)
         if stray:
-            await self.store.remove(stray)
-            logger.info("deleted %d stored file(s) no upload refers to", len(stray))
+            logger.info("deleted %d stored file(s) no upload refers to", stray)
         await self.expire()
         self.ctx.spawn(self._expire_periodically())
 
     async def _expire_periodically(self) -> None:
+        """Expire every few minutes; when the server stops (this task is cancelled before
+        storage closes), release the store's connections."""
+        try:
+            await self._expire_loop()
+        finally:
+            await self.store.close()
+
+    async def _expire_loop(self) -> None:
         interval = min(EXPIRY_SWEEP_S, max(self.ctx.config.upload_ttl_s / 4, 1.0))
         while True:
             await asyncio.sleep(interval)
@@ -107,6 +125,9 @@ class FileHandler:
         await self.store.remove(expired)
         if expired:
             logger.info("deleted %d upload(s) no message used", len(expired))
+        stray = await self.store.sweep(self.ctx.storage, startup=False)
+        if stray:
+            logger.info("deleted the bytes of %d unfinished upload(s)", stray)
         return len(expired)
 
     # -- uploads ----------------------------------------------------------------------------
@@ -144,11 +165,15 @@ class FileHandler:
             self._in_flight[user.id] -= 1
             if self._in_flight[user.id] <= 0:
                 del self._in_flight[user.id]
+        try:
+            await incoming.settled()
+        except Exception as exc:  # only bookkeeping, which the sweep finishes
+            logger.warning("could not mark upload %s settled: %s", upload.id, exc)
         logger.info("user %s uploaded %d bytes (%s)", user.name, upload.size, upload.mime)
         return {"id": upload.id, "name": upload.name, "size": upload.size, "mime": upload.mime}
 
     async def _receive(
-        self, user: User, name: str, incoming: IncomingFile, chunks: AsyncIterator[bytes]
+        self, user: User, name: str, incoming: IncomingBlob, chunks: AsyncIterator[bytes]
     ) -> UploadRecord:
         iterator = aiter(chunks)
         while True:
@@ -176,11 +201,7 @@ class FileHandler:
         mime = filetypes.sniff(bytes(incoming.head))
         upload_id = await incoming.commit()
         upload = UploadRecord(upload_id, user.id, name, incoming.size, mime, now_ms())
-        try:
-            await self.ctx.storage.add_upload(upload)
-        except BaseException:
-            await asyncio.shield(self.store.remove([upload_id]))
-            raise
+        await self.ctx.storage.add_upload(upload)  # on failure receive() aborts: bytes go
         return upload
 
     # -- file messages ----------------------------------------------------------------------
@@ -229,24 +250,24 @@ class FileHandler:
 
     async def _readable(
         self, user: User, file_id: str, missing: str = "There is no such file."
-    ) -> tuple[Path, UploadRecord]:
+    ) -> UploadRecord:
         upload = await self.ctx.storage.get_upload(file_id) if is_upload_id(file_id) else None
         if upload is None or upload.message_id is None or upload.room is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, missing)
         if not await self.ctx.storage.is_member(upload.room, user.id):
             # the same answer as an unknown id, as for images: a non-member learns nothing
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such file.")
-        return self.store.path(upload.id), upload
+        return upload
 
-    async def download(self, user: User, file_id: str) -> tuple[Path, UploadRecord]:
-        """The file to stream for ``GET /media/{id}``."""
+    async def download(self, user: User, file_id: str) -> UploadRecord:
+        """The file to stream for ``GET /media/{id}`` (from ``self.store``)."""
         return await self._readable(user, file_id)
 
     async def small_file(self, user: User, file_id: str) -> tuple[str, str, bytes]:
         """``media:get`` of a file: its bytes when they fit in ``max_image_bytes``.
 
         An id that is neither an image nor a file gets media:get's version 1 answer."""
-        path, upload = await self._readable(user, file_id, "There is no such image.")
+        upload = await self._readable(user, file_id, "There is no such image.")
         limit = self.ctx.config.max_image_bytes
         if upload.size > limit:
             raise ProtocolError(

@@ -1,6 +1,6 @@
 # ruff: noqa: F811  (pytest fixtures imported from ui_helpers are injected by name)
-"""Images into the composer: drag & drop (file URLs and raw data), paste, the attach path,
-and refusals (non-images, too large) shown inline next to the composer."""
+"""Images and files into the composer: drag & drop (file URLs and raw data), paste, the
+attach path, and refusals (over the file limit) shown inline next to the composer."""
 
 from __future__ import annotations
 
@@ -144,45 +144,53 @@ def test_paste_image_from_clipboard(
     assert window.composer_panel.chips == []
 
 
-def test_non_image_and_too_large_are_refused_inline(
-    small_server_url, make_client, make_window, qtbot, tmp_path
+def test_any_file_is_attached_and_only_the_file_limit_refuses_inline(
+    start_test_server, make_client, make_window, qtbot, tmp_path
 ):
-    alice, window = _window(small_server_url, make_client, make_window, qtbot)
+    url = start_test_server(max_image_bytes=SMALL_LIMIT, max_file_bytes=4 * SMALL_LIMIT)
+    alice, window = _window(url, make_client, make_window, qtbot)
     panel = window.composer_panel
-    assert panel.max_image_bytes == SMALL_LIMIT  # taken from the session's limits
+    # both limits are taken from the session's limits
+    assert (panel.max_image_bytes, panel.max_file_bytes) == (SMALL_LIMIT, 4 * SMALL_LIMIT)
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(notes))])
     drop_on(window.composer.viewport(), mime)
-    assert panel.chips == []
-    assert panel.error_label.isVisible()
-    assert "notes.txt is not an image" in panel.error_label.text()
+    assert [c.attachment.name for c in panel.chips] == ["notes.txt"]
+    assert panel.chips[0].attachment.path == notes  # read when it uploads, not now
+    assert not panel.error_label.isVisible()
 
-    # a PNG renamed .txt is still an image (sniffed); a .png that is text is not
+    # a .png that is text is a file, not an image (sniffed, the name is not trusted)
     disguised = tmp_path / "fake.png"
     disguised.write_bytes(b"hello, I am text")
-    assert panel.add_files([disguised]) == 0
-    assert "fake.png is not an image" in panel.error_label.text()
+    assert panel.add_files([disguised]) == 1
+    assert panel.chips[-1].attachment.mime == "application/octet-stream"
 
+    # an image over the image limit goes as a file; over the file limit it is refused
     big = tmp_path / "big.png"
     big.write_bytes(png_bytes(8, 8) + b"\0" * (SMALL_LIMIT + 10))
-    assert panel.add_files([big]) == 0
+    assert panel.add_files([big]) == 1
+    assert panel.chips[-1].attachment.path == big
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(png_bytes(8, 8) + b"\0" * (5 * SMALL_LIMIT))
+    assert panel.add_files([huge]) == 0
     assert panel.error_label.isVisible()
-    assert "big.png is" in panel.error_label.text() and "at most" in panel.error_label.text()
+    assert panel.error_label.text() == "huge.png is 244 KB; this server takes files up to 195 KB."
 
+    # raw bytes that are no image are a file too
     raw = QMimeData()
     raw.setData("application/octet-stream", QByteArray(b"%PDF-1.4 not an image"))
     assert drop_on(window.timeline.viewport(), raw)
-    assert panel.chips == []
-    assert "not an image" in panel.error_label.text()
+    assert panel.chips[-1].attachment.data == b"%PDF-1.4 not an image"
 
-    # a good file clears the message
+    # a good image clears the message and still goes as an image
     ok = tmp_path / "ok.png"
     ok.write_bytes(png_bytes(10, 10))
     assert panel.add_files([ok]) == 1
     assert not panel.error_label.isVisible()
+    assert panel.chips[-1].attachment.path is None and panel.chips[-1].attachment.data
 
 
 def test_text_over_the_limit_is_refused_inline(server_url, make_client, make_window, qtbot):

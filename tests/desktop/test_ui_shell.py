@@ -243,7 +243,7 @@ def test_every_control_has_a_human_accessible_name(
         assert name, f"{widget.objectName() or widget} has no accessible name"
         assert name != widget.objectName(), f"{name!r} is an objectName"
         assert name[0].isupper(), f"{name!r} does not read as words"
-    assert window.attach_button.accessibleName() == "Attach image"
+    assert window.attach_button.accessibleName() == "Attach file"  # a v2 server: any file
     assert window.send_button.accessibleName() == "Send message"
 
 
