@@ -346,6 +346,9 @@ class RunResult:
     errors: list[str]
     server_cpu_s: float
     client_cpu_s: list[float]
+    # the server's main thread (its event loop) and its other threads (SQLite writer/reader)
+    loop_cpu_s: float = 0.0
+    threads_cpu_s: float = 0.0
     load_avg: float = 0.0
     load: str = "raw"
 
@@ -435,8 +438,10 @@ def run_raw_load(server: ServerUnderTest, args: argparse.Namespace,
         _wait_phase(ready, "joined", w)
         profiler = start_profiler(server.proc.pid if server.proc else 0, profile)
         cpu0 = process_cpu_seconds(server.proc.pid if server.proc else 0)
+        split0 = thread_cpu_seconds(server.proc.pid if server.proc else 0)
         go["send"].set()
         outs: list[WorkerResult] = [results.get(timeout=PHASE_TIMEOUT_S * 2) for _ in procs]
+        split1 = thread_cpu_seconds(server.proc.pid if server.proc else 0)
         stop_profiler(profiler)
     finally:
         for p in procs:
@@ -449,7 +454,8 @@ def run_raw_load(server: ServerUnderTest, args: argparse.Namespace,
     latencies = [x for o in outs for x in o.latencies_ms]
     errors = [e for o in outs for e in o.errors]
     return RunResult(server.label, sum(o.received for o in outs), s * m * (n - 1),
-                     end - start, latencies, errors, server_cpu, [o.cpu_s for o in outs])
+                     end - start, latencies, errors, server_cpu, [o.cpu_s for o in outs],
+                     split1[0] - split0[0], split1[1] - split0[1])
 
 
 class NodeWorker:
@@ -534,6 +540,32 @@ def process_cpu_seconds(pid: int) -> float:
     except (OSError, IndexError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(main thread, all other threads) user+system CPU of a process, from /proc/PID/task.
+
+    The main thread runs the event loop (handlers, fan-out, socket writes); the others are
+    mostly the SQLite writer (inserts, commits) and reader. A thread that ends between the
+    two readings drops out, so this is for the send phase, where those threads live on.
+    """
+    main = other = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0, 0.0
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        if int(tid) == pid:
+            main += cpu
+        else:
+            other += cpu
+    return main, other
 
 
 def cpu_model() -> str:
@@ -625,6 +657,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs ({cpu_model()}); Python {platform.python_version()}; "
           f"load average before {load_before}, after {os.getloadavg()[0]:.2f}\n")
     print(table(results, args))
+    if any(r.loop_cpu_s or r.threads_cpu_s for r in results):
+        print("\nserver CPU per message sent (µs): event loop thread / other threads")
+        sent = max(args.senders * args.messages, 1)
+        for r in results:
+            print(f"  {r.label}: {1e6 * r.loop_cpu_s / sent:.0f} / "
+                  f"{1e6 * r.threads_cpu_s / sent:.0f}")
     rates: dict[str, list[float]] = {}
     for r in results:
         rates.setdefault(r.label, []).append(r.rate)

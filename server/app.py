@@ -111,14 +111,21 @@ def make_storage(config: ServerConfig) -> Storage:
     return SQLiteStorage(config.database_path)
 
 
-def create_app(config: ServerConfig) -> web.Application:
-    storage = make_storage(config)
+def create_app(config: ServerConfig, storage: Storage | None = None) -> web.Application:
+    """The app; ``storage`` overrides the configured one (tests running several nodes)."""
+    if storage is None:
+        storage = make_storage(config)
+    node = None
+    if config.redis_url:
+        from server.cluster.node import ClusterNode  # imports redis: only for a cluster
+
+        node = ClusterNode(config)
     sio = _SocketServer(
         async_mode="aiohttp",
         cors_allowed_origins=_origin_check(config.cors_origins),
         max_http_buffer_size=max_buffer_bytes(config),
         json=jsoncodec,
-        client_manager=FanoutManager(),
+        client_manager=node.manager if node is not None else FanoutManager(),
         logger=False,
         engineio_logger=False,
         limits=GuardLimits(
@@ -140,12 +147,18 @@ def create_app(config: ServerConfig) -> web.Application:
     add_routes(app)
     install_transport_guard(app, sio, TransportLimits.from_config(config, max_buffer_bytes(config)))
     sio.attach(app)
+    if node is not None:
+        node.attach(app, chat)
 
     async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         await storage.open()
+        if node is not None:
+            await node.start()  # subscribed before chat.start loads the rooms' seqs
         await chat.start()
         yield
         await chat.stop()
+        if node is not None:
+            await node.stop()
         await storage.close()
 
     async def disconnect_clients(app: web.Application) -> None:
@@ -185,9 +198,9 @@ class RunningServer:
         logger.info("server on %s stopped", self.url)
 
 
-async def start_server(config: ServerConfig) -> RunningServer:
+async def start_server(config: ServerConfig, storage: Storage | None = None) -> RunningServer:
     """Start on the running loop; port 0 picks a free port (see ``RunningServer.port``)."""
-    app = create_app(config)
+    app = create_app(config, storage)
     runner = web.AppRunner(
         app,
         handle_signals=False,

@@ -96,6 +96,13 @@ def _network(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address or network: {text!r}") from None
 
 
+def _redis_url(text: str) -> str:
+    text = text.strip()
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"expected a redis:// URL, got {text!r}")
+    return text
+
+
 def _database_url(text: str) -> str:
     text = text.strip()
     if not text.startswith(("postgresql://", "postgres://")):
@@ -274,6 +281,31 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         help="Socket.IO requests one connection may have running at once; 0 = no cap "
         "(PARLEY_MAX_REQUESTS_IN_FLIGHT, default 8)",
     )
+    cluster = parser.add_argument_group("cluster (several nodes behind a load balancer)")
+    cluster.add_argument(
+        "--redis",
+        type=_redis_url,
+        default=env.get("PARLEY_REDIS_URL") or None,
+        metavar="URL",
+        help="redis://HOST:PORT/DB: run as one node of a cluster that shares this Redis for "
+        "events, presence and limits. Default: a single process, no Redis (PARLEY_REDIS_URL)",
+    )
+    cluster.add_argument(
+        "--redis-prefix",
+        default=env.get("PARLEY_REDIS_PREFIX", "parley:"),
+        metavar="PREFIX",
+        help="prefix of every Redis key and channel; one per cluster sharing a Redis "
+        "(PARLEY_REDIS_PREFIX, default parley:)",
+    )
+    cluster.add_argument(
+        "--node-ttl",
+        type=_positive_float,
+        default=env.get("PARLEY_NODE_TTL", "10"),
+        metavar="SECONDS",
+        help="a node that stops refreshing its heartbeat for this long is taken for dead and "
+        "its users go offline on the others; it refreshes every quarter of it "
+        "(PARLEY_NODE_TTL, default 10)",
+    )
     parser.set_defaults(env_cors_origins=origins, env_operators=operators)
     return parser
 
@@ -314,6 +346,10 @@ def config_from_args(
         ],
         registrations_per_ip_per_hour=args.registrations_per_hour,
         rooms_per_user_per_hour=args.rooms_per_hour,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
+        cluster_node_ttl_s=args.node_ttl,
+        cluster_heartbeat_s=args.node_ttl / 4,
     )
 
 

@@ -89,6 +89,16 @@ class ServerConfig:
     max_thumb_bytes: int = 64 * 1024
     # how often expired tokens are deleted
     token_purge_interval_s: float = 3600.0
+    # -- cluster (issue 12): a node of several sharing one database and this Redis -----------
+    # redis://host:port/db; None is the single process (nothing imports redis then)
+    redis_url: str | None = None
+    # every key and the bus channel start with this (several clusters on one Redis)
+    redis_prefix: str = "parley:"
+    # a node refreshes its heartbeat key this often; another node that finds the key gone
+    # (no refresh for cluster_node_ttl_s) announces the dead node's users offline, so they go
+    # offline within ttl + heartbeat seconds of a crash
+    cluster_heartbeat_s: float = 2.5
+    cluster_node_ttl_s: float = 10.0
     # how often the database is asked for new account events (``parley-server admin``
     # disabling a user or revoking tokens): their sessions end within about this
     account_event_poll_s: float = 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from server.storage.base import User
@@ -11,6 +12,18 @@ from server.storage.base import User
 def user_channel(user_id: int) -> str:
     """The Socket.IO room holding every connection of one user (never a valid room id)."""
     return f"u:{user_id}"
+
+
+class UserSids(list[str]):
+    """Every local connection of one user, as a ``skip_sid`` list that still names the user.
+
+    A cluster node forwards "skip this user" to the other nodes, which skip that user's
+    connections there too (a presence or typing event never goes to its own user).
+    """
+
+    def __init__(self, user_id: int, sids: list[str]) -> None:
+        super().__init__(sids)
+        self.user_id = user_id
 
 
 @dataclass
@@ -28,6 +41,8 @@ class ConnectionRegistry:
     def __init__(self) -> None:
         self._by_sid: dict[str, Connection] = {}
         self._by_user: dict[int, set[str]] = {}
+        # users with a connection on another node of a cluster (server.cluster.presence)
+        self.elsewhere: Container[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self._by_sid)
@@ -39,13 +54,25 @@ class ConnectionRegistry:
         return len(self._by_user.get(user_id, ()))
 
     def is_online(self, user_id: int) -> bool:
+        """Connected here or, in a cluster, on another node."""
+        return user_id in self._by_user or user_id in self.elsewhere
+
+    def is_local(self, user_id: int) -> bool:
         return user_id in self._by_user
+
+    def users(self) -> list[int]:
+        """Users with a connection here."""
+        return list(self._by_user)
 
     def online_users(self) -> int:
         return len(self._by_user)
 
     def sids(self, user_id: int) -> list[str]:
         return list(self._by_user.get(user_id, ()))
+
+    def skip_user(self, user_id: int) -> UserSids:
+        """The user's connections as a ``skip_sid`` (see :class:`UserSids`)."""
+        return UserSids(user_id, list(self._by_user.get(user_id, ())))
 
     def add(self, conn: Connection) -> bool:
         """Register a connection; True when it is the user's first."""

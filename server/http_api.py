@@ -29,6 +29,11 @@ from server.ws_writer import outbound_metrics
 logger = logging.getLogger(__name__)
 
 CHAT_KEY: web.AppKey[ChatService] = web.AppKey("chat", ChatService)
+# checks /healthz runs (a cluster node's Redis, a PostgreSQL pool): a problem, or None
+HealthCheck = Callable[[], Awaitable["str | None"]]
+HEALTH_CHECKS_KEY: web.AppKey[list[HealthCheck]] = web.AppKey("health_checks", list)
+# more /metrics lines (the cluster bus)
+METRIC_SOURCES_KEY: web.AppKey[list[Callable[[], list[str]]]] = web.AppKey("metric_sources", list)
 MAX_WAIT_MS = 10_000
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -166,6 +171,11 @@ async def healthz(request: web.Request) -> web.Response:
             body["database"] = "unreachable"
             return json_response(body, status=503)
         body["database"] = "ok"
+    problems = [p for check in request.app.get(HEALTH_CHECKS_KEY, ()) if (p := await check())]
+    if problems:
+        body["status"] = "unavailable"
+        body["problems"] = problems
+        return json_response(body, status=503)
     return json_response(body)
 
 
@@ -235,6 +245,8 @@ async def metrics(request: web.Request) -> web.Response:
     lines += outbound_metrics(chat.ctx.sio.eio)
     lines += metric_lines(request.app)
     lines += _pool_lines(chat.storage)
+    for source in request.app.get(METRIC_SOURCES_KEY, ()):
+        lines += source()
     lines += [
         "# HELP parley_uptime_seconds Seconds since the server started.",
         "# TYPE parley_uptime_seconds gauge",
@@ -323,6 +335,8 @@ def add_routes(app: web.Application) -> None:
     from server import http_media  # it builds on this module
 
     app.middlewares.append(error_middleware)
+    app[HEALTH_CHECKS_KEY] = []
+    app[METRIC_SOURCES_KEY] = []
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/api/login", login)

@@ -195,7 +195,7 @@ class ChatNamespace(socketio.AsyncNamespace):
                 },
             ) from None
         conn = Connection(sid, user, token_hash(token))
-        if not self.chat.presence.prepare_session(
+        if not await self.chat.presence.prepare_session(
             conn, self.chat.accounts.session_payload(user, token)
         ):
             self.chat.metrics.refused_connections[str(ErrorCode.RATE_LIMITED)] += 1

@@ -1,9 +1,27 @@
-"""Sliding-window counters for the abuse limits (messages per user, failed logins per name)."""
+"""Sliding-window counters for the abuse limits (messages per user, failed logins per name).
+
+In a cluster a window can be *shared* (``SlidingWindow.shared``, set by
+:mod:`server.cluster`): the async methods (``acquire``, ``is_exceeded``, ``add``) then
+count in Redis across every node, and fall back to this node's own count whenever Redis
+does not answer. The synchronous methods are always local.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Protocol
+
+
+class SharedWindow(Protocol):
+    """One window's events kept across a cluster; every method answers None when the shared
+    store cannot be reached (the caller then uses its local count)."""
+
+    async def allow(self, key: str, limit: int, window_s: float) -> bool | None: ...
+
+    async def count(self, key: str, window_s: float) -> int | None: ...
+
+    async def add(self, key: str, limit: int, window_s: float) -> None: ...
 
 _PURGE_ABOVE = 10_000
 
@@ -15,6 +33,37 @@ class SlidingWindow:
         self.limit = limit
         self.window_s = window_s
         self._events: dict[str, deque[float]] = {}
+        self.shared: SharedWindow | None = None
+
+    async def acquire(self, key: str) -> bool:
+        """:meth:`allow`, counted across the cluster when the window is shared."""
+        if self.limit <= 0:
+            return True
+        if self.shared is not None:
+            verdict = await self.shared.allow(key, self.limit, self.window_s)
+            if verdict is not None:
+                if verdict:
+                    self.record(key)  # the local count stays a fair fallback
+                return verdict
+        return self.allow(key)
+
+    async def is_exceeded(self, key: str) -> bool:
+        """:meth:`exceeded`, across the cluster when the window is shared."""
+        if self.limit <= 0:
+            return False
+        if self.shared is not None:
+            n = await self.shared.count(key, self.window_s)
+            if n is not None:
+                return n >= self.limit
+        return self.exceeded(key)
+
+    async def add(self, key: str) -> None:
+        """:meth:`record`, across the cluster when the window is shared."""
+        if self.limit <= 0:
+            return
+        self.record(key)
+        if self.shared is not None:
+            await self.shared.add(key, self.limit, self.window_s)
 
     def _trim(self, key: str, now: float) -> deque[float]:
         events = self._events.get(key)

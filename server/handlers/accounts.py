@@ -226,7 +226,7 @@ class AccountHandler:
         assert isinstance(username, str)
         password = check_password(password)
         key = username.lower()
-        if not self.ip_attempts.allow(ip):
+        if not await self.ip_attempts.acquire(ip):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many logins from your address; try again in a minute."
             )
@@ -237,7 +237,7 @@ class AccountHandler:
                 ErrorCode.RATE_LIMITED,
                 f"Too many failed logins for this user; try again in {wait} seconds or later.",
             )
-        if self.user_failures.exceeded(key) and ip not in self._good_addresses.get(key, ()):
+        if ip not in self._good_addresses.get(key, ()) and await self.user_failures.is_exceeded(key):
             self.failures.release(pair)
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many failed logins for this user; try again later."
@@ -248,7 +248,7 @@ class AccountHandler:
             if exc.code == ErrorCode.UNAUTHORIZED:
                 self.failures.failed(pair)
                 self.ctx.metrics.failed_logins_total += 1
-                self.user_failures.record(key)
+                await self.user_failures.add(key)
             else:
                 self.failures.release(pair)  # refused before any guess was judged
             raise
@@ -299,7 +299,7 @@ class AccountHandler:
             raise bad_request(
                 f"The name {username} is too much like an existing user's; pick another."
             )
-        if not self.ip_registrations.allow(ip):
+        if not await self.ip_registrations.acquire(ip):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many new accounts from your address; try later."
             )
@@ -377,6 +377,7 @@ class AccountHandler:
             await ctx.storage.delete_user_tokens(conn.user.id)
             logger.info("user %s logged out everywhere", conn.user.name)
             others = [s for s in ctx.connections.sids(conn.user.id) if s != conn.sid]
+            ctx.link.revoke(conn.user.id, None, conn.sid)
         else:
             await ctx.storage.delete_token(conn.token_hash)
             others = [
@@ -386,6 +387,7 @@ class AccountHandler:
                 and (c := ctx.connections.get(s))
                 and c.token_hash == conn.token_hash
             ]
+            ctx.link.revoke(conn.user.id, conn.token_hash, conn.sid)
         await self._disconnect(others)
 
     async def change_password(self, conn: Connection, old: object, new: object) -> None:
@@ -416,4 +418,5 @@ class AccountHandler:
         logger.info(
             "user %s changed their password (%d other sessions ended)", conn.user.name, revoked
         )
+        ctx.link.revoke(conn.user.id, None, conn.sid)
         await self._disconnect([s for s in ctx.connections.sids(conn.user.id) if s != conn.sid])

@@ -12,6 +12,7 @@ from typing import Any
 
 import socketio
 
+from server.cluster.link import NodeLink
 from server.config import ServerConfig
 from server.connections import ConnectionRegistry
 from server.errors import ProtocolError
@@ -97,6 +98,17 @@ class Features:
         return sorted(self._names, key=lambda n: (order.get(n, len(order)), n))
 
 
+class LocalEmitter:
+    """``emit`` to this process's sockets only (``ignore_queue``: a cluster node has already
+    published the event to the others, which deliver it through their own ordering)."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def emit(self, event: str, data: Any, to: Any = None, skip_sid: Any = None) -> None:
+        await self._sio.emit(event, data, to=to, skip_sid=skip_sid, ignore_queue=True)
+
+
 class HandlerContext:
     """The shared parts of every handler; owns the background tasks they start."""
 
@@ -108,7 +120,9 @@ class HandlerContext:
         self.metrics = Metrics()
         self.features = Features()
         self._background: set[asyncio.Task[None]] = set()
-        self.change_order = RoomChangeOrder(sio, self.spawn)
+        # the other nodes of a cluster (server.cluster); the plain link does nothing
+        self.link = NodeLink()
+        self.change_order = RoomChangeOrder(LocalEmitter(sio), self.spawn)  # type: ignore[arg-type]
 
     # -- background work --------------------------------------------------------------------
 
@@ -158,10 +172,12 @@ class HandlerContext:
         """Subscribe every live connection of the user to the room."""
         for sid in self.connections.sids(user_id):
             await self.sio.enter_room(sid, room_id)
+        self.link.entered(user_id, room_id)
 
     async def leave(self, user_id: int, room_id: str) -> None:
         for sid in self.connections.sids(user_id):
             await self.sio.leave_room(sid, room_id)
+        self.link.left(user_id, room_id)
 
     async def system(
         self, room_id: str, event: str, user: str, skip_sid: str | None, detail: str | None = None
@@ -184,5 +200,10 @@ class HandlerContext:
     async def broadcast_change(
         self, record: MessageRecord, event: str, data: Any, skip_sid: str | None
     ) -> None:
-        """Send a stored change to the room, in the room's seq order (see handlers.ordering)."""
+        """Send a stored change to the room, in the room's seq order (see handlers.ordering).
+
+        In a cluster every node orders every node's changes of the room itself: the link
+        publishes this one, and each receiving node feeds it to its own ``change_order``.
+        """
+        self.link.change(record.room, record.seq, event, data)
         await self.change_order.broadcast(record.room, record.seq, event, data, skip_sid)

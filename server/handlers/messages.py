@@ -94,7 +94,7 @@ class MessageHandler:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no room {room_id}.")
         if not member:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"You are not a member of {room_id}.")
-        if not self.message_limiter.allow(str(user.id)):
+        if not await self.message_limiter.acquire(str(user.id)):
             # a retry of a stored message is answered, never refused
             stored = await ctx.storage.message_by_client_id(user.id, cid)
             if stored is not None:
@@ -170,9 +170,12 @@ class MessageHandler:
             ctx.metrics.messages_total += 1
             if new_image is not None:
                 ctx.metrics.images_total += 1
-            await ctx.broadcast_change(record, Event.MESSAGE, message_to_wire(record), sid)
-            # a new message is beyond every receipt position: nobody else has it yet
-            wire = message_to_wire(record)
+            shared = message_to_wire(record)
+            await ctx.broadcast_change(record, Event.MESSAGE, shared, sid)
+            # a new message is beyond every receipt position: nobody else has it yet. A
+            # shallow copy of the broadcast's object (which may still wait for its turn):
+            # only the copy gets receipts, and nothing nested is changed.
+            wire = dict(shared)
             wire["receipts"] = {"delivered": 0, "read": 0, "of": max(room.members - 1, 0)}
             return record, wire, True
         positions = await ctx.storage.members(record.room)

@@ -58,9 +58,22 @@ class RoomChangeOrder:
             # the first change of a room (a new room, or one closed and made again); what
             # is held already belongs to it (its seq 2 may have finished first)
             self._next[room] = 1
-        if seq < self._next.get(room, 1):
+        expected = self._next.get(room, 1)
+        if seq < expected:
             # its turn was given up, or it came before anything was known: send it now
             await self._sio.emit(event, data, to=room, skip_sid=skip_sid)
+            return
+        if seq == expected and room not in self._draining and not self._held.get(room):
+            # the common case, its turn and nothing held: sent at once, with no hold entry
+            # (a later seq arriving during the emit is held and sent by the drain after it)
+            self._next[room] = seq + 1
+            self._draining.add(room)
+            try:
+                await self._sio.emit(event, data, to=room, skip_sid=skip_sid)
+            finally:
+                self._draining.discard(room)
+            if self._held.get(room):
+                await self._drain(room)
             return
         self._held.setdefault(room, {})[seq] = (event, data, skip_sid)
         await self._drain(room)

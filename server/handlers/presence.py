@@ -31,13 +31,23 @@ class PresenceHandler:
         self._typing_sent: dict[tuple[int, str], tuple[bool, float]] = {}
         self._typing_budget = SlidingWindow(_TYPING_PER_10S, 10.0)
 
-    def prepare_session(self, conn: Connection, session: dict[str, Any]) -> bool:
-        """Register the connection; returns False if the user has too many already."""
+    async def prepare_session(self, conn: Connection, session: dict[str, Any]) -> bool:
+        """Register the connection; returns False if the user has too many already.
+
+        The limit and "first connection" (presence goes online) count the user's
+        connections on every node of a cluster (``ctx.link``), here only otherwise.
+        """
         ctx = self.ctx
-        if ctx.connections.count(conn.user.id) >= ctx.config.max_connections_per_user:
+        limit = ctx.config.max_connections_per_user
+        local = ctx.connections.count(conn.user.id)
+        if local >= limit:
+            return False
+        allowed, first = await ctx.link.admit(conn.user, local, limit)
+        if not allowed:
             return False
         self._pending_session[conn.sid] = session
         ctx.connections.add(conn)
+        conn.first = first
         ctx.metrics.connections_total += 1
         return True
 
@@ -60,11 +70,20 @@ class PresenceHandler:
     async def connection_down(self, sid: str) -> None:
         self._pending_session.pop(sid, None)
         conn, last = self.ctx.connections.remove(sid)
-        if conn is None or not last:
+        if conn is None:
+            return
+        if not await self.ctx.link.release(conn.user, last):
             return
         room_ids = await self.ctx.storage.member_room_ids(conn.user.id)
         if room_ids:
             await self._presence(conn.user, room_ids, "offline")
+
+    async def announce(self, user: User, state: str) -> None:
+        """Presence ``state`` to every room of the user (a cluster node's users went offline
+        with it, or came back)."""
+        room_ids = await self.ctx.storage.member_room_ids(user.id)
+        if room_ids:
+            await self._presence(user, room_ids, state)
 
     async def _presence(self, user: User, room_ids: list[str], state: str) -> None:
         # one event per connection however many rooms it shares: emit to the union of rooms
@@ -72,7 +91,7 @@ class PresenceHandler:
             Event.PRESENCE,
             {"user": user.name, "state": state},
             to=room_ids,
-            skip_sid=self.ctx.connections.sids(user.id) or None,
+            skip_sid=self.ctx.connections.skip_user(user.id),
         )
 
     async def typing(self, user: User, payload: dict[str, Any], sid: str) -> None:
@@ -106,7 +125,7 @@ class PresenceHandler:
             Event.TYPING,
             {"room": room_id, "user": user.name, "typing": state},
             to=room_id,
-            skip_sid=self.ctx.connections.sids(user.id) or sid,
+            skip_sid=self.ctx.connections.skip_user(user.id) or [sid],
         )
 
     async def broadcast_notice(self, text: str, level: str = "info") -> None:

@@ -16,6 +16,9 @@ from server.validation import message_id, require_str
 
 logger = logging.getLogger(__name__)
 
+# how often a cluster node re-reads positions while an HTTP sender waits for delivery
+_CLUSTER_POLL_S = 0.2
+
 
 @dataclass
 class _DeliveryWaiter:
@@ -121,7 +124,11 @@ class ReceiptHandler:
         if waiter.pending and wait_s > 0:
             self._waiters.setdefault(record.room, []).append(waiter)
             try:
-                await asyncio.wait_for(waiter.done.wait(), wait_s)
+                if ctx.link.clustered:
+                    # receipts handled by other nodes wake nobody here: look at storage too
+                    await self._poll_delivered(record, waiter, wait_s)
+                else:
+                    await asyncio.wait_for(waiter.done.wait(), wait_s)
             except TimeoutError:
                 pass
             finally:
@@ -131,3 +138,19 @@ class ReceiptHandler:
                 if not waiters:
                     self._waiters.pop(record.room, None)
         return await ctx.storage.count_reached(record.room, "delivered", record.id, sender.id)
+
+    async def _poll_delivered(
+        self, record: MessageRecord, waiter: _DeliveryWaiter, wait_s: float
+    ) -> None:
+        async with asyncio.timeout(wait_s):
+            while not waiter.done.is_set():
+                try:
+                    await asyncio.wait_for(waiter.done.wait(), _CLUSTER_POLL_S)
+                    return
+                except TimeoutError:
+                    pass
+                positions = await self.ctx.storage.members(record.room)
+                reached = {p.user_id for p in positions if p.delivered >= record.id}
+                waiter.pending -= reached
+                if not waiter.pending:
+                    return

@@ -146,8 +146,8 @@ class RelationHandler:
         self._limiter = limiter
         ctx.features.add("reply", "edit", "delete", "reactions", "mentions")
 
-    def _spend(self, user: User) -> None:
-        if not self._limiter.allow(str(user.id)):
+    async def _spend(self, user: User) -> None:
+        if not await self._limiter.acquire(str(user.id)):
             config = self.ctx.config
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
@@ -189,7 +189,7 @@ class RelationHandler:
         # a caption may be emptied; the text of a text message may not
         if target.kind == "text" and not text.strip():
             raise bad_request("A text message cannot be empty.")
-        self._spend(user)
+        await self._spend(user)
         mentions = await mentions_in(ctx, room.id, text)
         outcome = await ctx.storage.edit_message(room.id, mid, user.id, text, mentions, now_ms())
         if outcome.status == "not_found":
@@ -216,7 +216,7 @@ class RelationHandler:
         if not operator and not await ctx.storage.is_member(room.id, user.id):
             raise not_member(room)
         mid = message_id(payload.get("id"), "id")
-        self._spend(user)
+        await self._spend(user)
         outcome = await ctx.storage.delete_message(
             room.id, mid, user.id, self._moderates(user, room)
         )
@@ -241,7 +241,7 @@ class RelationHandler:
         on = payload.get("on")
         if not isinstance(on, bool):
             raise bad_request("on must be true or false.")
-        self._spend(user)
+        await self._spend(user)
         outcome = await ctx.storage.set_reaction(
             room.id, mid, user.id, emoji, on, MAX_REACTION_EMOJI
         )

@@ -152,7 +152,7 @@ class RoomHandler:
                 Event.PRESENCE,
                 {"room": room.id, "user": user.name, "state": "joined"},
                 to=room.id,
-                skip_sid=ctx.connections.sids(user.id) or None,
+                skip_sid=ctx.connections.skip_user(user.id),
             )
             self.room_updated(room.id)
         positions = await ctx.storage.members(room.id)
@@ -177,7 +177,7 @@ class RoomHandler:
             Event.PRESENCE,
             {"room": room.id, "user": user.name, "state": "left"},
             to=room.id,
-            skip_sid=ctx.connections.sids(user.id) or None,
+            skip_sid=ctx.connections.skip_user(user.id),
         )
         await ctx.leave(user.id, room.id)
         await ctx.system(room.id, "left", user.name, sid)
@@ -230,6 +230,7 @@ class RoomHandler:
         text = _topic(topic)
         self.check_action(user)
         await ctx.storage.set_topic(room.id, text)
+        ctx.link.rooms_changed([room.id])
         await ctx.system(room.id, "topic", user.name, sid, detail=text)
         self.room_updated(room.id)
         return await ctx.room_wire(room.id, user)
@@ -247,6 +248,7 @@ class RoomHandler:
         await ctx.storage.delete_room(room.id)
         await erase_deleted_files(ctx.storage, ctx.config)
         logger.info("user %s closed room %s", user.name, room.id)
+        ctx.link.rooms_changed([room.id])  # other nodes forget it before they hear it closed
         channels = [user_channel(p.user_id) for p in positions]
         if channels:
             await ctx.sio.emit(Event.ROOM_CLOSED, {"room": room.id}, to=channels)

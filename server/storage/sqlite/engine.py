@@ -80,6 +80,8 @@ class SQLiteEngine(Storage):
         # in-memory copy of rooms (members count left 0) and member ids, touched on the loop only
         self._rooms: dict[str, RoomRecord] = {}
         self._members: dict[str, set[int]] = {}
+        # user id -> name, for new messages' records; touched on the writer thread only
+        self._names: dict[int, str] = {}
 
     # -- threads and transactions -----------------------------------------------------------
 

@@ -14,11 +14,27 @@ import sqlite3
 
 from server.storage.base import MediaBlob, MessageRecord, NewMessage, RoomRecord
 from server.storage.sqlite.engine import PendingInsert, SQLiteEngine
-from server.storage.sqlite.rows import load_message, load_messages, new_message_record
+from server.storage.sqlite.rows import (
+    image_record,
+    load_message,
+    load_messages,
+    new_message_record,
+)
 from server.storage.sqlite.schema_v3 import INDEX_NEW_MESSAGE
 from server.storage.sqlite.uploads import claim_upload_sync
 
 logger = logging.getLogger(__name__)
+
+_INSERT_COLUMNS = (
+    "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
+    " system_event, system_user, reply_to, mentions, mention_room, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+)
+_ON_RETRY = " ON CONFLICT (sender_id, client_id) DO NOTHING"
+# the savepoint path: the room's next seq read by the insert itself
+_INSERT_SEQ_FROM_ROOM = _INSERT_COLUMNS + "(SELECT seq + 1 FROM rooms WHERE id = ?))" + _ON_RETRY
+# the batch's fast path: the seq counted by the batch (see _insert_batch)
+_INSERT_WITH_SEQ = _INSERT_COLUMNS + "?)" + _ON_RETRY
 
 
 class MessageStore(SQLiteEngine):
@@ -58,9 +74,17 @@ class MessageStore(SQLiteEngine):
         # failure is rare (text that slipped past validation, a raced upload claim): then the
         # batch is rolled back and redone with a savepoint per message, so it stays that
         # message's alone.
+        # The rooms' seq counters are read once per room and written once per room at the
+        # end of the batch (``seqs``), not one UPDATE per message: BEGIN IMMEDIATE holds the
+        # database's write lock from the first read to the COMMIT, so no other writer can
+        # take a seq in between, and seqs still follow ids in commit order.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            fast = [self._insert_one(conn, msg) for msg, _ in batch]
+            seqs: dict[str, list[int]] = {}
+            fast = [self._insert_one(conn, msg, seqs) for msg, _ in batch]
+            for room_id, (first, last) in seqs.items():
+                if last != first:
+                    conn.execute("UPDATE rooms SET seq = ? WHERE id = ?", (last, room_id))
         except Exception:  # noqa: BLE001 - redone one by one below, where it is reported
             conn.execute("ROLLBACK")
             return self._insert_batch_isolated(conn, batch)
@@ -93,40 +117,59 @@ class MessageStore(SQLiteEngine):
         conn.execute("COMMIT")
         return results
 
-    def _insert_one(self, conn: sqlite3.Connection, msg: NewMessage) -> tuple[MessageRecord, bool]:
+    def _insert_one(
+        self,
+        conn: sqlite3.Connection,
+        msg: NewMessage,
+        seqs: dict[str, list[int]] | None = None,
+    ) -> tuple[MessageRecord, bool]:
+        """Store one message; ``seqs`` (the batch's fast path) defers the rooms' seq updates.
+
+        ``seqs`` maps a room to [its seq before the batch, the last seq taken]; the caller
+        writes the last one back before COMMIT. Without it (the savepoint path) every
+        message moves its room's counter itself, so a rolled-back message takes no seq.
+        """
         img = msg.image
         mentions = msg.mentions
+        mention_names = " ".join(mentions.names)
+        values: tuple[object, ...] = (
+            msg.room,
+            msg.sender_id,
+            msg.ts,
+            msg.kind,
+            msg.text,
+            msg.client_id,
+            None if img is None else img.id,
+            msg.system_event,
+            msg.system_user,
+            msg.reply_to,
+            mention_names,
+            int(mentions.room),
+        )
         # UNIQUE(sender_id, client_id) reports a retry; only then is the stored row looked up.
         # The seq is the room's next one; the room's counter moves only if the row went in.
-        cur = conn.execute(
-            "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
-            " system_event, system_user, reply_to, mentions, mention_room, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " (SELECT seq + 1 FROM rooms WHERE id = ?))"
-            " ON CONFLICT (sender_id, client_id) DO NOTHING",
-            (
-                msg.room,
-                msg.sender_id,
-                msg.ts,
-                msg.kind,
-                msg.text,
-                msg.client_id,
-                None if img is None else img.id,
-                msg.system_event,
-                msg.system_user,
-                msg.reply_to,
-                " ".join(mentions.names),
-                int(mentions.room),
-                msg.room,
-            ),
-        )
+        if seqs is None:
+            cur = conn.execute(_INSERT_SEQ_FROM_ROOM, (*values, msg.room))
+            seq = None
+        else:
+            taken = seqs.get(msg.room)
+            if taken is None:
+                row = conn.execute("SELECT seq FROM rooms WHERE id = ?", (msg.room,)).fetchone()
+                if row is None:
+                    raise sqlite3.IntegrityError(f"no room {msg.room}")
+                taken = seqs[msg.room] = [row[0], row[0]]
+            seq = taken[1] + 1
+            cur = conn.execute(_INSERT_WITH_SEQ, (*values, seq))
         if cur.rowcount == 0:
             assert msg.sender_id is not None and msg.client_id is not None
             existing = self._by_client_id_sync(conn, msg.sender_id, msg.client_id)
             assert existing is not None
             return existing, False
         message_id = int(cur.lastrowid or 0)
-        conn.execute("UPDATE rooms SET seq = seq + 1 WHERE id = ?", (msg.room,))
+        if seqs is None:
+            conn.execute("UPDATE rooms SET seq = seq + 1 WHERE id = ?", (msg.room,))
+        else:
+            seqs[msg.room][1] = seq  # type: ignore[assignment]
         if msg.kind != "system" and msg.text:
             conn.execute(INDEX_NEW_MESSAGE, (message_id, msg.text, msg.room, msg.sender_id))
         if mentions.user_ids:
@@ -156,7 +199,41 @@ class MessageStore(SQLiteEngine):
             claim_upload_sync(
                 conn, msg.upload_id, msg.sender_id, message_id, msg.room, as_image=img is not None
             )
-        return new_message_record(conn, message_id), True
+        if seq is None or msg.reply_to is not None or msg.upload_id is not None:
+            # a reply's preview and a file's row are read back from what was stored
+            return new_message_record(conn, message_id), True
+        # Everything else of a new message is what was just written: built here, not read
+        # back through the five-way join (that read was a quarter of the writer's time).
+        return (
+            MessageRecord(
+                id=message_id,
+                room=msg.room,
+                sender_id=msg.sender_id,
+                sender=self._sender_name(conn, msg.sender_id),
+                ts=msg.ts,
+                kind=msg.kind,
+                text=msg.text,
+                client_id=msg.client_id,
+                image=None if img is None else image_record(img),
+                system_event=msg.system_event,
+                system_user=msg.system_user,
+                seq=seq,
+                mentions=tuple(mention_names.split()),
+            ),
+            True,
+        )
+
+    def _sender_name(self, conn: sqlite3.Connection, user_id: int | None) -> str | None:
+        """A user's name, cached on the writer thread (names never change; users stay)."""
+        if user_id is None:
+            return None
+        name = self._names.get(user_id)
+        if name is None:
+            row = conn.execute("SELECT name FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                return None
+            name = self._names[user_id] = row[0]
+        return name
 
     @staticmethod
     def _by_client_id_sync(

@@ -15,6 +15,7 @@ from server.storage.base import (
     FileRecord,
     ImageRecord,
     MessageRecord,
+    NewImage,
     Reaction,
     ReplyPreview,
 )
@@ -124,3 +125,17 @@ def new_message_record(conn: sqlite3.Connection, message_id: int) -> MessageReco
         f"SELECT {MESSAGE_COLUMNS} {MESSAGE_FROM} WHERE m.id = ?", (message_id,)
     ).fetchone()
     return _record(row, ())
+
+
+def image_record(img: NewImage) -> ImageRecord:
+    """The ImageRecord a just-stored image reads back as (its thumbnail, not its bytes)."""
+    return ImageRecord(
+        id=img.id,
+        mime=img.mime,
+        name=img.name,
+        size=len(img.data),
+        width=img.width,
+        height=img.height,
+        thumb=bytes(img.thumb),
+        thumb_mime=img.thumb_mime,
+    )
