@@ -183,7 +183,8 @@ async def test_ending_an_upload_deletes_its_chunks_in_the_same_transaction(pg_ur
         for gone in ("deleted", "closed", "expired"):
             assert await _chunks(s, gone) == 0, gone
         assert await _chunks(s, "kept") == 3 and await _chunks(s, "unused") == 3
-        assert await s.doomed_files() == []
+        # still listed for a store that keeps bytes outside the database
+        assert sorted(await s.doomed_files()) == ["closed", "deleted"]
     finally:
         await s.close()
 

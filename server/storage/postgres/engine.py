@@ -28,8 +28,11 @@ from server.storage.postgres.schema import migrate
 logger = logging.getLogger(__name__)
 
 # waiting this long for a free pooled connection means the database is in trouble: the
-# caller gets an error (an ``internal`` ack) instead of a hang
-ACQUIRE_TIMEOUT_S = 10.0
+# caller gets an error (an ``internal`` ack) instead of a hang. Generous: on an overloaded
+# machine a burst (150 logins at once) queues for seconds, and should be slow, not fail.
+# A database that is down fails at once (connection refused), one that hangs at
+# COMMAND_TIMEOUT_S.
+ACQUIRE_TIMEOUT_S = 30.0
 # no single statement may run longer (a search has its own, shorter budget)
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
@@ -56,6 +59,12 @@ def room_record(row: Sequence[Any]) -> RoomRecord:
         _, a, b = str(row[0]).split(":")
         dm_users = (row[5] or a, row[6] or b)
     return RoomRecord(row[0], row[1], row[2], row[3], int(row[4]), dm_users)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release, as a no-op: no store leaves session state behind (every
+    SET is SET LOCAL, no LISTEN, no session locks), so asyncpg's default reset query would
+    only cost a round trip per use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,7 @@ class PostgresEngine(Storage):
             max_size=self._max_size,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=COMMAND_TIMEOUT_S,
+            reset=_keep_session,
             server_settings={
                 "synchronous_commit": "on",  # the ack follows a durable commit
                 "application_name": "parley-server",

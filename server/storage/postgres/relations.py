@@ -122,8 +122,13 @@ class RelationStore(PostgresEngine):
             )
             if image_id is not None:
                 await conn.execute("DELETE FROM images WHERE id = $1", image_id)
-            # the file it used goes, bytes and all, in this same transaction: nothing is
-            # left for doomed_files to erase later
+            # the file it used goes, its chunks too, in this same transaction; its id is
+            # still listed in doomed_files for a file store that keeps bytes elsewhere
+            await conn.execute(
+                "INSERT INTO doomed_files (id) SELECT id FROM uploads WHERE message_id = $1"
+                " ON CONFLICT DO NOTHING",
+                message_id,
+            )
             await conn.execute(
                 "DELETE FROM upload_chunks WHERE upload_id IN"
                 " (SELECT id FROM uploads WHERE message_id = $1)",

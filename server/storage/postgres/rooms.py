@@ -81,7 +81,13 @@ class RoomStore(PostgresEngine):
             await conn.execute(
                 f"DELETE FROM message_mentions WHERE message_id IN ({in_room})", room_id
             )
-            # the files its messages used, bytes and all, in this same transaction
+            # the files its messages used, chunks and all, in this same transaction (their
+            # ids listed in doomed_files, as for a deleted message)
+            await conn.execute(
+                "INSERT INTO doomed_files (id) SELECT id FROM uploads WHERE room_id = $1"
+                " ON CONFLICT DO NOTHING",
+                room_id,
+            )
             await conn.execute(
                 "DELETE FROM upload_chunks WHERE upload_id IN"
                 " (SELECT id FROM uploads WHERE room_id = $1)",

@@ -125,8 +125,8 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_unused ON uploads(created_ms) WHERE message_id IS NULL;
 CREATE INDEX uploads_by_user ON uploads(user_id) WHERE message_id IS NULL;
 CREATE INDEX uploads_by_room ON uploads(room_id) WHERE room_id IS NOT NULL;
--- kept for the SQLite contract: on PostgreSQL the deleting transaction removes the bytes
--- (upload_chunks) itself, so nothing is ever left here to erase
+-- bytes to erase, as on SQLite: filled by the deleting transaction (which also deletes
+-- the upload's chunks), emptied by forget_doomed once a store outside the database erased
 CREATE TABLE doomed_files (id TEXT PRIMARY KEY);
 CREATE TABLE upload_chunks (upload_id TEXT NOT NULL, n INTEGER NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (upload_id, n));
 """

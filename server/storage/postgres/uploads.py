@@ -4,8 +4,13 @@ The blob store (``server.storage.uploads``) writes an upload's bytes as chunks, 
 row here. A message claims an upload inside the transaction that stores it
 (``messages.claim_upload``). Everything that ends an upload here (the message deleted,
 its room closed, the upload expired unused, the upload stored as an image) deletes its
-chunks in the same transaction, so no node ever serves deleted bytes and nothing waits to
-be erased: ``doomed_files`` stays empty on PostgreSQL (the contract holds trivially).
+chunks in the same transaction, so no node ever serves deleted bytes.
+
+``doomed_files`` keeps the SQLite contract: a deleted message's or closed room's upload ids
+are listed there in the deleting transaction, as on SQLite, so a file store that keeps
+bytes outside the database (the disk store) still erases them; with the bytes in
+``upload_chunks`` they are gone already and erasing the listed ids finds nothing to do.
+``forget_doomed`` also drops any chunks of the ids it is given.
 """
 
 from __future__ import annotations
