@@ -1,17 +1,24 @@
-"""Keep CPython's full garbage collections from stalling the GUI thread.
+"""Garbage collection on the GUI thread only, and rarely a full one.
 
-A chat client keeps tens of thousands of long-lived objects (messages, cached layouts, Qt
-wrappers). A full (generation 2) collection walks every one of them: about 80 ms with
-10,000 messages loaded, which is a visible stall in the middle of a message flood
-(bench/gui_timeline.py measured it). Those objects live for the whole session, so every few
-seconds :class:`GcSteward` collects the young generations (cheap) and ``gc.freeze()``\\ s
-the survivors into the permanent generation, which automatic collections skip; they stay
-small and bounded by what was allocated since the last tick.
+Two reasons to steer CPython's collector in a Qt app:
 
-Frozen objects are still freed by reference counting as usual. Only a reference cycle
-among them would outlive its use, so once every ``full_every`` ticks the steward unfreezes
-and runs one full collection: the rare, known cost CPython would otherwise pay at random.
-This module uses QtCore only.
+- **The thread a collection runs on.** An automatic collection runs on whichever thread
+  happens to allocate past the threshold: in Parley often a worker thread of the embedded
+  server's storage, or a qasync executor thread. A Qt object caught in a reference cycle is
+  then destroyed on that thread, which Qt does not allow (a QObject must die on its own
+  thread) and which crashed the test suite now and then with a segmentation fault inside
+  the event loop. So :class:`GcSteward` switches automatic collection off and collects
+  itself, from a timer on the GUI thread: the young generation every ``young_ms``.
+- **Full collections stall floods.** A chat client keeps tens of thousands of long-lived
+  objects (messages, cached layouts, Qt wrappers). A full (generation 2) collection walks
+  every one of them: about 80 ms with 10,000 messages loaded, a visible stall in a message
+  flood (bench/gui_timeline.py measured it). Every ``interval_ms`` the steward collects
+  generation 1 and ``gc.freeze()``\\ s the survivors into the permanent generation, which
+  young collections skip. Once every ``full_every`` of those it unfreezes and runs one full
+  collection, so a cycle among long-lived objects is still reclaimed.
+
+Objects without cycles are freed by reference counting at once, as always; only cyclic
+garbage waits for the next tick. This module uses QtCore only.
 """
 
 from __future__ import annotations
@@ -25,20 +32,33 @@ logger = logging.getLogger(__name__)
 
 
 class GcSteward(QObject):
-    """Freezes long-lived objects on a timer; a full collection only every ``full_every`` ticks."""
+    """Owns garbage collection while it lives: all of it on the GUI thread, full ones rare."""
 
     def __init__(
-        self, parent: QObject | None = None, interval_ms: int = 5_000, full_every: int = 120
+        self,
+        parent: QObject | None = None,
+        interval_ms: int = 5_000,
+        full_every: int = 120,
+        young_ms: int = 100,
     ) -> None:
         super().__init__(parent)
         self.full_every = full_every
-        self.ticks = 0
+        self.ticks = 0  # generation-1 ticks (each freezes the survivors)
+        self._young_ms = max(1, min(young_ms, interval_ms))
+        self._per_tick = max(1, round(interval_ms / self._young_ms))
+        self._young_ticks = 0
+        self._was_enabled = gc.isenabled()
+        gc.disable()  # no collection on whatever thread allocates next
         self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
+        self._timer.setInterval(self._young_ms)
         self._timer.timeout.connect(self.on_timer_timeout)
         self._timer.start()
 
     def on_timer_timeout(self) -> None:
+        self._young_ticks += 1
+        if self._young_ticks % self._per_tick:
+            gc.collect(0)
+            return
         self.ticks += 1
         if self.ticks % self.full_every == 0:
             gc.unfreeze()
@@ -49,6 +69,10 @@ class GcSteward(QObject):
         gc.freeze()
 
     def stop(self) -> None:
-        """Stop ticking and hand every frozen object back to the collector."""
+        """Stop ticking, hand every frozen object back, collect once here, and give
+        automatic collection back as it was."""
         self._timer.stop()
         gc.unfreeze()
+        gc.collect()
+        if self._was_enabled:
+            gc.enable()

@@ -31,10 +31,28 @@ Runner = Callable[..., Any]
 
 
 @pytest.fixture(autouse=True)
-def _application(qapp: Any) -> Any:
+def _application(qapp: Any) -> Iterator[Any]:
     """Every desktop test runs with the QApplication up, even one that starts with a model
-    (a QTimer made before it exists warns, and any Qt warning fails the test)."""
-    return qapp
+    (a QTimer made before it exists warns, and any Qt warning fails the test).
+
+    Garbage is collected on the GUI thread only, as the app does (desktop.gc_policy): an
+    automatic collection on a server or executor thread destroyed Qt objects there and
+    crashed the suite now and then. Whatever a test left behind is collected here, on
+    this thread, before the next test starts, and automatic collection is given back
+    for the tests that follow without Qt.
+    """
+    from desktop.gc_policy import GcSteward
+
+    steward = GcSteward()
+    try:
+        yield qapp
+    finally:
+        steward.stop()
+        # a steward the app code made (ensure_application) must not outlive the test either
+        for other in qapp.findChildren(GcSteward):
+            other.stop()
+            other.setParent(None)
+        steward.deleteLater()
 
 
 @pytest.fixture

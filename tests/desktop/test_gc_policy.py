@@ -30,3 +30,37 @@ def test_steward_freezes_survivors_and_a_full_tick_reclaims_frozen_cycles(qtbot:
     finally:
         steward.stop()
     assert gc.get_freeze_count() == 0
+
+
+def test_while_the_steward_lives_no_collection_runs_on_another_thread(qtbot: Any) -> None:
+    """A Qt object in a cycle must die on the GUI thread: worker threads never collect."""
+    import threading
+
+    main = threading.main_thread()
+    foreign: list[str] = []
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and threading.current_thread() is not main:
+            foreign.append(threading.current_thread().name)
+
+    before = gc.isenabled()
+    steward = GcSteward(interval_ms=50, full_every=2, young_ms=10)
+    gc.callbacks.append(watch)
+    try:
+        assert not gc.isenabled()
+
+        def churn() -> None:  # far past every automatic threshold, all of it cycles
+            for _ in range(50_000):
+                a, b = Node(), Node()
+                a.other, b.other = b, a
+
+        worker = threading.Thread(target=churn, name="churn")
+        worker.start()
+        worker.join()
+        seen = steward.ticks
+        qtbot.waitUntil(lambda: steward.ticks > seen + 1)  # the GUI thread collects instead
+    finally:
+        gc.callbacks.remove(watch)
+        steward.stop()
+    assert foreign == []
+    assert gc.isenabled() == before  # given back as it was
