@@ -2,7 +2,11 @@
 
 Floods of inserts are coalesced: the store notifies per batch, the model schedules one
 flush on a short single-shot timer and announces the difference in a few
-beginInsertRows calls. A status change emits dataChanged for that row and only the
+beginInsertRows calls. When only inserts happened since the last flush (a history page,
+new messages) the flush costs what was inserted, not the room: the new rows' places come
+from the store's id index (``MessageStore.row_of``) and each run goes in with one
+beginInsertRows. Anything else (a removal, an echo replaced by its server copy, a reset)
+falls back to a full diff of the room (``RowMirror.sync``). A status change emits dataChanged for that row and only the
 StatusRole/ReceiptTextRole.
 """
 
@@ -196,6 +200,9 @@ class MessageListModel(MirrorListModel[Message]):
         self._timer.setInterval(FLUSH_INTERVAL_MS)
         self._timer.timeout.connect(self.flush)
         self._pending_sync = False
+        # messages inserted since the last flush, while only inserts happened (None: a
+        # removal or reset came too, the next flush diffs the whole room)
+        self._inserted: list[Message] | None = []
         # the room's v2 read position (``Room.read_up_to``), set by the client
         self.read_position: Callable[[], int | None] = lambda: None
         self._unsubscribe = store.subscribe(self._on_store_change)
@@ -222,6 +229,13 @@ class MessageListModel(MirrorListModel[Message]):
                 idx = self.index(row)
                 self.dataChanged.emit(idx, idx, sorted(roles))
             return
+        if change.kind == "inserted" and self._inserted is not None:
+            for row in change.rows:
+                msg = self._store.message_at(self.room, row)
+                if msg is not None:
+                    self._inserted.append(msg)
+        else:
+            self._inserted = None
         self._pending_sync = True
         if not self._timer.isActive():
             self._timer.start()
@@ -232,7 +246,12 @@ class MessageListModel(MirrorListModel[Message]):
         if not self._pending_sync:
             return
         self._pending_sync = False
-        touched = self._mirror.sync(self._store.messages(self.room))
+        inserted, self._inserted = self._inserted, []
+        touched = None
+        if inserted is not None:
+            touched = self._mirror.insert_at(self._rows_of(inserted))
+        if touched is None:
+            touched = self._mirror.sync(self._store.messages(self.room))
         for row in touched:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [])
@@ -244,7 +263,28 @@ class MessageListModel(MirrorListModel[Message]):
                 idx = self.index(dirty_row)
                 self.dataChanged.emit(idx, idx, sorted(roles))
 
+    def _rows_of(self, inserted: list[Message]) -> list[tuple[int, Message]] | None:
+        """Where each inserted message now sits in the store, ascending (None when one
+        is not held any more)."""
+        if len(self._mirror.rows) + len(inserted) != self._store.count(self.room):
+            return None
+        placed: list[tuple[int, Message]] = []
+        for msg in inserted:
+            row = self._store.row_of(msg)
+            if row is None:
+                return None
+            placed.append((row, msg))
+        placed.sort(key=lambda pair: pair[0])
+        return placed
+
     def row_for_id(self, message_id: int) -> int | None:
+        if not self._pending_sync:  # the rows are the store's: its id index answers
+            msg = self._store.get(self.room, message_id)
+            if msg is None:
+                return None
+            row = self._store.row_of(msg)
+            if row is not None and self.item_at(row) is msg:
+                return row
         rows = self._mirror.rows
         for row in range(len(rows) - 1, -1, -1):  # the rows asked about are recent ones
             if rows[row].id == message_id:

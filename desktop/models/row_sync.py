@@ -92,6 +92,42 @@ class RowMirror(Generic[T]):
                 touched.add(new_keys[row])
         return sorted(new_pos[k] for k in touched if k in new_pos)
 
+    def insert_at(self, placed: Sequence[tuple[int, T]] | None) -> list[int] | None:
+        """Announce rows inserted at known places: ``placed`` holds (row after every
+        insert, item), ascending. Costs the inserted rows (plus one memmove per run),
+        not the list. Returns the rows right after each run (their neighbour-derived
+        data may have changed), or None when ``placed`` does not fit (the caller diffs
+        with :meth:`sync`)."""
+        if placed is None:
+            return None
+        total = len(self.rows) + len(placed)
+        rows = [row for row, _item in placed]
+        if any(b <= a for a, b in zip(rows, rows[1:], strict=False)) or (
+            rows and (rows[0] < 0 or rows[-1] >= total)
+        ):
+            return None
+        model = self._model
+        root = QModelIndex()
+        touched: list[int] = []
+        i = 0
+        while i < len(placed):
+            j = i
+            while j + 1 < len(placed) and placed[j + 1][0] == placed[j][0] + 1:
+                j += 1
+            start = placed[i][0]
+            items = [item for _row, item in placed[i : j + 1]]
+            model.beginInsertRows(root, start, start + len(items) - 1)
+            self.rows[start:start] = items
+            self.keys[start:start] = [self._key(item) for item in items]
+            model.endInsertRows()
+            after = start + len(items)
+            if after < total:
+                touched.append(after)
+            i = j + 1
+        if placed:
+            self._index = None
+        return touched
+
     def row_of_key(self, key: Hashable) -> int | None:
         if self._index is None:
             self._index = {k: i for i, k in enumerate(self.keys)}

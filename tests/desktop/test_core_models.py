@@ -141,3 +141,44 @@ def test_room_model_follows_a_room_object_the_store_replaced(qtbot: Any) -> None
     assert model.data(model.index(0), RoomRoles.UnreadRole) == 0
     assert model.data(model.index(0), RoomRoles.TopicRole) == "new"
     assert roles == [sorted([RoomRoles.UnreadRole, Qt.ItemDataRole.FontRole])]
+
+
+def test_history_pages_insert_in_one_block_each_without_rediffing_the_room(
+    qtbot: Any, monkeypatch: Any
+) -> None:
+    """A page of older history is one beginInsertRows at row 0 (plus one per gap of the
+    ids it fills), placed from the store's index: the full-room diff is not run, so
+    paging back costs the page, not the distance."""
+    store = MessageStore("alice")
+    store.add_many("general", [msg(i) for i in range(5000, 5100)])
+    store.add_pending(msg(None, "alice", ts=T0 + 10_000, cid="e1"))
+    model = MessageListModel(store, "general")
+    syncs: list[int] = []
+    real_sync = model._mirror.sync
+    monkeypatch.setattr(model._mirror, "sync", lambda target: syncs.append(1) or real_sync(target))
+    inserts: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
+    changed: list[int] = []
+    model.dataChanged.connect(lambda tl, _br, _roles: changed.append(tl.row()))
+    for top in range(4900, 3900, -100):
+        store.add_many("general", [msg(i) for i in range(top, top + 100)])
+        model.flush()
+        assert inserts[-1] == (0, 99)
+        assert changed[-1] == 100  # the old top row: its header/day separator may change
+    # a page that fills two gaps at once: two blocks
+    before = len(inserts)
+    store.add_many("general", [msg(5200), msg(5201), msg(3000)])
+    model.flush()
+    assert inserts[before:] == [(0, 0), (1101, 1102)]  # 1,100 rows held before
+    assert syncs == []
+    ids = [model.data(model.index(r), MessageRoles.IdRole) for r in range(model.rowCount())]
+    assert ids == [m.id for m in store.messages("general")]
+    assert model.row_for_id(3000) == 0 and model.row_for_id(4000) == 1
+    assert model.row_for_id(5201) == 1102 and model.row_for_id(7) is None
+    # a removal since the last flush falls back to the full diff, and stays right
+    store.remove_pending("e1")
+    store.add(msg(6000))
+    model.flush()
+    assert syncs == [1]
+    ids = [model.data(model.index(r), MessageRoles.IdRole) for r in range(model.rowCount())]
+    assert ids == [m.id for m in store.messages("general")]
