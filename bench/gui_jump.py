@@ -27,6 +27,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,16 +134,21 @@ def main() -> int:
     parser.add_argument("--jump-back", type=int, default=4_000)
     parser.add_argument("--data-dir", type=Path,
                         help="keep the server's data here and reuse it on the next run")
+    parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.seed_only:
+        samples = asyncio.run(seed(args.data_dir, args.messages, random.Random(7)))
+        (args.data_dir / "bench-samples.json").write_text(json.dumps(samples))
+        return 0
     with tempfile.TemporaryDirectory(prefix="parley-jumpbench-") as tmp_name:
         tmp = Path(tmp_name)
         data = args.data_dir or tmp / "server"
         kept = data / "bench-samples.json"
         if kept.exists():
             print(f"reusing the messages in {data}", flush=True)
-        else:
-            samples = asyncio.run(seed(data, args.messages, random.Random(7)))
-            kept.write_text(json.dumps(samples))
+        else:  # in another process: the seeding's garbage would slow this one's GC
+            subprocess.run([sys.executable, __file__, "--seed-only", "--data-dir", str(data),
+                            "--messages", str(args.messages)], check=True)
         server = ServerProcess(data, "--rate-limit", "0", "--log-level", "WARNING")
         server.start()
         try:
