@@ -301,24 +301,13 @@ class ConversationController(QObject):
         self.window.run_task(self.client.load_until(room, message_id), done)
 
     def _scroll_to(self, message_id: int) -> None:
-        view = self.timeline
-        source = view.source_model()
-        flush = getattr(source, "flush", None)
-        if flush is not None:
-            flush()
-        row = getattr(source, "row_for_id", lambda _i: None)(message_id)
-        if row is None or source is None:
+        """Bring the message to the middle with the keyboard focus (the view's
+        ``show_message``), then flash it."""
+        if not self.timeline.show_message(message_id).isValid():
             return
-        window = view.window_model
-        if window is not None and row < window.first:
-            window.grow(window.first - row)
-        index = view.model().index(row - (window.first if window is not None else 0), 0)
-        view._stick_bottom = False
-        view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
-        view.setCurrentIndex(index)
         self.flash_id = message_id
-        view.delegate.flash_id = message_id
-        view.viewport().update()
+        self.timeline.delegate.flash_id = message_id
+        self.timeline.viewport().update()
         self._flash_timer.start()
 
     def on_flash_timer_timeout(self) -> None:

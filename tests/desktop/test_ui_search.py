@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QPalette
 
+from desktop.models.message_list import MessageRoles
 from desktop.models.search_list import SearchRoles
 from desktop.net.client import ChatClient, RequestError
 from desktop.state.search import SearchResult, match_spans, snippet
@@ -81,6 +82,8 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
     run(bob.call("room:create", {"name": "random"}))
+    for i in range(120):  # older history, paged in above the result after the jump
+        _send(run, bob, f"early {i}")
     needle = _send(run, bob, "the Needle is in the <b>haystack</b>")
     for i in range(320):  # several history pages: the result is not loaded at first
         _send(run, bob, f"filler {i}")
@@ -121,6 +124,17 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     held = [m.id for m in alice.messages.messages("general") if m.id is not None]
     assert needle["id"] in held and held == sorted(held)
     assert alice.messages.count("general") >= 321
+    # the keyboard focus is on the message opened, and stays on it as rows arrive above
+    assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
+    def all_loaded() -> bool:  # what reaching the top again and again does
+        window.on_timeline_load_older_requested()
+        return "general" in window._no_more_history
+
+    qtbot.waitUntil(all_loaded, timeout=10000)
+    assert alice.messages.count("general") >= 441
+    timeline.source_model().flush()
+    qtbot.wait(50)  # the view's delayed layout
+    assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
 
     qtbot.keyClick(panel.field, Qt.Key.Key_Escape)
     assert not panel.isVisible()
@@ -296,5 +310,7 @@ def test_the_panel_fits_a_narrow_dark_window_and_closes_on_opening_a_result(
         qtbot.keyClick(panel.field, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: window.timeline.delegate.flash_id == hit["id"])
         assert not panel.isVisible()  # in the narrow layout it would hide the message
+        qtbot.waitUntil(window.timeline.hasFocus)
+        assert window.timeline.currentIndex().data(MessageRoles.IdRole) == hit["id"]
     finally:
         window.set_theme("system")
