@@ -9,7 +9,10 @@ nothing of Qt; ``desktop.models.search_list`` adapts it.
 shared/PROTOCOL.md section 16: a word term matches any word starting with it, a quoted
 phrase those words in sequence, ignoring case and diacritics. It only finds where to
 highlight; the server decides what matches. :func:`snippet` cuts a long text around its
-first match. Everything is plain text: spans are character ranges, never markup.
+first match. Everything is plain text: spans are character ranges, never markup. A
+result shows its text as the timeline does, Markdown markers taken out
+(:func:`result_text`, the same parser), so ``**release notes**`` reads "release notes"
+with the match highlighted in it, and ``<b>`` typed by someone stays those characters.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from desktop.state.markdown import plain_text
 from desktop.state.types import Message
 
 Span = tuple[int, int]  # [start, end) in the text's characters
@@ -116,6 +120,17 @@ def match_spans(text: str, query: str) -> list[Span]:
     return _merge(spans)
 
 
+def result_text(msg: Message) -> str:
+    """A result's text: the message as plain text, its Markdown markers taken out."""
+    return plain_text(msg.shown_text)
+
+
+def result_row(msg: Message, query: str) -> SearchResult:
+    """The row of one result: its plain text cut around the first match, highlighted."""
+    text = result_text(msg)
+    return SearchResult(msg, *snippet(text, match_spans(text, query)))
+
+
 def _merge(spans: list[Span]) -> list[Span]:
     out: list[Span] = []
     for start, end in sorted(spans):
@@ -182,8 +197,7 @@ class SearchResults:
         held = {r.message.id for r in self.results}
         new = [m for m in messages if m.id is not None and m.id not in held]
         new.sort(key=lambda m: m.id or 0, reverse=True)
-        rows = [SearchResult(m, *snippet(m.shown_text, match_spans(m.shown_text, self.query)))
-                for m in new]
+        rows = [result_row(m, self.query) for m in new]
         first = len(self.results)
         self.has_more = has_more and bool(messages)
         self.state = "results" if self.results or rows else "empty"

@@ -16,7 +16,8 @@ from PySide6.QtGui import QKeySequence, QPalette
 from desktop.models.message_list import MessageRoles
 from desktop.models.search_list import SearchRoles
 from desktop.net.client import ChatClient, RequestError
-from desktop.state.search import SearchResult, match_spans, snippet
+from desktop.state.search import SearchResult, match_spans, result_row, snippet
+from desktop.state.types import Message
 from desktop.ui import theme
 from desktop.ui.conversation import row_index
 from desktop.ui.search_delegate import mark_colour
@@ -62,6 +63,20 @@ def test_highlights_follow_the_servers_matching_rules() -> None:
     long = "word " * 60 + "needle at the end"
     cut, moved = snippet(long, match_spans(long, "needle"))
     assert cut.startswith("…") and [cut[s:e] for s, e in moved] == ["needle"]
+
+
+def test_a_result_reads_as_the_timeline_shows_it_markdown_markers_taken_out() -> None:
+    msg = Message(id=1, room="general", sender="bob", ts=1, kind="text",
+                  text="read the **release notes** and _the_ `diff`, <b>not</b> html")
+    row = result_row(msg, "release not")
+    assert row.text == "read the release notes and the diff, <b>not</b> html"
+    assert [row.text[s:e] for s, e in row.spans] == ["release", "not", "not"]
+    # a marker-less text is itself; a long one is still cut around the match
+    long = Message(id=2, room="general", sender="bob", ts=1, kind="text",
+                   text="word " * 60 + "**needle** at the end")
+    cut = result_row(long, "needle")
+    assert cut.text.startswith("…") and "**" not in cut.text
+    assert [cut.text[s:e] for s, e in cut.spans] == ["needle"]
 
 
 def test_the_highlight_is_readable_in_light_and_dark_themes() -> None:
