@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 
+from desktop.state.markdown import plain_text
 from desktop.state.types import Message, ReplyPreview
 from desktop.ui import theme
 from desktop.ui.message_layout import QUOTE_PAD
@@ -21,7 +22,7 @@ def quote_line(quote: ReplyPreview) -> str:
     """The one line a quote shows of its parent."""
     if quote.deleted:
         return "Message deleted"
-    text = " ".join(quote.text.split())
+    text = " ".join(plain_text(quote.text).split())  # as the parent shows: no ** markers
     if quote.kind == "image":
         return f"Image{': ' + text if text else ''}"
     return text or "Message"

@@ -251,3 +251,14 @@ def _png() -> bytes:
 
 
 _ = QPoint
+
+
+def test_a_quote_shows_its_parent_as_the_timeline_does_without_markdown_markers() -> None:
+    from desktop.state.types import ReplyPreview
+    from desktop.ui.message_quote import quote_line
+
+    quote = ReplyPreview(id=1, sender="bob", kind="text",
+                         text="the **release notes**\nare _out_, <b>see</b> `x`", deleted=False)
+    assert quote_line(quote) == "the release notes are out, <b>see</b> x"
+    cut = ReplyPreview(id=1, sender="bob", kind="text", text="an **unclosed bold", deleted=False)
+    assert quote_line(cut) == "an **unclosed bold"  # a marker cut off by the preview stays
