@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.models.message_list import MessageRoles
 from desktop.models.search_list import SearchListModel, SearchRoles
 from desktop.net.core import RequestError
 from desktop.net.search import SearchPage
@@ -358,12 +359,14 @@ class SearchController(QObject):
         self.panel.resultActivated.connect(self.on_panel_result_activated)
         self.panel.closed.connect(self.on_panel_closed)
         window.central.installEventFilter(self)
+        self.opened: int | None = None  # the result last opened from the panel
 
     def open(self, all_rooms: bool) -> SearchPanel:
         """Ctrl+F (the room on screen) or Ctrl+Shift+F (every room)."""
         window = self.window
         if window.narrow and window.members_visible():
             window.set_members_visible(False)
+        self.opened = None
         self.panel.set_scope(window.current_room, all_rooms)
         self.place()
         self.panel.open_panel()
@@ -386,12 +389,22 @@ class SearchController(QObject):
         return False
 
     def on_panel_closed(self) -> None:
-        if self.window.current_room is not None:
-            self.window.composer.setFocus()
+        """Esc: back to the message just opened (R replies to it, the Menu key acts on
+        it), else to the composer."""
+        window = self.window
+        if window.current_room is None:
+            return
+        current = window.timeline.currentIndex()
+        if self.opened is not None and current.isValid() \
+                and current.data(MessageRoles.IdRole) == self.opened:
+            window.timeline.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            window.composer.setFocus()
 
     def on_panel_result_activated(self, room: str, message_id: int) -> None:
         """Open the result's room at the message: history loaded back to it, flashed."""
         window = self.window
+        self.opened = message_id
         if window.narrow:
             self.panel.close_panel()
         if window.current_room != room:

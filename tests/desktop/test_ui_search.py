@@ -153,6 +153,11 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
 
     qtbot.keyClick(panel.field, Qt.Key.Key_Escape)
     assert not panel.isVisible()
+    # Esc goes back to the message opened, not the composer: R replies to it
+    qtbot.waitUntil(timeline.hasFocus)
+    qtbot.keyClick(timeline, Qt.Key.Key_R)
+    assert window.replies.mode == "reply" and window.replies.target is not None
+    assert window.replies.target.id == needle["id"]
 
 
 def test_all_rooms_search_lists_each_room_and_opens_the_chosen_one(
