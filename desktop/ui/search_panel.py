@@ -14,8 +14,11 @@ painted by :class:`desktop.ui.search_delegate.SearchDelegate` over a thin
 - keyboard only: Up/Down/PageUp/PageDown move through the results from the field, Enter
   opens one, Esc closes.
 
-:class:`SearchController` docks the panel over the right edge of the main window under
-the room header, opens it for the room (Ctrl+F) or for all rooms (Ctrl+Shift+F), and opens
+:class:`SearchController` docks the panel at the right edge of the main window. In the
+wide layout it is a column of its own, full height: the conversation narrows beside it
+(as Telegram's side column does), so an opened result and the composer's Send button are
+never under it. In the narrow layout it lies over the conversation under the room header.
+It opens for the room (Ctrl+F) or for all rooms (Ctrl+Shift+F), and opens
 a chosen result: its room, history loaded back to it, scrolled to and flashed by the
 reply jump (``ConversationController.jump_to``). In the narrow layout the panel closes
 then so the message is not under it.
@@ -30,7 +33,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -62,6 +65,7 @@ PAGE_ROWS = 20
 MORE_WHEN_ROWS_LEFT = 4  # ask for the next page this many rows before the end
 PANEL_MIN_WIDTH = 320
 PANEL_MAX_WIDTH = 440
+CONVERSATION_MIN_WIDTH = 420  # narrower than this beside the column: the panel lies over it
 
 
 class SearchPanel(QFrame):
@@ -368,18 +372,34 @@ class SearchController(QObject):
             window.set_members_visible(False)
         self.opened = None
         self.panel.set_scope(window.current_room, all_rooms)
-        self.place()
         self.panel.open_panel()
+        self.place()
         return self.panel
 
     def place(self) -> None:
-        """Over the right edge of the window, under the room header."""
+        """At the right edge of the window: a column beside the narrowed conversation
+        when there is room, else over it under the room header (see the module doc)."""
         window = self.window
         central = window.central
-        top = window.conversation.mapTo(central, window.header.geometry().bottomLeft()).y() + 1
         width = max(PANEL_MIN_WIDTH, min(PANEL_MAX_WIDTH, int(central.width() * 0.42)))
         width = min(width, central.width())
-        self.panel.setGeometry(central.width() - width, top, width, central.height() - top)
+        left = central.width() - width
+        conversation = window.conversation
+        conv_left = conversation.mapTo(central, QPoint(0, 0)).x()
+        overlap = conv_left + conversation.width() - left
+        column = self.panel.isVisible() and not window.narrow and left - conv_left >= CONVERSATION_MIN_WIDTH
+        if column:
+            self.panel.setGeometry(left, 0, width, central.height())
+        else:
+            top = conversation.mapTo(central, window.header.geometry().bottomLeft()).y() + 1
+            self.panel.setGeometry(left, top, width, central.height() - top)
+        self._inset(max(0, overlap) if column else 0)
+
+    def _inset(self, right: int) -> None:
+        """Narrow the conversation by ``right`` pixels (0: its full width again)."""
+        layout = self.window.conversation.layout()
+        if layout is not None and layout.contentsMargins().right() != right:
+            layout.setContentsMargins(0, 0, right, 0)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         """Overrides QObject.eventFilter: follow the window's size."""
@@ -392,6 +412,7 @@ class SearchController(QObject):
         """Esc: back to the message just opened (R replies to it, the Menu key acts on
         it), else to the composer."""
         window = self.window
+        self._inset(0)
         if window.current_room is None:
             return
         current = window.timeline.currentIndex()

@@ -127,6 +127,15 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     assert label.startswith("bob in #general:")
     assert not panel.list.grab().isNull()  # the delegate paints it
 
+    # wide: a column of its own, the conversation narrowed beside it (nothing under it)
+    assert not window.narrow
+    conv = window.conversation
+    right = conv.mapTo(window.central, conv.rect().topLeft()).x() + conv.width() \
+        - conv.layout().contentsMargins().right()
+    assert right <= panel.geometry().left()
+    send = window.send_button
+    qtbot.waitUntil(lambda: send.mapTo(window.central, send.rect().topRight()).x()
+                    < panel.geometry().left())
     qtbot.keyClick(panel.field, Qt.Key.Key_Down)
     qtbot.keyClick(panel.field, Qt.Key.Key_Return)
     timeline = window.timeline
@@ -153,6 +162,7 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
 
     qtbot.keyClick(panel.field, Qt.Key.Key_Escape)
     assert not panel.isVisible()
+    assert window.conversation.layout().contentsMargins().right() == 0  # full width again
     # Esc goes back to the message opened, not the composer: R replies to it
     qtbot.waitUntil(timeline.hasFocus)
     qtbot.keyClick(timeline, Qt.Key.Key_R)
