@@ -65,7 +65,7 @@ PAGE_ROWS = 20
 MORE_WHEN_ROWS_LEFT = 4  # ask for the next page this many rows before the end
 PANEL_MIN_WIDTH = 320
 PANEL_MAX_WIDTH = 440
-CONVERSATION_MIN_WIDTH = 420  # narrower than this beside the column: the panel lies over it
+CONVERSATION_MIN_WIDTH = 300  # the conversation's own minimum: narrower, the panel lies over it
 
 
 class SearchPanel(QFrame):
