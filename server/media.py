@@ -11,6 +11,10 @@ megabytes. :class:`ImageProcessor` bounds it:
   ``MAX_IMAGE_PIXELS`` decode at once (many small images, or one big one), and at most
   ``queue`` uploads wait; past that the upload is refused with ``rate_limited``;
 - each user may decode at most ``pixels_per_minute`` pixels (per-user budget);
+- in a cluster the gate and the budget stay per node, on purpose: they protect this
+  process's CPU and memory, which no other node's load touches, and a Redis round trip
+  per decode would buy nothing (the cluster-wide upload and message limits of
+  :mod:`server.cluster.limits` already bound what one user can send in);
 - thumbnails are made without a full-size copy: JPEG uses ``draft`` (the decoder scales
   down), palette images are shrunk before conversion, others are ``reduce``d in place;
 - memory goes back to the OS after a big decode (``malloc_trim`` on glibc), so a burst of

@@ -1,15 +1,19 @@
-"""Sliding-window counters for the abuse limits (messages per user, failed logins per name).
+"""Counters for the abuse limits: sliding windows (messages per user, failed logins per
+name, room actions, searches), the exponential login backoff, and concurrency slots
+(uploads in flight).
 
-In a cluster a window can be *shared* (``SlidingWindow.shared``, set by
-:mod:`server.cluster`): the async methods (``acquire``, ``is_exceeded``, ``add``) then
-count in Redis across every node, and fall back to this node's own count whenever Redis
-does not answer. The synchronous methods are always local.
+In a cluster each can be *shared* (``.shared``, set by :mod:`server.cluster`): the async
+methods then count in Redis across every node, and fall back to this node's own count
+whenever Redis does not answer (the shared store answers None at once while it is down,
+and the bus logs the outage once). The synchronous methods are always local.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import deque
+from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -22,6 +26,24 @@ class SharedWindow(Protocol):
     async def count(self, key: str, window_s: float) -> int | None: ...
 
     async def add(self, key: str, limit: int, window_s: float) -> None: ...
+
+
+class SharedBackoff(Protocol):
+    """A :class:`BackoffThrottle`'s state across a cluster; None when unreachable."""
+
+    async def run(self, mode: str, key: str, throttle: BackoffThrottle) -> float | None:
+        """``reserve``: 0.0 when reserved, else the seconds to wait; the other modes
+        (``failed``, ``release``, ``succeeded``): 0.0."""
+        ...
+
+
+class SharedSlots(Protocol):
+    """Concurrency slots across a cluster; None when unreachable."""
+
+    async def take(self, key: str, token: str, per_key: int, total: int) -> bool | None: ...
+
+    async def give_back(self, key: str, token: str) -> None: ...
+
 
 _PURGE_ABOVE = 10_000
 
@@ -137,6 +159,42 @@ class BackoffThrottle:
         self.max_delay_s = max_delay_s
         self._failures = SlidingWindow(limit, window_s)
         self._next_allowed: dict[str, float] = {}
+        self.shared: SharedBackoff | None = None
+
+    # -- across the cluster when shared (the local state is kept too, as the fallback) ----
+
+    async def reserve(self, key: str) -> float:
+        """:meth:`try_reserve`: 0.0 when reserved, else the seconds to wait."""
+        if self.limit <= 0:
+            return 0.0
+        local = self.try_reserve(key)
+        if self.shared is not None:
+            wait = await self.shared.run("reserve", key, self)
+            if wait is not None:
+                if local and wait > 0:
+                    self.release(key)
+                return wait
+        return 0.0 if local else max(self.retry_after(key), 0.001)
+
+    async def fail(self, key: str) -> None:
+        """:meth:`failed`, across the cluster."""
+        self.failed(key)
+        if self.shared is not None and self.limit > 0:
+            await self.shared.run("failed", key, self)
+
+    async def give_back(self, key: str) -> None:
+        """:meth:`release`, across the cluster."""
+        self.release(key)
+        if self.shared is not None and self.limit > 0:
+            await self.shared.run("release", key, self)
+
+    async def clear(self, key: str) -> None:
+        """:meth:`succeeded`, across the cluster."""
+        self.succeeded(key)
+        if self.shared is not None and self.limit > 0:
+            await self.shared.run("succeeded", key, self)
+
+    # -- this node only ---------------------------------------------------------------------
 
     def delay_after(self, failures: int) -> float:
         if failures < self.free:
@@ -180,3 +238,52 @@ class BackoffThrottle:
 
     def retry_after(self, key: str) -> float:
         return max(0.0, self._next_allowed.get(key, 0.0) - time.monotonic())
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A held concurrency slot; ``shared`` when it is also counted across the cluster."""
+
+    key: str
+    token: str
+    shared: bool
+
+
+class SlotLimiter:
+    """At most ``per_key`` slots per key and ``total`` in all held at once (uploads in
+    flight); 0 means no limit. Shared, the counts are the cluster's, held as leases in
+    Redis that the holding node renews, so a node that dies mid-upload frees its slots
+    within the node TTL; while Redis is down the local counts decide."""
+
+    def __init__(self, per_key: int, total: int) -> None:
+        self.per_key = per_key
+        self.total = total
+        self.held: Counter[str] = Counter()
+        self.shared: SharedSlots | None = None
+        self._tokens = itertools.count()
+
+    async def acquire(self, key: str) -> Slot | None:
+        """A slot for ``key``, or None when every slot it may use is taken."""
+        token = f"{id(self):x}.{next(self._tokens)}"
+        shared = False
+        if self.shared is not None:
+            verdict = await self.shared.take(key, token, self.per_key, self.total)
+            if verdict is False:
+                return None
+            shared = verdict is True
+        if not shared and not self._local_free(key):
+            return None
+        self.held[key] += 1
+        return Slot(key, token, shared)
+
+    def _local_free(self, key: str) -> bool:
+        if self.per_key > 0 and self.held[key] >= self.per_key:
+            return False
+        return not (self.total > 0 and sum(self.held.values()) >= self.total)
+
+    async def release(self, slot: Slot) -> None:
+        self.held[slot.key] -= 1
+        if self.held[slot.key] <= 0:
+            del self.held[slot.key]
+        if slot.shared and self.shared is not None:
+            await self.shared.give_back(slot.key, slot.token)

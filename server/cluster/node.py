@@ -26,7 +26,7 @@ from aiohttp import web
 
 from server.cluster import envelope, scripts
 from server.cluster.bus import DOWN_ERRORS, Bus
-from server.cluster.limits import RedisWindow
+from server.cluster.limits import RedisBackoff, RedisSlots, RedisWindow
 from server.cluster.link import NodeLink
 from server.cluster.manager import ClusterManager
 from server.config import ServerConfig
@@ -78,6 +78,7 @@ class ClusterNode(NodeLink):
         self._chat: ChatService | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self.nodes_gone = 0
+        self.upload_slots: RedisSlots | None = None
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -98,6 +99,12 @@ class ClusterNode(NodeLink):
         accounts.ip_attempts.shared = RedisWindow(self, "login-ip")
         accounts.user_failures.shared = RedisWindow(self, "login-fail")
         accounts.ip_registrations.shared = RedisWindow(self, "register-ip")
+        accounts.failures.shared = RedisBackoff(self, "login-pair")
+        chat.rooms.action_limiter.shared = RedisWindow(self, "room-action")
+        chat.rooms.creation_limiter.shared = RedisWindow(self, "room-create")
+        chat.search.limiter.shared = RedisWindow(self, "search")
+        self.upload_slots = RedisSlots(self, "upload")
+        chat.files.slots.shared = self.upload_slots
         app[HEALTH_CHECKS_KEY].append(self.health)
         app[METRIC_SOURCES_KEY].append(self.metric_lines)
 
@@ -341,6 +348,8 @@ class ClusterNode(NodeLink):
             pipe.smembers(self._nodes_key)
             pipe.publish(self.channel, ping)
             member, _, _, members, _ = await pipe.execute()
+        if self.upload_slots is not None:
+            await self.upload_slots.renew()
         if not member:
             logger.warning("node %s was taken for dead; registering again", self.name)
             self.bus.down("heartbeat", RuntimeError("this node was removed"))

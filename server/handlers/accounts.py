@@ -231,14 +231,15 @@ class AccountHandler:
                 ErrorCode.RATE_LIMITED, "Too many logins from your address; try again in a minute."
             )
         pair = f"{key}\0{ip}"
-        if not self.failures.try_reserve(pair):
-            wait = max(1, round(self.failures.retry_after(pair)))
+        wait_s = await self.failures.reserve(pair)
+        if wait_s > 0:
+            wait = max(1, round(wait_s))
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"Too many failed logins for this user; try again in {wait} seconds or later.",
             )
         if ip not in self._good_addresses.get(key, ()) and await self.user_failures.is_exceeded(key):
-            self.failures.release(pair)
+            await self.failures.give_back(pair)
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many failed logins for this user; try again later."
             )
@@ -246,16 +247,16 @@ class AccountHandler:
             user = await self._check(username, password, ip)
         except ProtocolError as exc:
             if exc.code == ErrorCode.UNAUTHORIZED:
-                self.failures.failed(pair)
+                await self.failures.fail(pair)
                 self.ctx.metrics.failed_logins_total += 1
                 await self.user_failures.add(key)
             else:
-                self.failures.release(pair)  # refused before any guess was judged
+                await self.failures.give_back(pair)  # refused before any guess was judged
             raise
         except BaseException:
-            self.failures.release(pair)
+            await asyncio.shield(self.failures.give_back(pair))
             raise
-        self.failures.succeeded(pair)
+        await self.failures.clear(pair)
         good = self._good_addresses.setdefault(key, [])
         if ip not in good:
             good.append(ip)
@@ -396,7 +397,7 @@ class AccountHandler:
         old_password = check_password(old, "old")
         new_password = check_password(new, "new")
         pair = f"{conn.user.name.lower()}\0session:{conn.user.id}"
-        if not self.failures.try_reserve(pair):
+        if await self.failures.reserve(pair) > 0:
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED, "Too many wrong passwords; try again in a little while."
             )
@@ -406,12 +407,12 @@ class AccountHandler:
                 raise ProtocolError(ErrorCode.UNAUTHORIZED, "This account no longer exists.")
             if not await self.hasher.verify(creds.password_hash, old_password):
                 self.ctx.metrics.failed_logins_total += 1
-                self.failures.failed(pair)
+                await self.failures.fail(pair)
                 raise ProtocolError(ErrorCode.UNAUTHORIZED, "The old password is wrong.")
-            self.failures.succeeded(pair)
+            await self.failures.clear(pair)
             new_hash = await self.hasher.hash(new_password)
         except auth.HasherBusy:
-            self.failures.release(pair)
+            await self.failures.give_back(pair)
             raise _busy() from None
         await ctx.storage.set_password(conn.user.id, new_hash)
         revoked = await ctx.storage.delete_user_tokens(conn.user.id, keep=conn.token_hash)

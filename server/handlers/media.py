@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from server.config import ServerConfig
 from server.errors import ProtocolError, bad_request
 from server.handlers.context import HandlerContext, now_ms
 from server.protocol import ErrorCode
+from server.ratelimit import SlotLimiter
 from server.storage.base import NewImage, Storage, User
 from server.storage.base_v2 import UploadRecord
 from server.storage.uploads import (
@@ -85,7 +85,10 @@ class FileHandler:
         self.images = images
         self.store = blob_store_for(ctx.config)
         _STORES[ctx.storage] = self.store
-        self._in_flight: Counter[int] = Counter()
+        # uploads in flight per user and in all: across the cluster's nodes when there is
+        # one (leases a dead node stops renewing); the unused-uploads cap below is counted
+        # in the shared database, so it holds cluster-wide as it is
+        self.slots = SlotLimiter(MAX_UPLOADS_IN_FLIGHT_PER_USER, MAX_UPLOADS_IN_FLIGHT)
         ctx.features.add("files")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -143,28 +146,24 @@ class FileHandler:
         limit = self.ctx.config.max_file_bytes
         if content_length is not None and content_length > limit:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"A file is at most {limit} bytes.")
-        if (
-            self._in_flight[user.id] >= MAX_UPLOADS_IN_FLIGHT_PER_USER
-            or sum(self._in_flight.values()) >= MAX_UPLOADS_IN_FLIGHT
-        ):
+        slot = await self.slots.acquire(str(user.id))
+        if slot is None:
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many uploads at once; try again.")
-        if await self.ctx.storage.unused_uploads(user.id) >= MAX_UNUSED_UPLOADS_PER_USER:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"At most {MAX_UNUSED_UPLOADS_PER_USER} uploads may wait for a message.",
-            )
-        name = display_filename(raw_name or "", "file")
-        self._in_flight[user.id] += 1
-        incoming = self.store.incoming(limit)
         try:
-            upload = await self._receive(user, name, incoming, chunks)
-        except BaseException:
-            await asyncio.shield(incoming.abort())
-            raise
+            if await self.ctx.storage.unused_uploads(user.id) >= MAX_UNUSED_UPLOADS_PER_USER:
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"At most {MAX_UNUSED_UPLOADS_PER_USER} uploads may wait for a message.",
+                )
+            name = display_filename(raw_name or "", "file")
+            incoming = self.store.incoming(limit)
+            try:
+                upload = await self._receive(user, name, incoming, chunks)
+            except BaseException:
+                await asyncio.shield(incoming.abort())
+                raise
         finally:
-            self._in_flight[user.id] -= 1
-            if self._in_flight[user.id] <= 0:
-                del self._in_flight[user.id]
+            await asyncio.shield(self.slots.release(slot))
         try:
             await incoming.settled()
         except Exception as exc:  # only bookkeeping, which the sweep finishes

@@ -53,9 +53,10 @@ class RoomHandler:
         )
         self.creation_limiter = SlidingWindow(config.rooms_per_user_per_hour, 3600.0)
 
-    def check_action(self, user: User) -> None:
-        """Refuse a state change past the user's budget (topic, join, leave, invite, ...)."""
-        if not self.action_limiter.allow(str(user.id)):
+    async def check_action(self, user: User) -> None:
+        """Refuse a state change past the user's budget (topic, join, leave, invite, ...),
+        counted across the cluster's nodes when there is one."""
+        if not await self.action_limiter.acquire(str(user.id)):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"At most {self.ctx.config.room_actions_limit} room changes in "
@@ -118,8 +119,8 @@ class RoomHandler:
         assert isinstance(name, str)
         topic_text = _topic(topic)
         kind: RoomKind = "private" if private else "public"
-        self.check_action(user)
-        if not self.creation_limiter.allow(str(user.id)):
+        await self.check_action(user)
+        if not await self.creation_limiter.acquire(str(user.id)):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"At most {ctx.config.rooms_per_user_per_hour} new rooms an hour.",
@@ -143,7 +144,7 @@ class RoomHandler:
                 # PROTOCOL.md section 4 names forbidden here (the one event that says so)
                 raise ProtocolError(ErrorCode.FORBIDDEN, f"{room.id} is private.")
         if not member:
-            self.check_action(user)
+            await self.check_action(user)
         if await ctx.storage.add_member(room.id, user.id):
             await ctx.enter(user.id, room.id)
             await ctx.system(room.id, "joined", user.name, sid)
@@ -170,7 +171,7 @@ class RoomHandler:
             if room.kind != "public":
                 raise not_member(room)
             return
-        self.check_action(user)
+        await self.check_action(user)
         if not await ctx.storage.remove_member(room.id, user.id):
             return
         await ctx.sio.emit(
@@ -202,7 +203,7 @@ class RoomHandler:
         room = await ctx.member_room(user, room_id)
         if room.kind != "private":
             raise bad_request("Only private rooms take invitations; public rooms are open to all.")
-        self.check_action(user)
+        await self.check_action(user)
         if not is_valid_username(invitee_name):
             raise bad_request("user must be a valid username.")
         assert isinstance(invitee_name, str)
@@ -228,7 +229,7 @@ class RoomHandler:
         if topic is None:
             raise bad_request("topic must be a string.")
         text = _topic(topic)
-        self.check_action(user)
+        await self.check_action(user)
         await ctx.storage.set_topic(room.id, text)
         ctx.link.rooms_changed([room.id])
         await ctx.system(room.id, "topic", user.name, sid, detail=text)
@@ -262,7 +263,7 @@ class RoomHandler:
         assert isinstance(other_name, str)
         if other_name.lower() == user.name.lower():
             raise bad_request("A direct message needs another user.")
-        self.check_action(user)
+        await self.check_action(user)
         other = await ctx.storage.get_user(other_name)
         if other is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"There is no user {other_name}.")

@@ -86,7 +86,7 @@ class SearchHandler:
     async def search(self, user: User, payload: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
         terms = check_query(payload.get("query"))
-        if not self.limiter.allow(str(user.id)):
+        if not await self.limiter.acquire(str(user.id)):
             raise ProtocolError(
                 ErrorCode.RATE_LIMITED,
                 f"At most {SEARCHES_PER_WINDOW} searches in {SEARCH_WINDOW_S:g} seconds.",
