@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -151,3 +152,76 @@ async def test_without_redis_each_limit_falls_back_to_the_node(
         assert await _login(http, a, PASSWORD) == 429
     sent = await alice.send(GENERAL_ROOM, "still served")
     assert sent["id"]
+
+
+class RedisProxy:
+    """A TCP relay to the test Redis that a test can cut: a real outage for the nodes
+    behind it (connections reset, new ones refused), the other tests' Redis untouched."""
+
+    def __init__(self) -> None:
+        url = urlsplit(REDIS_URL)
+        self._upstream = (url.hostname or "127.0.0.1", url.port or 6379)
+        self._db = url.path or "/0"
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self._db}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+
+async def test_a_brief_outage_falls_back_to_local_counts_and_logs_once(
+    nodes: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = RedisProxy()
+    await proxy.start()
+    try:
+        # (alice's registration joins the general room: one action of the budget)
+        a = await nodes.start_node(redis_url=proxy.url, room_actions_limit=4)
+        b = await nodes.start_node(room_actions_limit=4)
+        on_a = await nodes.connect(a, "alice")
+        on_b = await nodes.connect(b, "alice")
+        assert await _create(on_b, "r0") == "ok"
+        assert await _create(on_b, "r1") == "ok"
+        assert await _create(on_a, "r2") == "ok"  # the fourth action in the cluster
+        assert await _create(on_a, "r3") == "rate_limited"
+        caplog.clear()
+        await proxy.cut()
+        # node a counted two of its own (the registration and r2): two more, then no more
+        codes = [await _create(on_a, f"s{i}") for i in range(4)]
+        assert codes == ["ok", "ok", "rate_limited", "rate_limited"]
+        assert await _search(on_a) == "ok"
+        down = [r for r in caplog.records if "Redis bus unavailable" in r.getMessage()]
+        assert len(down) == 1
+    finally:
+        if proxy._server is not None:
+            await proxy.cut()
