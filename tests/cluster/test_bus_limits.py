@@ -185,18 +185,29 @@ class RedisProxy:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
-        self._writers |= {writer, up_writer}
+        # registered at once: a cut while the upstream connects must close this one too,
+        # or the server's wait_closed() would wait on it
+        self._writers.add(writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        except OSError:
+            writer.close()
+            return
+        if self._server is None or writer not in self._writers:
+            up_writer.close()
+            writer.close()
+            return
+        self._writers.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     async def cut(self) -> None:
         assert self._server is not None
-        self._server.close()
+        server, self._server = self._server, None
+        server.close()
         for writer in self._writers:
             writer.close()
         self._writers.clear()
-        await self._server.wait_closed()
-        self._server = None
+        await server.wait_closed()
 
 
 async def test_a_brief_outage_falls_back_to_local_counts_and_logs_once(
