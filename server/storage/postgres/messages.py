@@ -1,10 +1,10 @@
-"""Storing and reading messages: inserts, history pages, media bytes.
+"""Storing and reading messages: inserts (group commit), history pages, media bytes.
 
-Per-room order (PROTOCOL.md section 10) by design: an insert first locks its room's row
-(``SELECT ... FOR UPDATE``), then takes the room's ``seq`` one up and draws the message id
-from the ``messages`` identity sequence, all in one transaction. Every writer of a room
-queues on that row lock until the previous one commits, so within a room ids and seqs are
-drawn, and become visible, in commit order, however many nodes write.
+Per-room order (PROTOCOL.md section 10) by design: an insert locks its room's row, takes
+the room's ``seq`` one up and draws the message id from the ``messages`` identity sequence,
+all in one transaction, so within a room ids and seqs are drawn, and become visible, in
+commit order, however many nodes write. Concurrent inserts share that transaction (group
+commit, one WAL flush per batch): see ``insert_batch``.
 
 ``(sender, client_id)`` idempotency is the table's unique constraint: a second insert of
 the same pair (a resend, possibly on another node at the same moment) does nothing
@@ -14,131 +14,86 @@ back with ``created=False``; the room's counter is left alone.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-
-import asyncpg
+from typing import Any
 
 from server.storage.base import MediaBlob, MessageRecord, NewMessage, RoomRecord
-from server.storage.base_v2 import UploadUnavailable
-from server.storage.postgres.engine import ROOM_COLUMNS, ROOM_FROM, PostgresEngine, room_record
-from server.storage.postgres.rows import load_message, load_messages, new_message_record
+from server.storage.postgres.engine import (
+    ACQUIRE_TIMEOUT_S,
+    ROOM_COLUMNS,
+    ROOM_FROM,
+    PostgresEngine,
+    room_record,
+)
+from server.storage.postgres.insert_batch import (
+    BATCH_MAX,
+    InsertResult,
+    Pending,
+    RoomGone,
+    by_client_id,
+    claim_upload,
+    insert_fast,
+    insert_isolated,
+)
+from server.storage.postgres.rows import load_message, load_messages
 
 logger = logging.getLogger(__name__)
 
-
-class RoomGone(LookupError):
-    """``insert_message`` into a room that does not exist (closed meanwhile)."""
-
-
-async def claim_upload(
-    conn: asyncpg.Connection,
-    upload_id: str,
-    user_id: int,
-    message_id: int,
-    room_id: str,
-    *,
-    as_image: bool,
-) -> None:
-    """Let the message use the upload, or raise UploadUnavailable (the caller rolls back).
-
-    ``as_image``: the bytes were stored as the message's image, so the upload goes, and
-    its chunks with it in this transaction."""
-    if as_image:
-        claimed = await conn.fetchval(
-            "DELETE FROM uploads WHERE id = $1 AND user_id = $2 AND message_id IS NULL"
-            " RETURNING true",
-            upload_id,
-            user_id,
-        )
-        if claimed:
-            await conn.execute("DELETE FROM upload_chunks WHERE upload_id = $1", upload_id)
-    else:
-        claimed = await conn.fetchval(
-            "UPDATE uploads SET message_id = $1, room_id = $2"
-            " WHERE id = $3 AND user_id = $4 AND message_id IS NULL RETURNING true",
-            message_id,
-            room_id,
-            upload_id,
-            user_id,
-        )
-    if not claimed:
-        raise UploadUnavailable("the upload is not available")
-
-
-async def _by_client_id(
-    conn: asyncpg.Connection, sender_id: int, client_id: str
-) -> MessageRecord | None:
-    return await load_message(conn, "m.sender_id = $1 AND m.client_id = $2", sender_id, client_id)
+__all__ = ["MessageStore", "RoomGone", "claim_upload"]
 
 
 class MessageStore(PostgresEngine):
-    async def insert_message(self, message: NewMessage) -> tuple[MessageRecord, bool]:
-        async with self._tx() as conn:
-            return await self._insert(conn, message)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # inserts waiting for the next batch, and the task committing batches (one at a time)
+        self._pending: list[Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
 
-    async def _insert(
-        self, conn: asyncpg.Connection, msg: NewMessage
-    ) -> tuple[MessageRecord, bool]:
-        # the room's row lock orders this room's writers (see the module docstring)
-        seq = await conn.fetchval("SELECT seq FROM rooms WHERE id = $1 FOR NO KEY UPDATE", msg.room)
-        if seq is None:
-            raise RoomGone(f"no room {msg.room!r}")
-        img = msg.image
-        mentions = msg.mentions
-        message_id = await conn.fetchval(
-            "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
-            " system_event, system_user, reply_to, mentions, mention_room, seq)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            " ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
-            msg.room,
-            msg.sender_id,
-            msg.ts,
-            msg.kind,
-            msg.text,
-            msg.client_id,
-            None if img is None else img.id,
-            msg.system_event,
-            msg.system_user,
-            msg.reply_to,
-            " ".join(mentions.names),
-            int(mentions.room),
-            seq + 1,
-        )
-        if message_id is None:
-            # a retry: the first one committed (here or on another node); nothing changes
-            assert msg.sender_id is not None and msg.client_id is not None
-            existing = await _by_client_id(conn, msg.sender_id, msg.client_id)
-            assert existing is not None
-            return existing, False
-        await conn.execute("UPDATE rooms SET seq = $2 WHERE id = $1", msg.room, seq + 1)
-        if mentions.user_ids:
-            await conn.execute(
-                "INSERT INTO message_mentions (message_id, user_id)"
-                " SELECT $1, u FROM unnest($2::bigint[]) AS u ON CONFLICT DO NOTHING",
-                message_id,
-                list(mentions.user_ids),
-            )
-        if img is not None:
-            await conn.execute(
-                "INSERT INTO images (id, room_id, mime, name, size, width, height, thumb,"
-                " thumb_mime, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                img.id,
-                msg.room,
-                img.mime,
-                img.name,
-                len(img.data),
-                img.width,
-                img.height,
-                img.thumb,
-                img.thumb_mime,
-                img.data,
-            )
-        if msg.upload_id is not None:
-            assert msg.sender_id is not None
-            await claim_upload(
-                conn, msg.upload_id, msg.sender_id, message_id, msg.room, as_image=img is not None
-            )
-        return await new_message_record(conn, message_id), True
+    async def insert_message(self, message: NewMessage) -> tuple[MessageRecord, bool]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[InsertResult] = loop.create_future()
+        self._pending.append((message, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_pending())
+        # a caller that gives up does not cancel its neighbours' batch
+        return await asyncio.shield(future)
+
+    async def _flush_pending(self) -> None:
+        """Commit what is queued, a batch at a time, until nothing is left."""
+        while self._pending:
+            batch = self._pending[:BATCH_MAX]
+            del self._pending[:BATCH_MAX]
+            try:
+                results = await self._insert_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - every caller of the batch gets it
+                logger.warning("message batch of %d failed: %r", len(batch), exc)
+                results = [exc] * len(batch)
+            except BaseException:
+                # cancelled (the loop is closing): nobody may wait forever
+                for _, fut in batch + self._pending:
+                    if not fut.done():
+                        fut.set_exception(RuntimeError("message batch interrupted"))
+                self._pending = []
+                raise
+            for (_, fut), result in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+
+    async def _insert_batch(self, batch: list[Pending]) -> list[InsertResult | Exception]:
+        try:
+            async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                return list(await insert_fast(conn, batch))
+        except Exception as exc:  # noqa: BLE001 - redone one by one below, where it is reported
+            logger.debug("batch of %d redone with savepoints: %r", len(batch), exc)
+        # a fresh connection: the fast path's may be the reason it failed (then this fails
+        # too, and the whole batch with it: the database is unreachable)
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            return await insert_isolated(conn, batch)
 
     async def send_context(
         self, room_id: str, user_id: int, client_id: str
@@ -155,14 +110,14 @@ class MessageStore(PostgresEngine):
             if member:
                 # the common case in one round trip; a duplicate client_id shows at the insert
                 return None, room, True
-            existing = await _by_client_id(conn, user_id, client_id)
+            existing = await by_client_id(conn, user_id, client_id)
             if existing is not None:
                 return existing, None, False
             return None, room, member
 
     async def message_by_client_id(self, sender_id: int, client_id: str) -> MessageRecord | None:
         async with self._conn() as conn:
-            return await _by_client_id(conn, sender_id, client_id)
+            return await by_client_id(conn, sender_id, client_id)
 
     async def get_message(self, room_id: str, message_id: int) -> MessageRecord | None:
         async with self._conn() as conn:

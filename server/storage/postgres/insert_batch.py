@@ -1,0 +1,255 @@
+"""Group commit for message inserts: one transaction, one WAL flush, per batch of sends.
+
+A lone insert used to be its own transaction: lock the room's row, insert, bump the room's
+``seq``, read the row back, COMMIT (an fsync, ``synchronous_commit`` on), about six round
+trips; the sends of one room queued on its row lock one commit at a time. Here the calls
+that arrive while a batch commits wait in a queue and go in together as the next batch
+(at most ``BATCH_MAX``), and every caller's future resolves only after its batch's COMMIT,
+so an ack never precedes durability.
+
+A batch, in one transaction:
+
+1. locks the row of every room it writes, in one statement, in ``ORDER BY id`` order: the
+   locks are taken in the order the rows come out of the sort, so two nodes' batches over
+   the same rooms take them in the same order and cannot deadlock on them;
+2. inserts each message (one round trip for a plain one: ``RETURNING`` brings the id and
+   the sender's name), its seq counted from the locked row's; a ``(sender, client_id)``
+   retry (``ON CONFLICT DO NOTHING``, waiting for another node's transaction on the same
+   pair) takes no seq and comes back as the stored message with ``created=False``;
+3. writes each room's last seq once, and commits.
+
+Holding the room rows' locks from the first insert to COMMIT means that within a room ids
+(drawn from the identity sequence at insert) and seqs increase in commit order, however
+many nodes write. The fast path takes no savepoints. If anything fails in it (a raced
+upload claim, a constraint, a room gone, a deadlock between two nodes' retries of two
+client ids), the batch is rolled back and redone on a fresh connection with a savepoint
+per message, so the failure is its own caller's alone and its neighbours still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+from server.storage.base import ImageRecord, MessageRecord, NewMessage
+from server.storage.base_v2 import UploadUnavailable
+from server.storage.postgres.rows import load_message, new_message_record
+
+logger = logging.getLogger(__name__)
+
+# large enough to amortise a commit over a busy node's sends, small enough that one batch
+# holds its room locks only briefly
+BATCH_MAX = 64
+
+InsertResult = tuple[MessageRecord, bool]
+Pending = tuple[NewMessage, "asyncio.Future[InsertResult]"]
+
+_LOCK_ROOMS = "SELECT id, seq FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE"
+_INSERT = (
+    "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, image_id,"
+    " system_event, system_user, reply_to, mentions, mention_room, seq)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " ON CONFLICT (sender_id, client_id) DO NOTHING"
+    " RETURNING id, (SELECT name FROM users WHERE id = $2)"
+)
+_WRITE_SEQS = (
+    "UPDATE rooms r SET seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq)"
+    " WHERE r.id = v.id"
+)
+
+
+class RoomGone(LookupError):
+    """``insert_message`` into a room that does not exist (closed meanwhile)."""
+
+
+async def claim_upload(
+    conn: asyncpg.Connection,
+    upload_id: str,
+    user_id: int,
+    message_id: int,
+    room_id: str,
+    *,
+    as_image: bool,
+) -> None:
+    """Let the message use the upload, or raise UploadUnavailable (the caller rolls back).
+
+    ``as_image``: the bytes were stored as the message's image, so the upload goes, and
+    its chunks with it in this transaction."""
+    if as_image:
+        claimed = await conn.fetchval(
+            "DELETE FROM uploads WHERE id = $1 AND user_id = $2 AND message_id IS NULL"
+            " RETURNING true",
+            upload_id,
+            user_id,
+        )
+        if claimed:
+            await conn.execute("DELETE FROM upload_chunks WHERE upload_id = $1", upload_id)
+    else:
+        claimed = await conn.fetchval(
+            "UPDATE uploads SET message_id = $1, room_id = $2"
+            " WHERE id = $3 AND user_id = $4 AND message_id IS NULL RETURNING true",
+            message_id,
+            room_id,
+            upload_id,
+            user_id,
+        )
+    if not claimed:
+        raise UploadUnavailable("the upload is not available")
+
+
+async def by_client_id(
+    conn: asyncpg.Connection, sender_id: int, client_id: str
+) -> MessageRecord | None:
+    return await load_message(conn, "m.sender_id = $1 AND m.client_id = $2", sender_id, client_id)
+
+
+async def _lock_rooms(conn: asyncpg.Connection, batch: Sequence[Pending]) -> dict[str, int]:
+    """Lock the batch's rooms (sorted, see the module docstring); their seqs by id."""
+    rooms = sorted({msg.room for msg, _ in batch})
+    return {row[0]: int(row[1]) for row in await conn.fetch(_LOCK_ROOMS, rooms)}
+
+
+async def _write_seqs(
+    conn: asyncpg.Connection, before: dict[str, int], now: dict[str, int]
+) -> None:
+    moved = [(room, seq) for room, seq in now.items() if seq != before[room]]
+    if moved:
+        await conn.execute(_WRITE_SEQS, [r for r, _ in moved], [s for _, s in moved])
+
+
+async def _insert_one(
+    conn: asyncpg.Connection, msg: NewMessage, seqs: dict[str, int]
+) -> InsertResult:
+    """Store one message with its room's next seq; ``seqs`` moves only if it went in."""
+    last = seqs.get(msg.room)
+    if last is None:
+        raise RoomGone(f"no room {msg.room!r}")
+    seq = last + 1
+    img = msg.image
+    mentions = msg.mentions
+    mention_names = " ".join(mentions.names)
+    row = await conn.fetchrow(
+        _INSERT,
+        msg.room,
+        msg.sender_id,
+        msg.ts,
+        msg.kind,
+        msg.text,
+        msg.client_id,
+        None if img is None else img.id,
+        msg.system_event,
+        msg.system_user,
+        msg.reply_to,
+        mention_names,
+        int(mentions.room),
+        seq,
+    )
+    if row is None:
+        # a retry: the first one is stored (committed, here or on another node, or earlier
+        # in this batch); nothing changes
+        assert msg.sender_id is not None and msg.client_id is not None
+        existing = await by_client_id(conn, msg.sender_id, msg.client_id)
+        assert existing is not None
+        return existing, False
+    message_id = int(row[0])
+    if mentions.user_ids:
+        await conn.execute(
+            "INSERT INTO message_mentions (message_id, user_id)"
+            " SELECT $1, u FROM unnest($2::bigint[]) AS u ON CONFLICT DO NOTHING",
+            message_id,
+            list(mentions.user_ids),
+        )
+    if img is not None:
+        await conn.execute(
+            "INSERT INTO images (id, room_id, mime, name, size, width, height, thumb,"
+            " thumb_mime, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            img.id,
+            msg.room,
+            img.mime,
+            img.name,
+            len(img.data),
+            img.width,
+            img.height,
+            img.thumb,
+            img.thumb_mime,
+            img.data,
+        )
+    if msg.upload_id is not None:
+        assert msg.sender_id is not None
+        await claim_upload(
+            conn, msg.upload_id, msg.sender_id, message_id, msg.room, as_image=img is not None
+        )
+    seqs[msg.room] = seq
+    if msg.reply_to is not None or msg.upload_id is not None:
+        # a reply's preview and a file's row are read back from what was stored
+        return await new_message_record(conn, message_id), True
+    # everything else of a new message is what was just written: no read back
+    return (
+        MessageRecord(
+            id=message_id,
+            room=msg.room,
+            sender_id=msg.sender_id,
+            sender=row[1],
+            ts=msg.ts,
+            kind=msg.kind,
+            text=msg.text,
+            client_id=msg.client_id,
+            image=None
+            if img is None
+            else ImageRecord(
+                id=img.id,
+                mime=img.mime,
+                name=img.name,
+                size=len(img.data),
+                width=img.width,
+                height=img.height,
+                thumb=bytes(img.thumb),
+                thumb_mime=img.thumb_mime,
+            ),
+            system_event=msg.system_event,
+            system_user=msg.system_user,
+            seq=seq,
+            mentions=tuple(mention_names.split()),
+        ),
+        True,
+    )
+
+
+async def insert_fast(conn: asyncpg.Connection, batch: Sequence[Pending]) -> list[InsertResult]:
+    """The batch in one transaction, no savepoints; any failure raises (and rolls back)."""
+    async with conn.transaction():
+        before = await _lock_rooms(conn, batch)
+        seqs = dict(before)
+        results = [await _insert_one(conn, msg, seqs) for msg, _ in batch]
+        await _write_seqs(conn, before, seqs)
+    return results
+
+
+async def insert_isolated(
+    conn: asyncpg.Connection, batch: Sequence[Pending]
+) -> list[InsertResult | Exception]:
+    """The slow path: a savepoint per message, so one failure stays its own caller's."""
+    results: list[InsertResult | Exception] = []
+    async with conn.transaction():
+        before = await _lock_rooms(conn, batch)
+        seqs = dict(before)
+        for msg, _ in batch:
+            last = seqs.get(msg.room)
+            try:
+                async with conn.transaction():  # a savepoint
+                    results.append(await _insert_one(conn, msg, seqs))
+            except (asyncpg.PostgresError, UploadUnavailable, RoomGone, ValueError) as exc:
+                # a constraint, a raced claim, a closed room, a deadlock on a retry: only
+                # this caller gets it, never its batch neighbours. (asyncpg raises
+                # ValueError-based errors for data it cannot encode.) A lost connection
+                # (InterfaceError, OSError) fails the whole batch in the caller instead.
+                if isinstance(exc, asyncpg.PostgresConnectionError):
+                    raise
+                if last is not None:
+                    seqs[msg.room] = last  # rolled back: its seq was not taken
+                results.append(exc)
+        await _write_seqs(conn, before, seqs)
+    return results
