@@ -187,39 +187,126 @@ async def _insert_one(
         # a reply's preview and a file's row are read back from what was stored
         return await new_message_record(conn, message_id), True
     # everything else of a new message is what was just written: no read back
-    return (
-        MessageRecord(
-            id=message_id,
-            room=msg.room,
-            sender_id=msg.sender_id,
-            sender=row[1],
-            ts=msg.ts,
-            kind=msg.kind,
-            text=msg.text,
-            client_id=msg.client_id,
-            image=None
-            if img is None
-            else ImageRecord(
-                id=img.id,
-                mime=img.mime,
-                name=img.name,
-                size=len(img.data),
-                width=img.width,
-                height=img.height,
-                thumb=bytes(img.thumb),
-                thumb_mime=img.thumb_mime,
-            ),
-            system_event=msg.system_event,
-            system_user=msg.system_user,
-            seq=seq,
-            mentions=tuple(mention_names.split()),
+    return _made(msg, message_id, row[1], seq), True
+
+
+_INSERT_MANY = (
+    "INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id, system_event,"
+    " system_user, mentions, mention_room, seq)"
+    " SELECT room_id, sender_id, ts, kind, text, client_id, system_event, system_user,"
+    " mentions, mention_room, seq FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+    " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],"
+    " $11::bigint[]) WITH ORDINALITY AS v(room_id, sender_id, ts, kind, text, client_id,"
+    " system_event, system_user, mentions, mention_room, seq, n) ORDER BY n"
+    " ON CONFLICT (sender_id, client_id) DO NOTHING"
+    " RETURNING id, room_id, seq, (SELECT u.name FROM users u WHERE u.id = messages.sender_id)"
+)
+
+
+class _NotPlain(Exception):
+    """The one-statement path does not apply after all (a room gone, a retry): roll back."""
+
+
+def _plain(batch: Sequence[Pending]) -> bool:
+    """Only messages that are one row each (no image, file, reply or mention rows), and no
+    client id twice: the common batch, stored by one statement."""
+    keys = set()
+    for msg, _ in batch:
+        if msg.image or msg.upload_id or msg.reply_to is not None or msg.mentions.user_ids:
+            return False
+        if msg.client_id is not None:
+            key = (msg.sender_id, msg.client_id)
+            if key in keys:
+                return False
+            keys.add(key)
+    return True
+
+
+async def _insert_many(
+    conn: asyncpg.Connection, batch: Sequence[Pending], seqs: dict[str, int]
+) -> list[InsertResult]:
+    """Plain messages in one ``INSERT ... SELECT FROM unnest`` (ids drawn in batch order).
+
+    Raises _NotPlain when a row did not go in (a retry of a stored client id) or a room is
+    gone: the caller rolls back and takes the per-message path, which handles both."""
+    if any(msg.room not in seqs for msg, _ in batch):
+        raise _NotPlain
+    taken: list[int] = []
+    for msg, _ in batch:
+        seqs[msg.room] += 1
+        taken.append(seqs[msg.room])
+    msgs = [msg for msg, _ in batch]
+    rows = await conn.fetch(
+        _INSERT_MANY,
+        [m.room for m in msgs],
+        [m.sender_id for m in msgs],
+        [m.ts for m in msgs],
+        [m.kind for m in msgs],
+        [m.text for m in msgs],
+        [m.client_id for m in msgs],
+        [m.system_event for m in msgs],
+        [m.system_user for m in msgs],
+        [" ".join(m.mentions.names) for m in msgs],
+        [int(m.mentions.room) for m in msgs],
+        taken,
+    )
+    if len(rows) != len(msgs):
+        raise _NotPlain
+    stored = {(row[1], int(row[2])): row for row in rows}
+    results: list[InsertResult] = []
+    for msg, seq in zip(msgs, taken, strict=True):
+        row = stored[(msg.room, seq)]
+        results.append((_made(msg, int(row[0]), row[3], seq), True))
+    return results
+
+
+def _made(msg: NewMessage, message_id: int, sender: str | None, seq: int) -> MessageRecord:
+    """A new message as a read would return it, built from what was just written."""
+    img = msg.image
+    return MessageRecord(
+        id=message_id,
+        room=msg.room,
+        sender_id=msg.sender_id,
+        sender=sender,
+        ts=msg.ts,
+        kind=msg.kind,
+        text=msg.text,
+        client_id=msg.client_id,
+        image=None
+        if img is None
+        else ImageRecord(
+            id=img.id,
+            mime=img.mime,
+            name=img.name,
+            size=len(img.data),
+            width=img.width,
+            height=img.height,
+            thumb=bytes(img.thumb),
+            thumb_mime=img.thumb_mime,
         ),
-        True,
+        system_event=msg.system_event,
+        system_user=msg.system_user,
+        seq=seq,
+        mentions=tuple(" ".join(msg.mentions.names).split()),
     )
 
 
 async def insert_fast(conn: asyncpg.Connection, batch: Sequence[Pending]) -> list[InsertResult]:
-    """The batch in one transaction, no savepoints; any failure raises (and rolls back)."""
+    """The batch in one transaction, no savepoints; any failure raises (and rolls back).
+
+    A batch of plain messages (the usual one) is one INSERT statement: five round trips
+    per batch (BEGIN, lock, insert, seqs, COMMIT) whatever its size. Otherwise one
+    statement per message, more for images, mentions and files."""
+    if len(batch) > 1 and _plain(batch):
+        try:
+            async with conn.transaction():
+                before = await _lock_rooms(conn, batch)
+                seqs = dict(before)
+                results = await _insert_many(conn, batch, seqs)
+                await _write_seqs(conn, before, seqs)
+            return results
+        except _NotPlain:
+            pass
     async with conn.transaction():
         before = await _lock_rooms(conn, batch)
         seqs = dict(before)
