@@ -212,7 +212,9 @@ def _plain(batch: Sequence[Pending]) -> bool:
     client id twice: the common batch, stored by one statement."""
     keys = set()
     for msg, _ in batch:
-        if msg.image or msg.upload_id or msg.reply_to is not None or msg.mentions.user_ids:
+        if msg.image is not None or msg.upload_id is not None or msg.reply_to is not None:
+            return False
+        if msg.mentions.user_ids:
             return False
         if msg.client_id is not None:
             key = (msg.sender_id, msg.client_id)
