@@ -50,6 +50,30 @@ class _PooledStorage(Protocol):
     def pool_stats(self) -> Any: ...
 
 
+@runtime_checkable
+class _EstimatingStorage(Protocol):
+    """A storage whose exact message count is too dear for every scrape (PostgreSQL)."""
+
+    async def message_count_estimate(self) -> int: ...
+
+
+async def _stored_lines(storage: Any) -> list[str]:
+    if isinstance(storage, _EstimatingStorage):
+        stored = await storage.message_count_estimate()
+        help_text = (
+            "Messages currently stored, estimated from PostgreSQL's planner statistics "
+            "(pg_class.reltuples): cheap on a large database, not an exact count."
+        )
+    else:
+        stored = await storage.message_count()
+        help_text = "Messages currently stored."
+    return [
+        f"# HELP parley_messages_stored {help_text}",
+        "# TYPE parley_messages_stored gauge",
+        f"parley_messages_stored {stored}",
+    ]
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         import base64
@@ -199,7 +223,6 @@ def _pool_lines(storage: Any) -> list[str]:
 async def metrics(request: web.Request) -> web.Response:
     chat = request.app[CHAT_KEY]
     m = chat.metrics
-    stored = await chat.storage.message_count()
     lines = [
         "# HELP parley_connections Open Socket.IO connections.",
         "# TYPE parley_connections gauge",
@@ -213,9 +236,7 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP parley_images_total Image messages accepted since start.",
         "# TYPE parley_images_total counter",
         f"parley_images_total {m.images_total}",
-        "# HELP parley_messages_stored Messages currently stored.",
-        "# TYPE parley_messages_stored gauge",
-        f"parley_messages_stored {stored}",
+        *await _stored_lines(chat.storage),
         "# HELP parley_connections_total Connections accepted since start.",
         "# TYPE parley_connections_total counter",
         f"parley_connections_total {m.connections_total}",

@@ -24,16 +24,34 @@ ServerFactory = Callable[..., Awaitable[RunningServer]]
 TEST_BACKEND = os.environ.get("PARLEY_TEST_BACKEND", "sqlite")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: the test reads or writes the SQLite file itself, so its servers run on "
+        "SQLite whatever PARLEY_TEST_BACKEND says (it still runs on the postgres pass)",
+    )
+
+
+def backend_for(request: pytest.FixtureRequest) -> str:
+    """The backend this test's in-process servers use: ``sqlite_only`` pins SQLite."""
+    if request.node.get_closest_marker("sqlite_only") is not None:
+        return "sqlite"
+    return TEST_BACKEND
+
+
 @pytest.fixture
-async def server_factory(tmp_path: Path) -> AsyncIterator[ServerFactory]:
+async def server_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
     """Start servers with ServerConfig overrides on the test's loop; all stop at teardown."""
+    backend = backend_for(request)
     running: list[RunningServer] = []
     databases: dict[Path, str] = {}
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> RunningServer:
             overrides.setdefault("data_dir", tmp_path / f"server{len(running)}")
-            if TEST_BACKEND == "postgres" and "database_url" not in overrides:
+            if backend == "postgres" and "database_url" not in overrides:
                 from tests.support.services import throwaway_database
 
                 data_dir = Path(overrides["data_dir"])

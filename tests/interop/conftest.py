@@ -1,13 +1,15 @@
 """Fixtures that run the Node interop scripts against a real Parley server.
 
 The server runs as ``python -m server`` in a child process (``ServerProcess``) with a temp
-data dir. Each script takes ``URL TRANSPORT PREFIX [args]`` and prints one JSON line.
+data dir, and on a throwaway PostgreSQL database under ``PARLEY_TEST_BACKEND=postgres``.
+Each script takes ``URL TRANSPORT PREFIX [args]`` and prints one JSON line.
 Without Node or ``node_modules`` the tests skip locally, but FAIL under CI
 (``CI`` set or ``PARLEY_REQUIRE_NODE=1``), so a broken CI image cannot hide them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_BACKEND
 from tests.interop.harness import (
     INTEROP_DIR,
     SCRIPT_TIMEOUT_S,
@@ -25,6 +28,7 @@ from tests.interop.harness import (
     unique_prefix,
 )
 from tests.support.server_process import ServerProcess
+from tests.support.services import throwaway_database
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +44,26 @@ def node_bin() -> str:
 
 
 @pytest.fixture(scope="session")
-def interop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("interop-server"))
+def interop_database() -> Iterator[str | None]:
+    """Under ``PARLEY_TEST_BACKEND=postgres`` a throwaway database for the interop server
+    (created and dropped on loops of their own: the fixture is synchronous); else None."""
+    if TEST_BACKEND != "postgres":
+        yield None
+        return
+    database = throwaway_database()
+    url = asyncio.run(database.__aenter__())
+    try:
+        yield url
+    finally:
+        asyncio.run(database.__aexit__(None, None, None))
+
+
+@pytest.fixture(scope="session")
+def interop_server(
+    tmp_path_factory: pytest.TempPathFactory, interop_database: str | None
+) -> Iterator[ServerProcess]:
+    extra = [] if interop_database is None else ["--database", interop_database]
+    server = ServerProcess(tmp_path_factory.mktemp("interop-server"), *extra)
     server.start()
     try:
         yield server

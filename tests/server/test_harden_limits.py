@@ -320,6 +320,7 @@ async def test_private_rooms_and_dms_are_invisible_to_non_members(connect: Conne
 # -- files on disk -------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 async def test_data_dir_and_database_files_are_private(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:

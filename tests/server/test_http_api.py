@@ -55,6 +55,7 @@ async def test_healthz_and_metrics(
         text = await r.text()
     assert "parley_connections 1" in text
     assert "# TYPE parley_messages_total counter" in text
+    assert "# TYPE parley_messages_stored gauge" in text
 
 
 async def test_login_rooms_and_history(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +20,8 @@ from PIL import Image
 from server.app import RunningServer
 from server.http_api import CHAT_KEY
 from server.protocol import GENERAL_ROOM, ErrorCode, Event
+from server.storage.postgres.blobs import MARKER, PgBlobStore
+from server.storage.uploads import FileStore
 from tests.conftest import ServerFactory
 from tests.server.conftest import Connect
 from tests.server.helpers import ChatTestClient
@@ -68,11 +69,29 @@ async def send_file(client: ChatTestClient, upload_id: str, **fields: Any) -> di
     return await client.call(Event.MESSAGE_SEND, {**payload, **fields})
 
 
-def stored_files(server: RunningServer) -> list[str]:
-    root = Path(server.app[CHAT_KEY].config.data_dir) / "files"
-    return sorted(p.name for p in root.iterdir() if p.name != ".tmp") + sorted(
-        "tmp/" + p.name for p in (root / ".tmp").iterdir()
-    )
+async def partial_uploads(server: RunningServer) -> dict[str, int]:
+    """Uploads still being received -> bytes stored so far, asked of the handler's blob
+    store: temporary files on disk (SQLite) or marked chunks in ``upload_chunks`` (PG)."""
+    store = server.app[CHAT_KEY].files.store
+    if isinstance(store, PgBlobStore):
+        rows = await store.pool.fetch(
+            "SELECT m.upload_id, COALESCE(SUM(octet_length(c.data)), 0) AS size"
+            " FROM upload_chunks m"
+            " LEFT JOIN upload_chunks c ON c.upload_id = m.upload_id AND c.n >= 0"
+            " WHERE m.n = $1 GROUP BY m.upload_id",
+            MARKER,
+        )
+        return {row["upload_id"]: int(row["size"]) for row in rows}
+    assert isinstance(store, FileStore), type(store)
+    return {p.name: p.stat().st_size for p in store.tmp.iterdir()}
+
+
+async def stored_files(server: RunningServer) -> list[str]:
+    """Ids of the stored files, then ``tmp/<id>`` for uploads still being received: from
+    the blob store, so it holds on both backends (PG keeps the bytes in the database)."""
+    store = server.app[CHAT_KEY].files.store
+    partial = await partial_uploads(server)
+    return sorted(await store.stored_ids()) + sorted("tmp/" + name for name in partial)
 
 
 async def test_a_file_is_uploaded_sent_and_downloaded(
@@ -178,7 +197,7 @@ async def test_an_uploaded_image_becomes_an_image_message(
     assert max(thumb.size) <= 320
     assert (await alice.ok(Event.MEDIA_GET, {"id": up["id"]}))["data"] == data
     # the bytes now live with the image; the upload's copy is gone
-    assert stored_files(server) == []
+    assert await stored_files(server) == []
 
 
 async def test_a_broken_image_is_sent_as_a_file(
@@ -294,7 +313,7 @@ async def test_names_are_for_display_only(
         assert up["name"] == shown, raw
     assert (await upload(http, server, alice, b"data", None))["name"] == "file"
     # whatever the name, the bytes are stored under the server's own id
-    assert all(len(name) == 32 for name in stored_files(server))
+    assert all(len(name) == 32 for name in await stored_files(server))
 
 
 async def test_oversize_uploads_are_too_large_and_keep_nothing(
@@ -319,7 +338,7 @@ async def test_oversize_uploads_are_too_large_and_keep_nothing(
         async with http.post(f"{server.url}/api/media?name=big", data=body(), headers=auth) as resp:
             assert resp.status == 413
             assert (await resp.json())["error"]["code"] == "too_large"
-        assert stored_files(server) == []
+        assert await stored_files(server) == []
         # exactly the limit is fine
         up = await upload(http, server, alice, b"z" * (64 * 1024), "edge")
         assert up["size"] == 64 * 1024
@@ -343,10 +362,10 @@ async def test_deleting_a_file_message_erases_its_bytes(
     alice = await connect("alice")
     up = await upload(http, server, alice, b"to be deleted")
     message = (await send_file(alice, up["id"]))["message"]
-    assert stored_files(server) == [up["id"]]
+    assert await stored_files(server) == [up["id"]]
     tomb = await alice.ok(Event.MESSAGE_DELETE, {"room": GENERAL_ROOM, "id": message["id"]})
     assert tomb["message"]["deleted"] is True and tomb["message"]["file"] is None
-    assert stored_files(server) == []
+    assert await stored_files(server) == []
     assert await alice.error(Event.MEDIA_GET, {"id": up["id"]}) == ErrorCode.NOT_FOUND
     async with http.get(
         f"{server.url}/media/{up['id']}", headers={"Authorization": f"Bearer {token(alice)}"}
@@ -367,7 +386,7 @@ async def test_closing_a_room_erases_its_files(
     assert ack["ok"] is True
     assert (await send_file(alice, kept["id"]))["ok"] is True
     await alice.ok(Event.ROOM_CLOSE, {"room": "doomed"})
-    assert stored_files(server) == [kept["id"]]
+    assert await stored_files(server) == [kept["id"]]
 
 
 async def test_unused_uploads_expire(
@@ -390,7 +409,7 @@ async def test_unused_uploads_expire(
         later = media.now_ms() + 2 * 3600 * 1000
         monkeypatch.setattr(media, "now_ms", lambda: later)
         assert await files.expire() == 1
-        assert stored_files(server) == [used["id"]]
+        assert await stored_files(server) == [used["id"]]
         assert (await send_file(alice, unused["id"]))["error"]["code"] == ErrorCode.NOT_FOUND
     finally:
         await alice.disconnect()
@@ -435,7 +454,6 @@ async def test_a_client_gone_mid_upload_leaves_nothing_and_no_error(
     import logging
 
     alice = await connect("alice")
-    tmp = Path(server.app[CHAT_KEY].config.data_dir) / "files" / ".tmp"
     _, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         (
@@ -445,14 +463,14 @@ async def test_a_client_gone_mid_upload_leaves_nothing_and_no_error(
     )
     writer.write(b"x" * 2_000_000)
     await writer.drain()
-    async with asyncio.timeout(10):  # a condition on the disk, polled
-        while not any(p.stat().st_size > 0 for p in tmp.iterdir()):
+    async with asyncio.timeout(10):  # a condition on the blob store, polled
+        while not any(size > 0 for size in (await partial_uploads(server)).values()):
             await asyncio.sleep(0.01)
     writer.transport.abort()
     async with asyncio.timeout(10):
-        while list(tmp.iterdir()):
+        while await partial_uploads(server):
             await asyncio.sleep(0.01)
-    assert stored_files(server) == []
+    assert await stored_files(server) == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     # the server carries on
     assert (await upload_ok(server, alice))["size"] == 3

@@ -46,6 +46,7 @@ def v1_messages() -> dict[str, list[tuple[int, str]]]:
         conn.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_v1_data_dir_upgrades_in_place_and_keeps_every_message(
     server_factory: ServerFactory, v1_dir: Path, transport: str
 ) -> None:

@@ -240,6 +240,7 @@ async def test_image_captions_are_searched(connect: Connect) -> None:
     assert [m["kind"] for m in found] == ["image"]
 
 
+@pytest.mark.sqlite_only
 async def test_messages_stored_before_the_upgrade_are_found(
     server_factory: ServerFactory, tmp_path: Any, transport: str
 ) -> None:
@@ -287,6 +288,7 @@ async def test_searches_have_a_rate_limit_of_their_own(
     await alice.send(GENERAL_ROOM, "still fine")
 
 
+@pytest.mark.sqlite_only
 async def test_a_search_over_its_time_budget_is_refused_cleanly(
     connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
