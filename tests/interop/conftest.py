@@ -46,16 +46,21 @@ def node_bin() -> str:
 @pytest.fixture(scope="session")
 def interop_database() -> Iterator[str | None]:
     """Under ``PARLEY_TEST_BACKEND=postgres`` a throwaway database for the interop server
-    (created and dropped on loops of their own: the fixture is synchronous); else None."""
+    (the fixture is synchronous: a loop of its own creates and drops it; one loop, not two
+    ``asyncio.run``, whose shutdown would finalise the generator and drop it at once)."""
     if TEST_BACKEND != "postgres":
         yield None
         return
+    loop = asyncio.new_event_loop()
     database = throwaway_database()
-    url = asyncio.run(database.__aenter__())
     try:
-        yield url
+        url = loop.run_until_complete(database.__aenter__())
+        try:
+            yield url
+        finally:
+            loop.run_until_complete(database.__aexit__(None, None, None))
     finally:
-        asyncio.run(database.__aexit__(None, None, None))
+        loop.close()
 
 
 @pytest.fixture(scope="session")
