@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -100,10 +101,19 @@ class Cluster:
         return client
 
     async def close(self) -> None:
-        for client in self.clients:
-            await client.disconnect()
-        for server in reversed(self.servers):
-            await server.stop()
+        # A teardown hung here three times in one loaded CI run (never reproduced): bounded,
+        # and on a hang every pending task's stack is printed, so the cause can be found.
+        try:
+            async with asyncio.timeout(60):
+                for client in self.clients:
+                    await client.disconnect()
+                for server in reversed(self.servers):
+                    await server.stop()
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                if not task.done():
+                    task.print_stack(file=sys.stderr)
+            raise
 
 
 def node(server: RunningServer) -> ClusterNode:
