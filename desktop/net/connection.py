@@ -25,6 +25,7 @@ import socketio
 from PySide6.QtNetwork import QNetworkInformation
 
 from desktop.net.core import ClientCore, RequestError
+from desktop.net.tasks import cancel_and_wait
 from server.protocol import ErrorCode, Event
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class ConnectionMixin(ClientCore):
         self._announced_session = False
         first: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._supervisor = asyncio.ensure_future(self._run(first))
+        # a supervisor cancelled before its first step never runs _run's except clause
+        self._supervisor.add_done_callback(lambda _task: _resolve(first, False))
         return await first
 
     async def switch_to(self, url: str, auth: dict[str, str]) -> str | None:
@@ -129,9 +132,11 @@ class ConnectionMixin(ClientCore):
         self._want_connected = False
         self._wake_reconnect.set()
         supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None and not supervisor.done():
-            supervisor.cancel()
-            await asyncio.gather(supervisor, return_exceptions=True)
+        if supervisor is not None:
+            # not one cancel() and gather(): a cancel that lands as the session comes up
+            # is swallowed by a wait_for (desktop.net.tasks) and the supervisor then
+            # waited for the connection to drop, and this for the supervisor, forever
+            await cancel_and_wait(supervisor)
         await self._drop_connection()
         await self._cancel_tasks()
         self._stop_typing_timer()
@@ -224,6 +229,8 @@ class ConnectionMixin(ClientCore):
                 else:
                     failures = 0
                     _resolve(first, True)
+                    if not self._want_connected:  # disconnecting: its cancel was swallowed
+                        return
                     assert self._lost is not None
                     await asyncio.shield(self._lost)
                     await self._drop_connection()

@@ -25,6 +25,7 @@ from desktop.models.member_list import MemberListModel
 from desktop.models.message_list import MessageListModel
 from desktop.models.room_list import RoomListModel
 from desktop.net.outbox import Outbox, OutboxEntry
+from desktop.net.tasks import cancel_and_wait
 from desktop.state.members import MemberStore
 from desktop.state.messages import MessageStore
 from desktop.state.rooms import RoomStore
@@ -239,11 +240,7 @@ class ClientCore(QObject):
             logger.error("background task failed", exc_info=exc)
 
     async def _cancel_tasks(self) -> None:
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)  # one cancel() may be swallowed: desktop.net.tasks
         self._tasks.clear()
 
     def _is_own(self, msg: Message) -> bool:

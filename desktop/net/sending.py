@@ -20,6 +20,7 @@ from desktop.net.connection import Handler
 from desktop.net.core import SEND_TIMEOUT_S, ClientCore, RequestError
 from desktop.net.media import sniff_mime
 from desktop.net.outbox import OutboxEntry, is_retryable
+from desktop.net.tasks import cancel_and_wait
 from desktop.state.types import DeliveryStatus, ImageInfo, Message
 from server.protocol import DeliveryState, Event
 
@@ -131,9 +132,8 @@ class SendingMixin(ClientCore):
 
     async def _stop_flushing(self) -> None:
         flush, self._flush_task = self._flush_task, None
-        if flush is not None and not flush.done():
-            flush.cancel()
-            await asyncio.gather(flush, return_exceptions=True)
+        if flush is not None:
+            await cancel_and_wait(flush)  # one cancel() may be swallowed: desktop.net.tasks
 
     async def _flush_outbox(self) -> None:
         """Send queued messages one at a time, in order, while connected."""

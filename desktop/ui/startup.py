@@ -34,6 +34,7 @@ from PySide6.QtCore import QObject, Qt
 
 from desktop.net.client import ChatClient
 from desktop.net.embedded import EmbeddedServer
+from desktop.net.tasks import cancel_and_wait
 from desktop.settings import AppSettings
 from desktop.ui.dialogs import FirstRunDialog, FormDialog, SignInDialog, lan_address
 from desktop.ui.main_window import MainWindow
@@ -402,12 +403,7 @@ class StartupController(QObject):
     # ------------------------------------------------------------------ shutdown
     async def shutdown(self) -> None:
         """Disconnect, then stop the embedded server; safe to call twice."""
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current and not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)  # one cancel() may be swallowed: desktop.net.tasks
         with contextlib.suppress(Exception):
             await self.client.disconnect()
         if self.embedded is not None:
