@@ -9,6 +9,7 @@ are routed into ``logging`` so a clean run prints nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -83,16 +84,16 @@ def run_on_qasync(app: QApplication, coro: Coroutine[Any, Any, T]) -> T:
 
 async def _drain() -> None:
     """Cancel and await whatever tasks are left, so nothing warns at exit."""
+    from desktop.net.tasks import cancel_and_wait
+
     current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+    await cancel_and_wait(*(t for t in asyncio.all_tasks() if t is not current))
 
 
-async def _session(app: QApplication, opts: Options, password: str | None) -> int:
+async def _session(app: QApplication, opts: Options, password: str | None,
+                   quit_signals: list[int]) -> int:
     from desktop.net.client import ChatClient
+    from desktop.net.tasks import cancel_and_wait
     from desktop.settings import AppSettings
     from desktop.ui.main_window import MainWindow
     from desktop.ui.startup import RemoteLogin, StartupController
@@ -111,13 +112,14 @@ async def _session(app: QApplication, opts: Options, password: str | None) -> in
     window.closed.connect(closed.set)
     _install_signal_handlers(window.close)
     window.show()
+    if quit_signals:  # Ctrl+C or SIGTERM while the app was still loading
+        logger.debug("quit signal received while starting; closing the window")
+        window.close()
     starting = asyncio.ensure_future(controller.start())
     try:
         await closed.wait()
     finally:
-        if not starting.done():
-            starting.cancel()
-            await asyncio.gather(starting, return_exceptions=True)
+        await cancel_and_wait(starting)  # not one cancel(): see desktop.net.tasks
         await controller.shutdown()
         window.deleteLater()
     return 0
@@ -161,8 +163,22 @@ def _install_signal_handlers(close: Any) -> None:
 _wakeup_sockets: list[socket.socket] = []
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the app (or the self-test); returns the exit code."""
+def catch_quit_signals(quit_signals: list[int]) -> None:
+    """Until the window exists, Ctrl+C and SIGTERM are only noted in ``quit_signals``
+    (the window then closes at once): no KeyboardInterrupt traceback from the middle of
+    an import, no SIGTERM kill in the middle of a write. ``python -m desktop`` does this
+    before it imports Qt (desktop/__main__.py); the ``parley`` script does it here."""
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda number, _frame: quit_signals.append(number))
+    except ValueError:  # not the main thread (embedded use)
+        pass
+
+
+def main(argv: list[str] | None = None, quit_signals: list[int] | None = None) -> int:
+    """Parse the command line and run the app (or the self-test); returns the exit code.
+
+    ``quit_signals``: the list ``catch_quit_signals`` fills (a quit asked for already)."""
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse printed already
@@ -173,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     if opts.self_test:
         from desktop.selftest import run_self_test
 
+        if quit_signals is not None:  # no window to close: Ctrl+C stops it the usual way
+            if quit_signals:
+                return 130
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
         return run_self_test(opts)
     password: str | None = None
     if opts.server:
@@ -182,9 +204,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"parley: cannot read the password file: {exc}", file=sys.stderr)
             return 2
     app = ensure_application()
-    return run_on_qasync(app, _session(app, opts, password))
+    return run_on_qasync(app, _session(app, opts, password,
+                                       quit_signals if quit_signals is not None else []))
 
 
-def run() -> None:
-    """The ``parley`` gui-script entry point."""
-    sys.exit(main(sys.argv[1:]))
+def run(quit_signals: list[int] | None = None) -> None:
+    """The ``parley`` gui-script entry point (and ``python -m desktop``'s, which has
+    caught the quit signals earlier, into ``quit_signals``)."""
+    if quit_signals is None:
+        quit_signals = []
+        catch_quit_signals(quit_signals)
+    sys.exit(main(sys.argv[1:], quit_signals))
