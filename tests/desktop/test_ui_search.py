@@ -144,10 +144,16 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     target = row_index(timeline, needle["id"])
     assert target.isValid()
     assert timeline.viewport().rect().intersects(timeline.visualRect(target))
-    # loaded around it: the history from it to the newest, with no gap
+    # loaded around it in two requests, however far back: the needle with history on
+    # both sides, and a gap up to the newest page the room opened with
     held = [m.id for m in alice.messages.messages("general") if m.id is not None]
     assert needle["id"] in held and held == sorted(held)
-    assert alice.messages.count("general") >= 321
+    assert alice.messages.count("general") <= 50 + 101
+    [(gap_lo, gap_hi)] = alice.messages.gaps("general")
+    assert needle["id"] < gap_lo < gap_hi
+    window_model = timeline.window_model
+    assert window_model is not None and not window_model.live
+    assert not timeline.is_at_bottom() and not timeline.jump_button.isHidden()
     # the keyboard focus is on the message opened, and stays on it as rows arrive above
     assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
     def all_loaded() -> bool:  # what reaching the top again and again does
@@ -155,7 +161,8 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
         return "general" in window._no_more_history
 
     qtbot.waitUntil(all_loaded, timeout=10000)
-    assert alice.messages.count("general") >= 441
+    texts = [m.text for m in alice.messages.messages("general")]
+    assert sum(1 for t in texts if t.startswith("early ")) == 120
     timeline.source_model().flush()
     qtbot.wait(50)  # the view's delayed layout
     assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
@@ -168,6 +175,18 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     qtbot.keyClick(timeline, Qt.Key.Key_R)
     assert window.replies.mode == "reply" and window.replies.target is not None
     assert window.replies.target.id == needle["id"]
+
+    # scrolling down through the gap fills it page by page until the present is reached
+    bar = timeline.verticalScrollBar()
+
+    def scrolled_to_present() -> bool:
+        bar.setValue(bar.maximum())
+        return window_model.live and not alice.messages.gaps("general")
+
+    qtbot.waitUntil(scrolled_to_present, timeout=20000)
+    held = [m.id for m in alice.messages.messages("general") if m.id is not None]
+    assert held == sorted(set(held)) and len(held) >= 441
+    qtbot.waitUntil(timeline.is_at_bottom)
 
 
 def test_all_rooms_search_lists_each_room_and_opens_the_chosen_one(
