@@ -272,9 +272,14 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
                 room_id, read_up_to + 1):
             return  # the first unread message is held
 
+        moves = self.timeline.moves
+
         def done(_found: bool) -> None:
+            # the view goes there unless the user went elsewhere meanwhile (a search
+            # result, a scroll); the divider is drawn either way
             if self.current_room == room_id:
-                self.timeline.set_unread(unread, read_up_to)
+                self.timeline.set_unread(unread, read_up_to,
+                                         move=not self.timeline.moved_since(moves))
 
         def failed(message: str) -> None:  # offline: the room stays at the newest page
             logger.info("could not load the history at the first unread: %s", message)

@@ -44,6 +44,7 @@ class TimelineJumpMixin(TimelineInputView):
         _new_below: int
         _unread_pending: int
         _unread_read_up_to: int | None
+        moves: int
         overlays: TimelineOverlays
         seen: SeenTracker
 
@@ -51,11 +52,12 @@ class TimelineJumpMixin(TimelineInputView):
         def relayout(self) -> None: ...
         def is_at_bottom(self) -> bool: ...
 
-    def set_unread(self, unread: int, read_up_to: int | None = None) -> None:
+    def set_unread(self, unread: int, read_up_to: int | None = None, move: bool = True) -> None:
         """Draw "New messages" above the first of the room's ``unread`` messages and open
         the room there if it is off-screen (else stay at the bottom). Called as the room
         opens (``read_up_to``: the read position then, when the server gave one); with no
-        rows yet, it is resolved when the first rows arrive."""
+        rows yet, it is resolved when the first rows arrive. ``move`` False: only
+        draw the divider (the user has moved elsewhere meanwhile)."""
         source = self.source_model()
         finder = getattr(source, "first_unread_id", None)
         if read_up_to is not None:
@@ -72,7 +74,7 @@ class TimelineJumpMixin(TimelineInputView):
         self._unread_pending = 0
         message_id = finder(unread, self._unread_read_up_to)
         self._set_marker(message_id)
-        if message_id is None:
+        if message_id is None or not move:
             return
         self._show_marker(message_id, unread)
 
@@ -126,6 +128,7 @@ class TimelineJumpMixin(TimelineInputView):
     def show_message(self, message_id: int) -> QModelIndex:
         """Scroll a held message to the middle of the view and focus it (the window grows
         to reach it); the view index, invalid when the room does not hold it."""
+        self.moves += 1
         source = self.source_model()
         flush = getattr(source, "flush", None)
         if flush is not None:

@@ -253,9 +253,17 @@ class TimelineScrollMixin(TimelineInputView):
     def on_scrollbar_action_triggered(self, _action: int) -> None:
         self._mark_user_scroll()
 
+    moves = 0  # the user's scrolls and jumps so far (see ``moved_since``)
+
+    def moved_since(self, moves: int) -> bool:
+        """True when the user scrolled or jumped since ``moves`` was read: a position
+        that was being loaded meanwhile (the first unread) must not yank the view."""
+        return self.moves != moves
+
     def _mark_user_scroll(self) -> None:
         """The next scroll is the user's (wheel, keys, scroll bar): it shows the date pill;
         the view's own scrolling (to the bottom, to the divider) does not."""
+        self.moves += 1
         self._user_scroll = True
         QTimer.singleShot(0, self._end_user_scroll)
 
@@ -269,6 +277,7 @@ class TimelineScrollMixin(TimelineInputView):
         return day_label(ts) if isinstance(ts, int) else ""
 
     def scroll_to_latest(self) -> None:
+        self.moves += 1
         self._stick_bottom = True
         self._anchor = None
         self._new_below = 0

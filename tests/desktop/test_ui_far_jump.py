@@ -5,7 +5,6 @@ below, and scrolling fills the gap from either side until the history is whole."
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -13,16 +12,9 @@ from PySide6.QtCore import Qt
 from desktop.models.message_list import MessageRoles
 from desktop.net.client import ChatClient
 from desktop.ui.conversation import row_index
-from tests.desktop.ui_helpers import make_window  # noqa: F401
+from tests.desktop.ui_helpers import make_window, send_as  # noqa: F401
 
 FILLER = 600
-
-
-def _send(run: Any, peer: Any, text: str, room: str = "general", **extra: Any) -> dict:
-    ack = run(peer.call("message:send", {"room": room, "text": text,
-                                         "client_id": str(uuid.uuid4()), **extra}))
-    assert ack["ok"], ack
-    return dict(ack["message"])
 
 
 def _history_requests(client: ChatClient, calls: list[dict]) -> None:
@@ -44,11 +36,11 @@ def test_a_parent_far_back_opens_in_the_middle_and_the_gap_fills_both_ways(
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
     for i in range(30):
-        _send(run, bob, f"early {i}")
-    parent = _send(run, bob, "the very first question")
+        send_as(run, bob, f"early {i}")
+    parent = send_as(run, bob, "the very first question")
     for i in range(FILLER):
-        _send(run, bob, f"filler {i}")
-    reply = _send(run, bob, "answering the first", reply_to=parent["id"])
+        send_as(run, bob, f"filler {i}")
+    reply = send_as(run, bob, "answering the first", reply_to=parent["id"])
     alice: ChatClient = make_client(server_url, "alice")
     window = make_window(alice)
     window.show_room("general")
@@ -80,7 +72,7 @@ def test_a_parent_far_back_opens_in_the_middle_and_the_gap_fills_both_ways(
 
     # a new message while the view sits in the middle: held, not shown, nothing moves
     top_before = timeline.visualRect(target).top()
-    news = _send(run, bob, "news while you read old stuff")
+    news = send_as(run, bob, "news while you read old stuff")
     qtbot.waitUntil(lambda: alice.messages.get("general", news["id"]) is not None)
     timeline.source_model().flush()
     qtbot.wait(60)
@@ -131,16 +123,16 @@ def test_a_room_with_more_unread_than_loaded_opens_at_the_first_unread(
     run(bob.call("room:join", {"room": "general"}))
     alice: ChatClient = make_client(server_url, "alice")
     for i in range(40):
-        _send(run, bob, f"read {i}")
-    last_read = _send(run, bob, "the last one alice read")
+        send_as(run, bob, f"read {i}")
+    last_read = send_as(run, bob, "the last one alice read")
     run(alice.disconnect())
     # alice read up to there on another device; then 300 more came
     other = make_peer(server_url, "alice")
     assert run(other.call("message:receipt", {"room": "general", "id": last_read["id"],
                                               "state": "read"}))["ok"]
-    first_new = _send(run, bob, "unread 0")
+    first_new = send_as(run, bob, "unread 0")
     for i in range(1, 300):
-        _send(run, bob, f"unread {i}")
+        send_as(run, bob, f"unread {i}")
     alice = make_client(server_url, "alice")  # a new device: it holds nothing yet
     room = alice.rooms.get("general")
     assert room is not None and room.unread == 300
@@ -158,3 +150,33 @@ def test_a_room_with_more_unread_than_loaded_opens_at_the_first_unread(
     assert window_model is not None and not window_model.live
     assert timeline.jump_button.text() == "300 new messages ↓"
     assert len(alice.messages.gaps("general")) == 1
+
+
+def test_a_jump_made_while_the_first_unread_loads_is_not_undone(
+    server_url: str, make_client: Any, make_peer: Any, make_window: Any,  # noqa: F811
+    run: Any, qtbot: Any,
+) -> None:
+    bob = make_peer(server_url, "bob")
+    run(bob.call("room:join", {"room": "general"}))
+    make_client(server_url, "alice")  # a member from here on
+    last_read = send_as(run, bob, "the last one alice read")
+    other = make_peer(server_url, "alice")
+    assert run(other.call("message:receipt", {"room": "general", "id": last_read["id"],
+                                              "state": "read"}))["ok"]
+    first_new = send_as(run, bob, "unread 0")
+    for i in range(1, 120):
+        send_as(run, bob, f"unread {i}")
+    alice = make_client(server_url, "alice")  # a new device: the newest page only
+    target = next(m for m in alice.messages.messages("general") if m.text == "unread 100")
+    assert target.id is not None
+    window = make_window(alice)
+    window.show_room("general")  # the history at the first unread starts loading
+    timeline = window.timeline
+    window.replies.jump_to(target.id)  # the user goes elsewhere before it comes
+    # it comes: the divider is drawn above the first unread, the view stays put
+    qtbot.waitUntil(lambda: timeline.unread_marker_id == first_new["id"], timeout=20000)
+    timeline.source_model().flush()
+    qtbot.wait(50)
+    assert timeline.currentIndex().data(MessageRoles.IdRole) == target.id
+    index = row_index(timeline, target.id)
+    assert timeline.viewport().rect().intersects(timeline.visualRect(index))
