@@ -94,6 +94,11 @@ class ClusterNode(NodeLink):
         self._chat = chat
         chat.ctx.link = self
         chat.connections.elsewhere = self.remote_users
+        # a backend that remembers rooms for sends (PostgreSQL) may do so only while the
+        # other nodes' changes reach it (the bus is up; a reconnect forgets everything)
+        guard = getattr(chat.storage, "guard_room_cache", None)
+        if guard is not None:
+            guard(lambda: self.bus.up)
         chat.messages.message_limiter.shared = RedisWindow(self, "msg")
         accounts = chat.accounts
         accounts.ip_attempts.shared = RedisWindow(self, "login-ip")
@@ -230,8 +235,12 @@ class ClusterNode(NodeLink):
         elif kind == envelope.DOWN:
             self._remote_discard(node.decode(), int(body))
         elif kind == envelope.GONE:
+            # a dead node may have committed a room change it never published
+            await chat.storage.invalidate_rooms(None)
             self._drop_node(str(body))
         elif kind == envelope.SYNC:
+            # a node back on the bus: what it changed while off it was never published
+            await chat.storage.invalidate_rooms(None)
             self._remote[node.decode()] = {int(u) for u in body}
             self._recount()
 
@@ -281,6 +290,8 @@ class ClusterNode(NodeLink):
     async def _connected(self, reconnect: bool) -> None:
         """(Re)register this node and reload who is online elsewhere (runs before ``up``)."""
         chat = self.chat
+        # room changes published while this node was off the bus never reached it
+        await chat.storage.invalidate_rooms(None)
         registry = chat.connections
         counts: dict[str, int] = {}
         names: dict[str, str] = {}
