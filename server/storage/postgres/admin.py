@@ -109,11 +109,17 @@ class AdminStore(PostgresEngine):
             async with self._tx() as conn:
                 # the user's row first: a sign-in racing this waits for the commit, then fails
                 await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-                tokens = await conn.fetch("DELETE FROM tokens WHERE user_id = $1 RETURNING 1", user_id)
-                owned = await conn.fetch(
-                    "UPDATE rooms SET owner_id = $1 WHERE owner_id = $2 RETURNING 1", heir_id, user_id
+                tokens = await conn.fetch(
+                    "DELETE FROM tokens WHERE user_id = $1 RETURNING 1", user_id
                 )
-                left = await conn.fetch("DELETE FROM members WHERE user_id = $1 RETURNING 1", user_id)
+                owned = await conn.fetch(
+                    "UPDATE rooms SET owner_id = $1 WHERE owner_id = $2 RETURNING 1",
+                    heir_id,
+                    user_id,
+                )
+                left = await conn.fetch(
+                    "DELETE FROM members WHERE user_id = $1 RETURNING 1", user_id
+                )
                 # '' is no argon2 hash: no password ever matches it
                 await conn.execute(
                     "UPDATE users SET password_hash = '', disabled = 1, deleted_ms = $1 WHERE id = $2",

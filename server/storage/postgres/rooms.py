@@ -85,7 +85,9 @@ class RoomStore(PostgresEngine):
                 # the room's row first: a send to it waits for this delete, then finds no room
                 await conn.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room_id)
                 in_room = "SELECT id FROM messages WHERE room_id = $1"
-                await conn.execute(f"DELETE FROM reactions WHERE message_id IN ({in_room})", room_id)
+                await conn.execute(
+                    f"DELETE FROM reactions WHERE message_id IN ({in_room})", room_id
+                )
                 await conn.execute(
                     f"DELETE FROM message_mentions WHERE message_id IN ({in_room})", room_id
                 )
