@@ -13,8 +13,13 @@ dir, redis-server without persistence), so the run neither disturbs nor is distu
 other users of the machine's services, and their CPU can be counted. Reports deliveries/s,
 ack p50/p99, and CPU per part (nodes, HAProxy, PostgreSQL + Redis) as a share of one core.
 
-    python bench/cluster.py                          # single, pg1, pg2, pg3; N=50 S=5 M=200
-    python bench/cluster.py --configs single,pg3 --repeat 3
+    python bench/cluster.py                          # single, pg1, pg2, pg3; N=50 S=5 M=1000
+    python bench/cluster.py --configs single,pg2 -n 25 --window 10 --repeat 2
+    python bench/cluster.py --configs pg2 --profile /tmp/prof   # py-spy of every node
+
+The nodes run with ``--logins-per-minute 0`` (and no message or registration limits): all
+the bench's logins come from 127.0.0.1 through HAProxy, and the default per-address limit
+(60 a minute, shared by the nodes in Redis) refused the 56th.
 """
 
 from __future__ import annotations
@@ -198,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--clients", type=int, default=50)
     parser.add_argument("-s", "--senders", type=int, default=5)
-    parser.add_argument("-m", "--messages", type=int, default=200, help="per sender")
+    parser.add_argument("-m", "--messages", type=int, default=1000,
+                        help="per sender (200 ran for a quarter of a second: too short)")
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--configs", default="single,pg1,pg2,pg3",

@@ -18,6 +18,11 @@ A batch, in one transaction:
    pair) takes no seq and comes back as the stored message with ``created=False``;
 3. writes each room's last seq once, and commits.
 
+A batch of plain messages (the usual one: text, no image, file, reply or mention rows) does
+all three in ONE autocommit statement (``_INSERT_STATEMENT``: data-modifying CTEs, all or
+nothing), one round trip where the explicit transaction takes five; the ack still follows
+the statement's commit.
+
 Holding the room rows' locks from the first insert to COMMIT means that within a room ids
 (drawn from the identity sequence at insert) and seqs increase in commit order, however
 many nodes write. The fast path takes no savepoints. If anything fails in it (a raced
