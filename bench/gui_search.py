@@ -254,7 +254,7 @@ def main() -> int:
           f"{res['typing_worst'][0][2] if res['typing_worst'] else 0} ms) |")
     print(f"| last key to results on screen (median; 250 ms of it is the debounce) | recorded "
           f"| {res['answer_median_ms']:.0f} ms ({res['rows_median']:.0f} rows listed) |")
-    print(f"| opening a result far back (history paged in back to it, "
+    print(f"| opening a result far back (the history around it loaded, "
           f"{res['held_after_open']:,} messages held then) | recorded "
           f"| {res['open_ms']:.0f} ms, longest stall {res['open_stall_ms']:.0f} ms |")
     return 0

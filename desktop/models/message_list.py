@@ -291,11 +291,23 @@ class MessageListModel(MirrorListModel[Message]):
                 return row
         return None
 
-    def first_unread_id(self, unread: int) -> int | None:
-        """Where the "New messages" divider goes (see messages.first_unread_id)."""
+    def gap_rows(self) -> list[int]:
+        """The rows with an unknown stretch of history just above them, ascending (the
+        row of each gap's ``hi``; see MessageStore.add_range)."""
+        rows = []
+        for _lo, hi in self._store.gaps(self.room):
+            row = self.row_for_id(hi)
+            if row is not None:
+                rows.append(row)
+        return sorted(rows)
+
+    def first_unread_id(self, unread: int, read_up_to: int | None = None) -> int | None:
+        """Where the "New messages" divider goes (see messages.first_unread_id), from
+        ``read_up_to`` when given (the read position as the room was opened), else the
+        room's current one."""
         return first_unread_id(
             self._mirror.rows, unread, self.own_username or self._store.own_username,
-            self.read_position(),
+            read_up_to if read_up_to is not None else self.read_position(),
         )
 
     def row_for_client_id(self, client_id: str) -> int | None:

@@ -18,6 +18,13 @@ With ``follow_latest`` set (the user is at the bottom) a batch also trims the to
 Rows keep their source data unchanged (a window's top row may therefore have no header:
 the view grows the window before it is looked at).
 
+The room may hold separate stretches of history with gaps between them (a search result
+far back is loaded with the history *around* it, see MessageStore.add_range). The window
+never spans a gap: ``grow()`` and ``grow_down()`` stop at one (the view then asks for the
+gap to be filled from that side), and ``recenter()`` opens the window around a row in the
+middle of the room. Such a window is not **live**: it does not reach the newest row, rows
+appended below it are not shown, and ``go_live()`` brings it back to the newest rows.
+
 It is a QAbstractListModel (with ``mapToSource``/``mapFromSource`` like a proxy) rather
 than a QAbstractProxyModel: the view calls ``index()`` and ``rowCount()`` several times per
 row on every layout pass, and the list model's C++ ``index()`` plus a cached row count
@@ -66,7 +73,8 @@ class TimelineWindowModel(QAbstractListModel):
         self._insert_inside = False
         self._above_insert = False
         self._src: QAbstractItemModel = source
-        self._first = max(0, source.rowCount() - self.window_rows)
+        self.live = True  # the window reaches the newest row (see the module docstring)
+        self._first = self._newest_first()
         self._count = source.rowCount() - self._first
         self.follow_latest = False
         self._append_timer = QTimer(self)
@@ -100,6 +108,8 @@ class TimelineWindowModel(QAbstractListModel):
     def release(self) -> int:
         """Announce the rows appended since the last batch (the timer calls this)."""
         self._append_timer.stop()
+        if not self.live:
+            return 0
         self._last_release = time.monotonic()
         held = self.held
         if held > 0 and self.follow_latest and self._count + held > self.window_rows:
@@ -134,16 +144,86 @@ class TimelineWindowModel(QAbstractListModel):
         """True when the window starts at the source's first row (nothing more in memory)."""
         return self._first == 0
 
+    # ----- stretches of history and gaps between them
+    def _gap_rows(self) -> list[int]:
+        getter = getattr(self._src, "gap_rows", None)
+        return getter() if getter is not None else []
+
+    def bounds(self, row: int) -> tuple[int, int]:
+        """The source rows ``[top, bottom)`` of the stretch of history holding ``row``."""
+        top, bottom = 0, self._src.rowCount()
+        for gap in self._gap_rows():
+            if gap <= row:
+                top = gap
+            else:
+                bottom = gap
+                break
+        return top, bottom
+
+    def _newest_first(self) -> int:
+        rows = self._src.rowCount()
+        return max(self.bounds(rows - 1)[0] if rows else 0, rows - self.window_rows)
+
+    def at_stretch_top(self) -> bool:
+        """True when the window starts at its stretch's first row: above it lies the
+        room's start (``at_source_top``) or a gap."""
+        return self._first == self.bounds(self._first)[0]
+
+    def at_stretch_bottom(self) -> bool:
+        """True when a window that is not live ends at its stretch's last row (a gap)."""
+        end = self._first + self._count
+        return end >= self.bounds(max(0, end - 1))[1]
+
     def grow(self, rows: int = GROW_ROWS) -> int:
-        """Show up to ``rows`` more older rows from the source; returns how many."""
-        count = min(max(0, rows), self._first)
-        if count == 0:
+        """Show up to ``rows`` more older rows from the source, never across a gap;
+        returns how many."""
+        count = min(max(0, rows), self._first - self.bounds(self._first)[0])
+        if count <= 0:
             return 0
         self.beginInsertRows(QModelIndex(), 0, count - 1)
         self._first -= count
         self._count += count
         self.endInsertRows()
         return count
+
+    def grow_down(self, rows: int = GROW_ROWS) -> int:
+        """Show up to ``rows`` more newer rows below a window that is not live, never
+        across a gap; it becomes live when it reaches the newest row. How many."""
+        if self.live:
+            return 0
+        end = self._first + self._count
+        count = min(max(0, rows), self.bounds(max(0, end - 1))[1] - end)
+        if count > 0:
+            self.beginInsertRows(QModelIndex(), self._count, self._count + count - 1)
+            self._count += count
+            self.endInsertRows()
+        if self._first + self._count >= self._src.rowCount():
+            self.live = True
+        return max(0, count)
+
+    def recenter(self, row: int, above: int | None = None, below: int | None = None) -> None:
+        """Show the rows around source row ``row`` (within its stretch of history) instead
+        of the present ones: one reset, laying out about ``window_rows`` rows."""
+        half = self.window_rows // 2
+        above = half if above is None else above
+        below = half if below is None else below
+        top, bottom = self.bounds(row)
+        self.beginResetModel()
+        self._append_timer.stop()
+        self._first = max(top, row - above)
+        self._count = min(bottom, row + below + 1) - self._first
+        self.live = self._first + self._count >= self._src.rowCount()
+        self.follow_latest = False
+        self.endResetModel()
+
+    def go_live(self) -> None:
+        """Back to the newest rows (from a window opened in the middle of the room)."""
+        self.beginResetModel()
+        self._append_timer.stop()
+        self.live = True
+        self._first = self._newest_first()
+        self._count = self._src.rowCount() - self._first
+        self.endResetModel()
 
     def trim(self, keep: int | None = None) -> int:
         """Drop rows from the window's top so it holds ``keep`` (default window_rows)."""
@@ -175,7 +255,7 @@ class TimelineWindowModel(QAbstractListModel):
         first = self._first
         if s != first:
             return s < first
-        if first > 0:
+        if first > 0 or s in self._gap_rows():  # (rows landing above a gap stay out)
             return True
         # history arriving while the user follows the bottom of a full window
         return self.follow_latest and self._count >= self.window_rows
@@ -189,6 +269,8 @@ class TimelineWindowModel(QAbstractListModel):
             self.endInsertRows()
         elif self._above_insert:
             self._first += e - s + 1
+        elif not self.live:
+            return  # below a window in the middle of the room: grow_down() shows them
         elif not self._append_timer.isActive():
             wait_ms = APPEND_INTERVAL_MS - (time.monotonic() - self._last_release) * 1000
             if wait_ms <= 0:
@@ -229,7 +311,8 @@ class TimelineWindowModel(QAbstractListModel):
         )
 
     def on_source_model_reset(self) -> None:
-        self._first = max(0, self._src.rowCount() - self.window_rows)
+        self.live = True
+        self._first = self._newest_first()
         self._count = self._src.rowCount() - self._first
         self._append_timer.stop()
         self.endResetModel()

@@ -26,7 +26,7 @@ from desktop.net.connection import Handler
 from desktop.net.core import SEND_TIMEOUT_S, ClientCore, RequestError
 from desktop.net.outbox import OutboxEntry, is_retryable
 from desktop.state.types import Message, ReplyPreview
-from server.protocol import HISTORY_LIMIT, ErrorCode, Event
+from server.protocol import HISTORY_LIMIT, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -116,25 +116,6 @@ class ConversationMixin(ClientCore):
     def set_reaction(self, room: str, message_id: int, emoji: str, on: bool) -> None:
         """Add (``on``) or take back one's reaction; shown when the server has it."""
         self._queue_change("react", room, message_id, emoji=emoji, on=on)
-
-    async def load_until(self, room: str, message_id: int, max_pages: int = 50) -> bool:
-        """Load older history until ``message_id`` is held (a reply's parent); False if
-        it is not there (deleted before it was ever loaded, or too far back)."""
-        for _ in range(max_pages):
-            if self.messages.get(room, message_id) is not None:
-                return True
-            oldest = self.messages.oldest_id(room)
-            if oldest is not None and oldest < message_id:
-                return False  # inside the held range: not there
-            payload: dict[str, Any] = {"room": room, "limit": HISTORY_LIMIT}
-            if oldest is not None:
-                payload["before"] = oldest
-            page = await self._call(Event.MESSAGE_HISTORY, payload)
-            msgs = [Message.from_wire(m) for m in page.get("messages", [])]
-            self.messages.add_many(room, msgs)
-            if not page.get("has_more") or not msgs:
-                return self.messages.get(room, message_id) is not None
-        return self.messages.get(room, message_id) is not None
 
     # ------------------------------------------------------------------ outbox
     def _queue_change(self, op: str, room: str, target_id: int | None, text: str = "",

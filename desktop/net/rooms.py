@@ -51,8 +51,8 @@ class RoomsMixin(ClientCore):
             if after is None:
                 page = await self._call(Event.MESSAGE_HISTORY,
                                         {"room": room.id, "limit": DEFAULT_HISTORY_PAGE})
-                self._take_history(room.id, page.get("messages", []))
-                self._older_more[room.id] = bool(page.get("has_more"))
+                self._take_history(room.id, page.get("messages", []),
+                                   older_more=bool(page.get("has_more")))
             elif self._speaks_v2() and self._seq_anchors.get(room.id, 0) > 0:
                 # (messages held without a seq came from a version 1 server: page by id)
                 await self._catch_up_changes(room.id, self._seq_anchors.get(room.id, 0))
@@ -71,9 +71,19 @@ class RoomsMixin(ClientCore):
             if room.id in self._member_models or room.id == self._active_room:
                 self._spawn(self._refresh_members(room.id))
 
-    def _take_history(self, room: str, raw: list[dict[str, Any]]) -> list[Message]:
+    def _take_history(self, room: str, raw: list[dict[str, Any]],
+                      older_more: bool | None = None) -> list[Message]:
+        """Store a page of history. ``older_more`` given: it is the room's newest page
+        (its ``has_more``), which may land above a stretch loaded around an older message
+        (MessageStore.add_range then records the gap between them)."""
         msgs = [Message.from_wire(m) for m in raw]
-        self.messages.add_many(room, msgs)
+        if older_more is None:
+            self.messages.add_many(room, msgs)
+        else:
+            oldest = self.messages.oldest_id(room)
+            if oldest is None or any(m.id is not None and m.id <= oldest for m in msgs):
+                self._older_more[room] = older_more  # it is the oldest stretch held
+            self.messages.add_range(room, msgs, older_more=older_more, newer_more=False)
         if msgs:
             self.rooms.set_last_message(room, msgs[-1])
         return msgs
@@ -91,8 +101,8 @@ class RoomsMixin(ClientCore):
         ack = await self._call(Event.MESSAGE_HISTORY,
                                {"room": room, "limit": DEFAULT_HISTORY_PAGE})
         before = self.messages.count(room)
-        msgs = self._take_history(room, ack.get("messages", []))
-        self._older_more[room] = bool(ack.get("has_more"))
+        msgs = self._take_history(room, ack.get("messages", []),
+                                  older_more=bool(ack.get("has_more")))
         if msgs and msgs[-1].id is not None:
             self._schedule_receipt(room, DeliveryState.DELIVERED, msgs[-1].id)
             self._send_read_if_visible()
@@ -220,6 +230,46 @@ class RoomsMixin(ClientCore):
                     room.last_message = old.last_message
             self.rooms.upsert(room)
         return self.rooms.browsable()
+
+    async def load_around(self, room: str, message_id: int) -> bool:
+        """Load the history around a message that is not held (a search result, a reply's
+        parent far back): a page up to it and a page after it, in two requests however
+        far back it lies, leaving a gap to the rest (MessageStore.add_range). False when
+        the room has no such message (it was never there, or is gone)."""
+        if self.messages.get(room, message_id) is not None:
+            return True
+        oldest = self.messages.oldest_id(room)
+        if (oldest is not None and oldest < message_id
+                and not self.messages.in_gap(room, message_id)):
+            return False  # inside the held history without a hole: it is not there
+        page = DEFAULT_HISTORY_PAGE
+        older = await self._call(Event.MESSAGE_HISTORY,
+                                 {"room": room, "before": message_id + 1, "limit": page})
+        newer = await self._call(Event.MESSAGE_HISTORY,
+                                 {"room": room, "after": message_id, "limit": page})
+        msgs = [Message.from_wire(m) for m in older.get("messages", [])]
+        msgs += [Message.from_wire(m) for m in newer.get("messages", [])]
+        older_more = bool(older.get("has_more"))
+        if oldest is None or all(m.id is not None and m.id < oldest for m in msgs):
+            # the new stretch is the oldest held: load_older goes on from it
+            self._older_more[room] = older_more
+        self.messages.add_range(room, msgs, older_more=older_more,
+                                newer_more=bool(newer.get("has_more")))
+        return self.messages.get(room, message_id) is not None
+
+    async def fill_gap(self, room: str, edge_id: int, above: bool) -> int:
+        """Load a page into the gap next to the held message ``edge_id``: the gap above
+        it (older messages) or below it; how many rows came."""
+        if above:
+            payload = {"room": room, "before": edge_id, "limit": DEFAULT_HISTORY_PAGE}
+        else:
+            payload = {"room": room, "after": edge_id, "limit": DEFAULT_HISTORY_PAGE}
+        ack = await self._call(Event.MESSAGE_HISTORY, payload)
+        msgs = [Message.from_wire(m) for m in ack.get("messages", [])]
+        more = bool(ack.get("has_more"))
+        if above:
+            return self.messages.add_range(room, msgs, older_more=more, before=edge_id)
+        return self.messages.add_range(room, msgs, newer_more=more, after=edge_id)
 
     async def load_older(self, room: str) -> int:
         """Load the page before the oldest loaded message; 0 means nothing older."""

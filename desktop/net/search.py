@@ -5,9 +5,8 @@ the user is in; the next page passes the smallest id held as ``before`` (the pro
 cursor) until ``has_more`` is false. Every failure is raised as a :class:`RequestError`
 whose ``message`` is a sentence for the user ("You are offline; …"), never a bare code.
 
-``load_around()`` makes a result openable in the timeline: the message store holds each
-room as one unbroken run of history, so it pages older history in until the message is
-held, and one page further so the message has context above it.
+A result is opened in the timeline with ``RoomsMixin.load_around()``: the history
+around it, however far back, in two requests.
 
 Nothing here knows of widgets; the search panel (``desktop.ui.search_panel``) drops
 answers to queries it no longer shows.
@@ -21,14 +20,12 @@ from typing import Any
 
 from desktop.net.core import ClientCore, RequestError
 from desktop.state.types import Message
-from server.protocol import HISTORY_LIMIT, ErrorCode, Event
+from server.protocol import ErrorCode, Event
 
 logger = logging.getLogger(__name__)
 
 SEARCH_PAGE = 20
 MAX_QUERY_CHARS = 200  # shared/PROTOCOL.md section 16
-# how far back a result may be opened: this many pages of history (HISTORY_LIMIT each)
-MAX_AROUND_PAGES = 300
 
 
 @dataclass(frozen=True)
@@ -114,56 +111,6 @@ class SearchMixin(ClientCore):
         messages = [Message.from_wire(m) for m in raw if isinstance(m, dict)] \
             if isinstance(raw, list) else []
         return SearchPage(query, room, messages, bool(ack.get("has_more")))
-
-    async def load_around(self, room: str, message_id: int,
-                          max_pages: int = MAX_AROUND_PAGES) -> bool:
-        """Page older history in until ``message_id`` is held, and one page more for
-        context above it. False if the room does not have it (deleted meanwhile) or it is
-        further back than ``max_pages`` pages.
-
-        The pages are collected first and stored at once: each store insert makes the
-        timeline model sync its rows, so page by page would cost the GUI thread time
-        proportional to the square of the distance."""
-        if self.messages.get(room, message_id) is not None:
-            return True
-        collected: list[Message] = []
-        oldest = self.messages.oldest_id(room)
-        if oldest is not None and oldest < message_id:
-            return False  # inside the held run: it is gone
-        found = False
-        more = True
-        for _ in range(max_pages):
-            page, more = await self._history_page(room, oldest)
-            collected.extend(page)
-            ids = [m.id for m in page if m.id is not None]
-            if ids:
-                oldest = min(ids) if oldest is None else min(oldest, *ids)
-            if any(m.id == message_id for m in page) or (oldest is not None
-                                                        and oldest < message_id):
-                found = any(m.id == message_id for m in collected)
-                break
-            if not more or not page:
-                break
-        if found and more and oldest is not None and self._context_above(collected, message_id):
-            page, _more = await self._history_page(room, oldest)  # context above it
-            collected.extend(page)
-        self.messages.add_many(room, collected)
-        return self.messages.get(room, message_id) is not None
-
-    async def _history_page(self, room: str, before: int | None) -> tuple[list[Message], bool]:
-        """One page of older history (not stored yet) and whether older ones exist."""
-        payload: dict[str, Any] = {"room": room, "limit": HISTORY_LIMIT}
-        if before is not None:
-            payload["before"] = before
-        page = await self._call(Event.MESSAGE_HISTORY, payload)
-        msgs = [Message.from_wire(m) for m in page.get("messages", []) if isinstance(m, dict)]
-        return msgs, bool(msgs) and bool(page.get("has_more"))
-
-    @staticmethod
-    def _context_above(collected: list[Message], message_id: int) -> bool:
-        """Whether fewer than half a page of the collected messages is older than it."""
-        return sum(1 for m in collected if m.id is not None and m.id < message_id) \
-            < HISTORY_LIMIT // 2
 
     def _room_name(self, room: str | None) -> str | None:
         if room is None:

@@ -10,7 +10,13 @@ Rules (shared/PROTOCOL.md sections 5 and 6):
   said since. A server copy carrying the same own ``client_id`` replaces the echo (from
   an ack, a history page or another device);
 - the status of own messages only moves up the ladder (failed aside), and a
-  ``message:status`` up_to also covers own messages loaded later.
+  ``message:status`` up_to also covers own messages loaded later;
+- a room may hold separate stretches of history with **gaps** between them: opening a
+  search result or a reply's parent far back loads the messages *around* it instead of
+  every page down to it (Element and Telegram do the same). A gap ``(lo, hi)`` sits between
+  two held ids; what lies strictly between them is not known. Gaps are filled page by
+  page from either side as the user scrolls into them (``add_range``), and a change to a
+  message inside a gap is not inserted (it is loaded in its current state with its page).
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ class _RoomMessages:
     floors: dict[DeliveryStatus, int] = field(default_factory=dict)
     # the highest change seq seen for the room (protocol v2 section 10); 0: none
     seq: int = 0
+    # unknown stretches of history between held ids, ascending: (lo, hi), lo < hi held
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    def in_gap(self, message_id: int) -> bool:
+        return any(lo < message_id < hi for lo, hi in self.gaps)
 
     def rows(self) -> list[Message]:
         if not self.pending:
@@ -159,6 +170,16 @@ class MessageStore(Observable):
         data = self._room(room)
         data.seq = max(data.seq, seq)
 
+    def gaps(self, room: str) -> list[tuple[int, int]]:
+        """The room's unknown stretches ``(lo, hi)`` between held ids, ascending."""
+        data = self._rooms.get(room)
+        return list(data.gaps) if data else []
+
+    def in_gap(self, room: str, message_id: int) -> bool:
+        """True when ``message_id`` lies in an unknown stretch of the room's history."""
+        data = self._rooms.get(room)
+        return data is not None and data.in_gap(message_id)
+
     def newest_id(self, room: str) -> int | None:
         data = self._rooms.get(room)
         return data.ids[-1] if data and data.ids else None
@@ -193,9 +214,10 @@ class MessageStore(Observable):
     def apply_changes(self, room: str, msgs: list[Message]) -> int:
         """Upsert changed messages (``message:changes``, ``message:updated``) by id.
 
-        A change to a message older than the oldest one loaded is not inserted: that
-        would leave a hole in the history between it and the loaded ones (``load_older``
-        pages from the oldest id). It is loaded in its current state when scrolled to.
+        A change to a message older than the oldest one loaded, or inside a gap, is not
+        inserted: that would leave a hole in the history between it and the loaded ones
+        (``load_older`` pages from the oldest id, a gap is filled from its edges). It is
+        loaded in its current state when scrolled to.
         Returns how many new rows were made.
         """
         data = self._room(room)
@@ -205,7 +227,9 @@ class MessageStore(Observable):
             data.seq = max(data.seq, msg.seq)
             if msg.id is None:
                 continue
-            if msg.id in data.by_id or oldest is None or msg.id > oldest:
+            if msg.id in data.by_id or (
+                (oldest is None or msg.id > oldest) and not data.in_gap(msg.id)
+            ):
                 keep.append(msg)
         return self.add_many(room, keep) if keep else 0
 
@@ -276,6 +300,58 @@ class MessageStore(Observable):
             new_msgs.append(msg)
         self._emit_inserted(room, new_msgs)
         return inserted + len(new_msgs)
+
+    def add_range(
+        self,
+        room: str,
+        msgs: list[Message],
+        *,
+        older_more: bool = True,
+        newer_more: bool = True,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> int:
+        """Insert a contiguous run of history and keep the room's gaps true; new rows.
+
+        ``msgs`` holds every message of the room between its first and last id (history
+        pages, which are contiguous). ``older_more``/``newer_more`` are the pages'
+        ``has_more``: False says the run reaches the room's first or newest message.
+        ``after``/``before`` name the held id the run was paged from (``message:history``
+        ``after``/``before``): the run then joins that id with nothing between.
+        """
+        data = self._room(room)
+        held_lo = data.ids[0] if data.ids else None
+        held_hi = data.ids[-1] if data.ids else None
+        ids = [m.id for m in msgs if m.id is not None]
+        if not ids:
+            # an empty page: nothing lies between its anchor and the next held id
+            if after is not None and not newer_more:
+                data.gaps = [g for g in data.gaps if g[0] < after]
+            elif after is not None:
+                data.gaps = [g for g in data.gaps if g[0] != after]
+            if before is not None:
+                data.gaps = [g for g in data.gaps if g[1] != before]
+            return 0
+        first, last = min(ids), max(ids)
+        # what is now known to be held without a hole: [lo_known, hi_known]
+        lo_known = after if after is not None else (first if older_more else -1)
+        hi_known = before if before is not None else (last if newer_more else 1 << 62)
+        gaps: list[tuple[int, int]] = []
+        for lo, hi in data.gaps:
+            if hi_known <= lo or lo_known >= hi:
+                gaps.append((lo, hi))
+                continue
+            if lo_known > lo:
+                gaps.append((lo, first))
+            if hi_known < hi:
+                gaps.append((last, hi))
+        if held_lo is not None and held_hi is not None:
+            if hi_known < held_lo:
+                gaps.append((last, held_lo))
+            elif lo_known > held_hi:
+                gaps.append((held_hi, first))
+        data.gaps = sorted(g for g in gaps if g[0] < g[1])
+        return self.add_many(room, msgs)
 
     def _emit_inserted(self, room: str, new_msgs: list[Message]) -> None:
         if new_msgs:

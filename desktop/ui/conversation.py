@@ -280,7 +280,8 @@ class ConversationController(QObject):
         return False
 
     def jump_to(self, message_id: int) -> None:
-        """Scroll to a message (loading older history until it is held) and flash it."""
+        """Scroll to a message (loading the history around it when it is not held,
+        however far back) and flash it."""
         room = self.window.current_room
         if room is None:
             return
@@ -298,7 +299,7 @@ class ConversationController(QObject):
             else:
                 self.window.show_toast("That message is no longer available.")
 
-        self.window.run_task(self.client.load_until(room, message_id), done)
+        self.window.run_task(self.client.load_around(room, message_id), done)
 
     def _scroll_to(self, message_id: int) -> None:
         """Bring the message to the middle with the keyboard focus (the view's

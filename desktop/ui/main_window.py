@@ -75,6 +75,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.starting = False  # the startup controller is signing in
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loading_older: set[str] = set()
+        self._filling_gaps: set[tuple[str, int, bool]] = set()
         self._no_more_history: set[str] = set()
         self.viewers: list[ImageViewer] = []
         self._repainting = False
@@ -155,6 +156,7 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         self.close_overlay_shortcut.activated.connect(lambda: self.set_members_visible(False))
         # --- timeline
         self.timeline.loadOlderRequested.connect(self.on_timeline_load_older_requested)
+        self.timeline.fillGapRequested.connect(self.on_timeline_fill_gap_requested)
         self.timeline.imageActivated.connect(self.open_image)
         self.timeline.retryRequested.connect(self.client.retry)
         self.timeline.discardRequested.connect(self.client.discard)
@@ -239,7 +241,10 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         room = self.client.rooms.get(room_id)
         self.timeline.delegate.me = self.client.username
         self.timeline.setModel(model)
-        self.timeline.set_unread(room.unread if room is not None else 0)
+        unread = room.unread if room is not None else 0
+        read_up_to = room.read_up_to if room is not None else None
+        self.timeline.set_unread(unread, read_up_to)
+        self._open_at_first_unread(room_id, unread, read_up_to)
         self.timeline.more_history = room_id not in self._no_more_history
         self.member_list.setModel(self.client.member_model(room_id))
         self.client.set_active_room(room_id)
@@ -254,6 +259,32 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
         if model.rowCount() == 0:
             self.on_timeline_load_older_requested()
         self.composer.setFocus()
+
+    def _open_at_first_unread(self, room_id: str, unread: int, read_up_to: int | None) -> None:
+        """The room opens at its first unread message (as Telegram does): when that lies
+        beyond the history held (more unread than the newest page), the history around
+        the read position is loaded first (two requests, a gap to the rest)."""
+        if not read_up_to or unread <= 0:
+            return  # never read (opens at the bottom), or nothing unread
+        messages = self.client.messages
+        oldest = messages.oldest_id(room_id)
+        if oldest is not None and oldest <= read_up_to and not messages.in_gap(
+                room_id, read_up_to + 1):
+            return  # the first unread message is held
+
+        moves = self.timeline.moves
+
+        def done(_found: bool) -> None:
+            # the view goes there unless the user went elsewhere meanwhile (a search
+            # result, a scroll); the divider is drawn either way
+            if self.current_room == room_id:
+                self.timeline.set_unread(unread, read_up_to,
+                                         move=not self.timeline.moved_since(moves))
+
+        def failed(message: str) -> None:  # offline: the room stays at the newest page
+            logger.info("could not load the history at the first unread: %s", message)
+
+        self.run_task(self.client.load_around(room_id, read_up_to), done, failed)
 
     def on_room_list_activated(self, _index: QModelIndex) -> None:
         """Enter on a room (or a double click): start typing there."""
@@ -405,6 +436,28 @@ class MainWindow(WindowStates, WindowActions, WindowLayout, QMainWindow):
             self.show_toast(message)
 
         self.run_task(self.client.load_older(room), done, failed)
+
+    def on_timeline_fill_gap_requested(self, edge_id: int, above: bool) -> None:
+        """The user reached a gap in the held history (after a far jump): load a page
+        into it from that side, then let the view grow into it."""
+        room = self.current_room
+        if room is None or not self.client.is_connected:
+            return
+        key = (room, edge_id, above)
+        if key in self._filling_gaps:
+            return
+        self._filling_gaps.add(key)
+
+        def done(_count: int) -> None:
+            self._filling_gaps.discard(key)
+            if room == self.current_room:
+                self.timeline.history_loaded()
+
+        def failed(message: str) -> None:
+            self._filling_gaps.discard(key)
+            self.show_toast(message)
+
+        self.run_task(self.client.fill_gap(room, edge_id, above), done, failed)
 
     def on_composer_page_requested(self, direction: int) -> None:
         """PageUp/PageDown in the composer scroll the timeline by a page."""

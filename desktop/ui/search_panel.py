@@ -19,7 +19,7 @@ wide layout it is a column of its own, full height: the conversation narrows bes
 (as Telegram's side column does), so an opened result and the composer's Send button are
 never under it. In the narrow layout it lies over the conversation under the room header.
 It opens for the room (Ctrl+F) or for all rooms (Ctrl+Shift+F), and opens
-a chosen result: its room, history loaded back to it, scrolled to and flashed by the
+a chosen result: its room, the history around it loaded, scrolled to and flashed by the
 reply jump (``ConversationController.jump_to``). In the narrow layout the panel closes
 then so the message is not under it.
 
@@ -423,7 +423,7 @@ class SearchController(QObject):
             window.composer.setFocus()
 
     def on_panel_result_activated(self, room: str, message_id: int) -> None:
-        """Open the result's room at the message: history loaded back to it, flashed."""
+        """Open the result's room at the message: the history around it loaded, flashed."""
         window = self.window
         self.opened = message_id
         if window.narrow:
@@ -444,7 +444,6 @@ class SearchController(QObject):
             if found:
                 window.replies.jump_to(message_id)
             else:
-                window.show_toast("That message can no longer be opened: it was deleted, "
-                                  "or it is too far back in the room's history.")
+                window.show_toast("That message can no longer be opened: it was deleted.")
 
         window.run_task(self.client.load_around(room, message_id), done)

@@ -30,7 +30,13 @@ opens an image, the Menu key or Shift+F10 opens the message's actions, Ctrl+C co
 Text can be selected partly with the mouse (drag, double-click for a word) and copied;
 the selection is painted by the delegate, no widget per row.
 
-Signals: ``loadOlderRequested()``, ``imageActivated(object message)``,
+A jump far back (``show_message`` of a row outside the window) opens the window around
+that row instead of growing it there; such a window is not live, and reaching its bottom
+grows it down, or emits ``fillGapRequested`` at a gap in the held history (as reaching
+the top of a window below a gap does).
+
+Signals: ``loadOlderRequested()``, ``fillGapRequested(int edge_id, bool above)``,
+``imageActivated(object message)``,
 ``retryRequested(str client_id)``, ``discardRequested(str client_id)``,
 ``mimeDropped(object QMimeData)``, ``seenUpTo(str room, int message_id)``.
 """
@@ -87,6 +93,8 @@ class TimelineView(TimelineJumpMixin, TimelineResizeMixin, TimelineScrollMixin):
     """Message list; see the module docstring."""
 
     loadOlderRequested = Signal()
+    # (message id at the window's edge, True: fill the gap above it / False: below it)
+    fillGapRequested = Signal(int, bool)
     seenUpTo = Signal(str, int)
 
     def __init__(self, decoder: ImageDecoder, parent: QWidget | None = None) -> None:
@@ -136,6 +144,7 @@ class TimelineView(TimelineJumpMixin, TimelineResizeMixin, TimelineScrollMixin):
         self.animations = GifAnimations(self)
         self.delegate.frame_source = self.animations.frame
         self._unread_pending = 0
+        self._unread_read_up_to: int | None = None
         self._last_width = -1
         self._press_pos = QPoint()
         self._refine_timer = QTimer(self)
@@ -194,6 +203,7 @@ class TimelineView(TimelineJumpMixin, TimelineResizeMixin, TimelineScrollMixin):
         self.delegate.estimated.clear()
         self._set_marker(None)
         self._unread_pending = 0
+        self._unread_read_up_to = None
         if shown is not None:
             shown.rowsAboutToBeInserted.connect(self.on_model_rows_about_to_be_inserted)
             shown.rowsInserted.connect(self.on_model_rows_inserted)
@@ -297,3 +307,5 @@ class TimelineView(TimelineJumpMixin, TimelineResizeMixin, TimelineScrollMixin):
         bar = self.verticalScrollBar()
         if event.angleDelta().y() > 0 and bar.value() == bar.minimum() and self._can_go_older():
             self._reached_top()
+        elif event.angleDelta().y() < 0 and bar.value() == bar.maximum():
+            self._reached_bottom()

@@ -7,8 +7,11 @@
 - ``show_message()`` brings a held message to the middle of the view and gives it the
   keyboard focus (a reply's quote, a search result); the caller flashes it.
 
-Either grows the window model to reach a row above it, never by more than
-``MAX_DIVIDER_ROWS`` rows for the divider (laying out thousands of rows would stall).
+The divider grows the window model to reach a row above it, never by more than
+``MAX_DIVIDER_ROWS`` rows (laying out thousands of rows would stall). ``show_message()``
+grows the window to a row at most ``MAX_GROW_ROWS`` away in the same stretch of history;
+farther, or across a gap, it opens the window around the row (``recenter``), which lays
+out only the rows around it. Such a window is not live (see ``timeline_scroll``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from desktop.ui.timeline_read import SeenTracker
 
 MAX_DIVIDER_ROWS = 1000
+MAX_GROW_ROWS = 300
+DIVIDER_CONTEXT_ROWS = 10  # read messages kept above the divider when opened there
 
 
 class TimelineJumpMixin(TimelineInputView):
@@ -38,6 +43,8 @@ class TimelineJumpMixin(TimelineInputView):
         _adjusting: bool
         _new_below: int
         _unread_pending: int
+        _unread_read_up_to: int | None
+        moves: int
         overlays: TimelineOverlays
         seen: SeenTracker
 
@@ -45,12 +52,16 @@ class TimelineJumpMixin(TimelineInputView):
         def relayout(self) -> None: ...
         def is_at_bottom(self) -> bool: ...
 
-    def set_unread(self, unread: int) -> None:
+    def set_unread(self, unread: int, read_up_to: int | None = None, move: bool = True) -> None:
         """Draw "New messages" above the first of the room's ``unread`` messages and open
         the room there if it is off-screen (else stay at the bottom). Called as the room
-        opens; with no rows yet, it is resolved when the first rows arrive."""
+        opens (``read_up_to``: the read position then, when the server gave one); with no
+        rows yet, it is resolved when the first rows arrive. ``move`` False: only
+        draw the divider (the user has moved elsewhere meanwhile)."""
         source = self.source_model()
         finder = getattr(source, "first_unread_id", None)
+        if read_up_to is not None:
+            self._unread_read_up_to = read_up_to
         if source is None or finder is None or unread <= 0:
             self._unread_pending = 0
             return
@@ -61,9 +72,9 @@ class TimelineJumpMixin(TimelineInputView):
             self._unread_pending = unread
             return
         self._unread_pending = 0
-        message_id = finder(unread)
+        message_id = finder(unread, self._unread_read_up_to)
         self._set_marker(message_id)
-        if message_id is None:
+        if message_id is None or not move:
             return
         self._show_marker(message_id, unread)
 
@@ -85,18 +96,22 @@ class TimelineJumpMixin(TimelineInputView):
         row = getattr(source, "row_for_id", lambda _i: None)(message_id)
         if row is None or source is None:
             return
+        opened_there = False
         if window is not None and row < window.first:
-            # the window grows to reach the divider, but never past MAX_DIVIDER_ROWS rows:
-            # with thousands unread, the room opens that far up and the rest of the way
-            # up is the usual scroll-back (laying out thousands of rows would stall)
-            wanted = max(row, source.rowCount() - MAX_DIVIDER_ROWS)
-            if wanted < window.first:
-                window.grow(window.first - wanted)
-            row = max(row, window.first)
+            # the window grows to reach the divider when it is near (at most
+            # MAX_DIVIDER_ROWS rows laid out); farther, or across a gap in the held
+            # history, the window opens around the divider instead, as Telegram does
+            if (window.bounds(row) == window.bounds(window.first)
+                    and row >= source.rowCount() - MAX_DIVIDER_ROWS):
+                window.grow(window.first - row)
+            else:
+                window.recenter(row, above=DIVIDER_CONTEXT_ROWS, below=window.window_rows)
+                opened_there = True
         index = self.model().index(row - (window.first if window is not None else 0), 0)
-        self.scrollToBottom()
-        if self.visualRect(index).top() >= 0:
-            return  # the divider is on screen at the bottom: stay there
+        if not opened_there:
+            self.scrollToBottom()
+            if self.visualRect(index).top() >= 0:
+                return  # the divider is on screen at the bottom: stay there
         self._stick_bottom = False
         self._adjusting = True
         try:
@@ -113,6 +128,7 @@ class TimelineJumpMixin(TimelineInputView):
     def show_message(self, message_id: int) -> QModelIndex:
         """Scroll a held message to the middle of the view and focus it (the window grows
         to reach it); the view index, invalid when the room does not hold it."""
+        self.moves += 1
         source = self.source_model()
         flush = getattr(source, "flush", None)
         if flush is not None:
@@ -122,8 +138,8 @@ class TimelineJumpMixin(TimelineInputView):
         if row is None or source is None or model is None:
             return QModelIndex()
         window = self._window
-        if window is not None and row < window.first:
-            window.grow(window.first - row)
+        if window is not None:
+            self._bring_into_window(window, row)
         index = model.index(row - (window.first if window is not None else 0), 0)
         if not index.isValid():
             return QModelIndex()
@@ -133,3 +149,23 @@ class TimelineJumpMixin(TimelineInputView):
         self.setCurrentIndex(index)
         self.seen.schedule()
         return index
+
+    def _bring_into_window(self, window: TimelineWindowModel, row: int) -> None:
+        """Grow the window to ``row`` when it is near in the same stretch of history,
+        else open the window around it."""
+        end = window.first + window.rowCount()
+        if window.live and row >= end:
+            window.release()  # a row of the batch not announced yet
+            end = window.first + window.rowCount()
+        if window.first <= row < end:
+            return
+        same_stretch = window.bounds(row) == window.bounds(window.first)
+        if same_stretch and window.first - MAX_GROW_ROWS <= row < window.first:
+            window.grow(window.first - row)
+        elif same_stretch and not window.live and end <= row < end + MAX_GROW_ROWS:
+            window.grow_down(row - end + 1)
+        else:
+            self._anchor = None
+            window.recenter(row)
+            self._stick_bottom = False
+            self.seen.schedule()

@@ -73,6 +73,7 @@ class TimelineOverlays(QObject):
         self.jump_button = QToolButton(view)
         self.jump_button.setObjectName("jumpToLatest")
         self.jump_button.setAccessibleName("Jump to latest")
+        self.jump_button.setToolTip("Jump to the newest message (Ctrl+End)")
         self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.jump_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.jump_button.setStyleSheet(

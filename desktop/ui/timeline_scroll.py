@@ -6,13 +6,26 @@ its top), keeps the row at the top of the viewport in place while history is pre
 new messages arrive below while scrolled up, offers "N new messages ↓", shows the date
 pill while the user scrolls, and asks for older rows when the top is reached (first from
 memory by growing the window, then from the server through ``loadOlderRequested``).
+
+A window opened in the middle of the room (a far jump, see ``timeline_jump``) is not
+live: the view is not "at the bottom" there, "Jump to latest ↓" shows, and reaching its
+bottom grows it down; at a gap in the held history, either edge asks for the gap to be
+filled (``fillGapRequested``) and ``history_loaded()`` grows the window into what came.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QTimer
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QKeyEvent
 
 from desktop.models.message_list import MessageRoles, day_label
 from desktop.models.timeline_window import TimelineWindowModel
@@ -38,6 +51,7 @@ class TimelineScrollMixin(TimelineInputView):
 
     if TYPE_CHECKING:  # set up by TimelineView.__init__
         loadOlderRequested: SignalInstance
+        fillGapRequested: SignalInstance
         _window: TimelineWindowModel | None
         _anchor: QPersistentModelIndex | None
         _anchor_top: int
@@ -52,18 +66,52 @@ class TimelineScrollMixin(TimelineInputView):
         animations: GifAnimations
 
         def set_unread(self, unread: int) -> None: ...
+        def source_model(self) -> QAbstractItemModel | None: ...
 
     def _reached_top(self) -> None:
-        """The user is at the top: show older rows from memory, else ask for history."""
+        """The user is at the top: show older rows from memory, else ask for history
+        (older than all held, or to fill the gap above the window)."""
         model = self.model()
         if model is None or model.rowCount() == 0:
             return
         window = self._window
-        if window is not None and not window.at_source_top():
+        if window is not None and not window.at_stretch_top():
             window.grow()
+            return
+        if window is not None and not window.at_source_top():
+            edge = window.message_at(0)
+            if edge is not None and edge.id is not None:
+                self.fillGapRequested.emit(edge.id, True)
             return
         if self.more_history:
             self.loadOlderRequested.emit()
+
+    def _reached_bottom(self) -> None:
+        """The user is at the bottom of a window that is not live: show newer rows from
+        memory, else ask for the gap below the window to be filled."""
+        window = self._window
+        if window is None or window.live or window.rowCount() == 0:
+            return
+        if not window.at_stretch_bottom():
+            window.grow_down()
+            return
+        edge = window.message_at(window.rowCount() - 1)
+        if edge is not None and edge.id is not None:
+            self.fillGapRequested.emit(edge.id, False)
+
+    def history_loaded(self) -> None:
+        """History (older, or a gap's) arrived: an edge the user sits at shows it."""
+        flush = getattr(self.source_model(), "flush", None)
+        if flush is not None:
+            flush()  # the store's rows reach the model on a short timer
+        bar = self.verticalScrollBar()
+        if bar.value() <= LOAD_OLDER_THRESHOLD_PX and self._can_go_older():
+            self._reached_top()
+        window = self._window
+        if window is not None and not window.live and (
+            bar.maximum() - bar.value() <= LOAD_OLDER_THRESHOLD_PX
+        ):
+            self._reached_bottom()
 
     def _can_go_older(self) -> bool:
         window = self._window
@@ -76,11 +124,17 @@ class TimelineScrollMixin(TimelineInputView):
 
     @_stick_bottom.setter
     def _stick_bottom(self, on: bool) -> None:
+        window = self._window
+        on = on and (window is None or window.live)
         self._stick = on
-        if self._window is not None:
-            self._window.follow_latest = on
+        if window is not None:
+            window.follow_latest = on
 
     def is_at_bottom(self) -> bool:
+        """At the newest message: scrolled to the end of a live window."""
+        window = self._window
+        if window is not None and not window.live:
+            return False
         bar = self.verticalScrollBar()
         return bar.maximum() - bar.value() <= BOTTOM_SLACK_PX
 
@@ -115,6 +169,8 @@ class TimelineScrollMixin(TimelineInputView):
         if self._unread_pending:
             self.set_unread(self._unread_pending)
         appended = last == model.rowCount() - 1 and first > 0
+        if self._window is not None and not self._window.live:
+            appended = False  # history shown below a window in the middle of the room
         if appended and not self._stick_bottom:
             others = 0
             for row in range(first, last + 1):
@@ -179,13 +235,17 @@ class TimelineScrollMixin(TimelineInputView):
         if self.is_at_bottom():
             self._new_below = 0
             self.overlays.hide_jump()
-        elif (
-            not self.jump_button.isVisible()
-            and self.verticalScrollBar().maximum() - value > self.viewport().height()
+        elif not self.jump_button.isVisible() and (
+            self.verticalScrollBar().maximum() - value > self.viewport().height()
+            or (self._window is not None and not self._window.live)
         ):
             self.overlays.show_jump(self._new_below)
         if value <= LOAD_OLDER_THRESHOLD_PX and not self._adjusting and self._can_go_older():
             self._reached_top()
+        window = self._window
+        if (window is not None and not window.live and not self._adjusting
+                and self.verticalScrollBar().maximum() - value <= LOAD_OLDER_THRESHOLD_PX):
+            self._reached_bottom()
 
     def on_scrollbar_slider_moved(self, _value: int) -> None:
         self.overlays.show_date(self._top_day())
@@ -193,9 +253,17 @@ class TimelineScrollMixin(TimelineInputView):
     def on_scrollbar_action_triggered(self, _action: int) -> None:
         self._mark_user_scroll()
 
+    moves = 0  # the user's scrolls and jumps so far (see ``moved_since``)
+
+    def moved_since(self, moves: int) -> bool:
+        """True when the user scrolled or jumped since ``moves`` was read: a position
+        that was being loaded meanwhile (the first unread) must not yank the view."""
+        return self.moves != moves
+
     def _mark_user_scroll(self) -> None:
         """The next scroll is the user's (wheel, keys, scroll bar): it shows the date pill;
         the view's own scrolling (to the bottom, to the divider) does not."""
+        self.moves += 1
         self._user_scroll = True
         QTimer.singleShot(0, self._end_user_scroll)
 
@@ -209,17 +277,35 @@ class TimelineScrollMixin(TimelineInputView):
         return day_label(ts) if isinstance(ts, int) else ""
 
     def scroll_to_latest(self) -> None:
+        self.moves += 1
         self._stick_bottom = True
         self._anchor = None
         self._new_below = 0
         self.overlays.hide_jump()
         if self._window is not None:
+            if not self._window.live:
+                self._window.go_live()
+                self._stick_bottom = True
             self._window.release()
             self._window.trim(self.window_rows)
         self.scrollToBottom()
 
     def on_jump_button_clicked(self) -> None:
         self.scroll_to_latest()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        """Overrides TimelineInputView.keyPressEvent: Ctrl+End is "Jump to latest" (from
+        a window in the middle of the room, End only reaches that window's last row)."""
+        if (event.key() == Qt.Key.Key_End
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.scroll_to_latest()
+            model = self.model()
+            if model is not None and model.rowCount():
+                self.setCurrentIndex(model.index(model.rowCount() - 1, 0))
+                self._set_focus_ring(True)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     @property
     def new_below(self) -> int:

@@ -13,14 +13,7 @@ from PySide6.QtWidgets import QApplication
 from desktop.net.client import ChatClient
 from desktop.ui.conversation import row_index
 from desktop.ui.dialogs import ConfirmDialog
-from tests.desktop.ui_helpers import make_window  # noqa: F401
-
-
-def _send(run: Any, peer: Any, text: str, room: str = "general", **extra: Any) -> dict:
-    ack = run(peer.call("message:send", {"room": room, "text": text,
-                                         "client_id": str(uuid.uuid4()), **extra}))
-    assert ack["ok"], ack
-    return dict(ack["message"])
+from tests.desktop.ui_helpers import make_window, send_as  # noqa: F401
 
 
 def _menu_texts(window: Any, message_id: int) -> list[str]:
@@ -51,9 +44,9 @@ def test_reply_from_the_menu_shows_a_quote_and_jumps_to_a_parent_not_loaded(
 ) -> None:
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
-    parent = _send(run, bob, "the very first question")
+    parent = send_as(run, bob, "the very first question")
     for i in range(130):  # more than the first page: the parent is not loaded at first
-        _send(run, bob, f"filler {i}")
+        send_as(run, bob, f"filler {i}")
     alice: ChatClient = make_client(server_url, "alice")
     window = make_window(alice)
     window.show_room("general")
@@ -75,7 +68,7 @@ def test_reply_from_the_menu_shows_a_quote_and_jumps_to_a_parent_not_loaded(
     assert mine.text == "answer" and mine.reply_to is not None
     assert mine.reply_to.id == last.id and mine.reply_to.text == "filler 129"
     # bob's reply quotes a parent alice has not loaded: a click on the quote loads it
-    reply = _send(run, bob, "answering the first", reply_to=parent["id"])
+    reply = send_as(run, bob, "answering the first", reply_to=parent["id"])
     qtbot.waitUntil(lambda: alice.messages.get("general", reply["id"]) is not None)
     timeline = window.timeline
     timeline.scroll_to_latest()
@@ -114,7 +107,7 @@ def test_up_in_an_empty_composer_edits_the_last_message_and_esc_cancels(
         qtbot.keyClicks(composer, text)
         qtbot.keyClick(composer, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not alice.outbox.entries())
-    _send(run, bob, "bob talks in between")
+    send_as(run, bob, "bob talks in between")
     mine = alice.messages.messages("general")
     target = next(m for m in reversed(mine) if m.sender == "alice")
     assert target.text == "secnod"
@@ -228,14 +221,14 @@ def test_the_unread_divider_opens_above_the_first_message_after_read_up_to(
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
     alice: ChatClient = make_client(server_url, "alice")
-    read = _send(run, bob, "read already")
+    read = send_as(run, bob, "read already")
     run(alice.disconnect())
     # alice read up to "read already" on another device
     other = make_peer(server_url, "alice")
     assert run(other.call("message:receipt", {"room": "general", "id": read["id"],
                                               "state": "read"}))["ok"]
-    first_new = _send(run, bob, "unread one")
-    _send(run, bob, "unread two")
+    first_new = send_as(run, bob, "unread one")
+    send_as(run, bob, "unread two")
     assert run(alice.connect_to(server_url, {"username": "alice",
                                              "password": "correct horse battery"}))
     room = alice.rooms.get("general")

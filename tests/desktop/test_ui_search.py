@@ -6,7 +6,6 @@ shown for no results and for errors; plus the highlight rules on their own."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -22,14 +21,7 @@ from desktop.ui import theme
 from desktop.ui.conversation import row_index
 from desktop.ui.search_delegate import mark_colour
 from desktop.ui.search_panel import SearchPanel
-from tests.desktop.ui_helpers import make_window  # noqa: F401
-
-
-def _send(run: Any, peer: Any, text: str, room: str = "general") -> dict:
-    ack = run(peer.call("message:send", {"room": room, "text": text,
-                                         "client_id": str(uuid.uuid4())}))
-    assert ack["ok"], ack
-    return dict(ack["message"])
+from tests.desktop.ui_helpers import make_window, send_as  # noqa: F401
 
 
 def _results(panel: SearchPanel) -> list[SearchResult]:
@@ -98,11 +90,11 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     run(bob.call("room:join", {"room": "general"}))
     run(bob.call("room:create", {"name": "random"}))
     for i in range(120):  # older history, paged in above the result after the jump
-        _send(run, bob, f"early {i}")
-    needle = _send(run, bob, "the Needle is in the <b>haystack</b>")
+        send_as(run, bob, f"early {i}")
+    needle = send_as(run, bob, "the Needle is in the <b>haystack</b>")
     for i in range(320):  # several history pages: the result is not loaded at first
-        _send(run, bob, f"filler {i}")
-    _send(run, bob, "another needle, elsewhere", room="random")
+        send_as(run, bob, f"filler {i}")
+    send_as(run, bob, "another needle, elsewhere", room="random")
     alice: ChatClient = make_client(server_url, "alice")
     run(alice.join_room("random"))
     window = make_window(alice)
@@ -144,10 +136,16 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     target = row_index(timeline, needle["id"])
     assert target.isValid()
     assert timeline.viewport().rect().intersects(timeline.visualRect(target))
-    # loaded around it: the history from it to the newest, with no gap
+    # loaded around it in two requests, however far back: the needle with history on
+    # both sides, and a gap up to the newest page the room opened with
     held = [m.id for m in alice.messages.messages("general") if m.id is not None]
     assert needle["id"] in held and held == sorted(held)
-    assert alice.messages.count("general") >= 321
+    assert alice.messages.count("general") <= 50 + 101
+    [(gap_lo, gap_hi)] = alice.messages.gaps("general")
+    assert needle["id"] < gap_lo < gap_hi
+    window_model = timeline.window_model
+    assert window_model is not None and not window_model.live
+    assert not timeline.is_at_bottom() and not timeline.jump_button.isHidden()
     # the keyboard focus is on the message opened, and stays on it as rows arrive above
     assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
     def all_loaded() -> bool:  # what reaching the top again and again does
@@ -155,7 +153,8 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
         return "general" in window._no_more_history
 
     qtbot.waitUntil(all_loaded, timeout=10000)
-    assert alice.messages.count("general") >= 441
+    texts = [m.text for m in alice.messages.messages("general")]
+    assert sum(1 for t in texts if t.startswith("early ")) == 120
     timeline.source_model().flush()
     qtbot.wait(50)  # the view's delayed layout
     assert timeline.currentIndex().data(MessageRoles.IdRole) == needle["id"]
@@ -169,6 +168,18 @@ def test_typing_searches_the_room_and_enter_opens_a_result_far_back_in_history(
     assert window.replies.mode == "reply" and window.replies.target is not None
     assert window.replies.target.id == needle["id"]
 
+    # scrolling down through the gap fills it page by page until the present is reached
+    bar = timeline.verticalScrollBar()
+
+    def scrolled_to_present() -> bool:
+        bar.setValue(bar.maximum())
+        return window_model.live and not alice.messages.gaps("general")
+
+    qtbot.waitUntil(scrolled_to_present, timeout=20000)
+    held = [m.id for m in alice.messages.messages("general") if m.id is not None]
+    assert held == sorted(set(held)) and len(held) >= 441
+    qtbot.waitUntil(timeline.is_at_bottom)
+
 
 def test_all_rooms_search_lists_each_room_and_opens_the_chosen_one(
     server_url: str, make_client: Any, make_peer: Any, make_window: Any,  # noqa: F811
@@ -177,8 +188,8 @@ def test_all_rooms_search_lists_each_room_and_opens_the_chosen_one(
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
     run(bob.call("room:create", {"name": "random"}))
-    in_general = _send(run, bob, "release notes draft")
-    in_random = _send(run, bob, "the release is friday", room="random")
+    in_general = send_as(run, bob, "release notes draft")
+    in_random = send_as(run, bob, "the release is friday", room="random")
     alice: ChatClient = make_client(server_url, "alice")
     run(alice.join_room("random"))
     window = make_window(alice)
@@ -216,7 +227,7 @@ def test_results_page_as_the_list_scrolls_without_gaps_or_duplicates(
 ) -> None:
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
-    sent = [_send(run, bob, f"match number {i}")["id"] for i in range(47)]
+    sent = [send_as(run, bob, f"match number {i}")["id"] for i in range(47)]
     alice: ChatClient = make_client(server_url, "alice")
     window = make_window(alice)
     window.show_room("general")
@@ -244,8 +255,8 @@ def test_typing_is_debounced_and_answers_to_older_queries_are_dropped(
 ) -> None:
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
-    _send(run, bob, "alpha one")
-    beta = _send(run, bob, "beta two")
+    send_as(run, bob, "alpha one")
+    beta = send_as(run, bob, "beta two")
     alice: ChatClient = make_client(server_url, "alice")
     window = make_window(alice)
     window.show_room("general")
@@ -322,7 +333,7 @@ def test_the_panel_fits_a_narrow_dark_window_and_closes_on_opening_a_result(
 ) -> None:
     bob = make_peer(server_url, "bob")
     run(bob.call("room:join", {"room": "general"}))
-    hit = _send(run, bob, "a narrow window still finds this")
+    hit = send_as(run, bob, "a narrow window still finds this")
     alice: ChatClient = make_client(server_url, "alice")
     window = make_window(alice)
     window.set_theme("dark")

@@ -228,5 +228,12 @@ def test_thousands_unread_open_without_laying_out_thousands_of_rows(make_timelin
     view.set_unread(2500)
     assert view.unread_marker_id == 501  # the divider belongs above the 2,500th from the end
     assert view.model().rowCount() <= MAX_DIVIDER_ROWS  # but the window stays bounded
-    assert view.verticalScrollBar().value() == 0  # opened as far up as it holds
+    # it opens around the divider, which sits at the top of the view, not at the bottom
+    window = view.window_model
+    assert window is not None and not window.live
+    divider = view.model().index(501 - 1 - window.first, 0)
+    assert divider.data(MessageRoles.IdRole) == 501
+    assert 0 <= view.visualRect(divider).top() < view.viewport().height() // 2
     assert view.jump_button.text() == "2500 new messages ↓"
+    view.scroll_to_latest()  # and the way down to the newest is one click
+    assert window.live and view.is_at_bottom()

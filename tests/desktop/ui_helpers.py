@@ -3,12 +3,14 @@
 ``make_window(client)`` builds a real MainWindow over a signed-in ChatClient, shown at
 the default size on the offscreen platform. ``drop_on(widget, mime)`` sends the real
 QDragEnterEvent/QDragMoveEvent/QDropEvent sequence a drag from a file manager or a
-browser produces.
+browser produces. ``send_as(run, peer, text, room, **extra)`` sends a message as a
+protocol peer and returns the stored Message dict.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,14 @@ from desktop.net.client import ChatClient
 from desktop.settings import AppSettings
 from desktop.state.types import Message
 from desktop.ui.main_window import MainWindow
+
+
+def send_as(run: Any, peer: Any, text: str, room: str = "general", **extra: Any) -> dict:
+    """Send ``text`` as ``peer`` (a protocol test client); the acked Message."""
+    ack = run(peer.call("message:send", {"room": room, "text": text,
+                                         "client_id": str(uuid.uuid4()), **extra}))
+    assert ack["ok"], ack
+    return dict(ack["message"])
 
 
 def png_bytes(
