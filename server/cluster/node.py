@@ -77,6 +77,9 @@ class ClusterNode(NodeLink):
         self._counted: Counter[int] = Counter()
         self._chat: ChatService | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        # set before the heartbeat is cancelled: Python 3.11's asyncio.wait_for (redis-py's
+        # socket writes use it) can swallow a cancel (CPython gh-86296), so the loop checks it
+        self._stopping = False
         self.nodes_gone = 0
         self.upload_slots: RedisSlots | None = None
 
@@ -126,6 +129,7 @@ class ClusterNode(NodeLink):
 
     async def stop(self) -> None:
         """Say goodbye: leave the node set, announce offline whoever was only here."""
+        self._stopping = True
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
@@ -336,7 +340,9 @@ class ClusterNode(NodeLink):
 
     async def _heartbeat(self) -> None:
         interval = self.config.cluster_heartbeat_s
-        while True:
+        # not `while True`: a cancel lost in redis-py's wait_for would leave it beating on and
+        # stop() waiting for it forever (see _stopping)
+        while not self._stopping:
             await asyncio.sleep(interval)
             if not self.bus.up:
                 continue
