@@ -13,8 +13,13 @@ dir, redis-server without persistence), so the run neither disturbs nor is distu
 other users of the machine's services, and their CPU can be counted. Reports deliveries/s,
 ack p50/p99, and CPU per part (nodes, HAProxy, PostgreSQL + Redis) as a share of one core.
 
-    python bench/cluster.py                          # single, pg1, pg2, pg3; N=50 S=5 M=200
-    python bench/cluster.py --configs single,pg3 --repeat 3
+    python bench/cluster.py                          # single, pg1, pg2, pg3; N=50 S=5 M=1000
+    python bench/cluster.py --configs single,pg2 -n 25 --window 10 --repeat 2
+    python bench/cluster.py --configs pg2 --profile /tmp/prof   # py-spy of every node
+
+The nodes run with ``--logins-per-minute 0`` (and no message or registration limits): all
+the bench's logins come from 127.0.0.1 through HAProxy, and the default per-address limit
+(60 a minute, shared by the nodes in Redis) refused the 56th.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -43,7 +49,9 @@ from tests.cluster.harness import (  # noqa: E402
     PrivateRedis,
 )
 
-NODE_ARGS = ["--rate-limit", "0", "--registrations-per-hour", "0", "--log-level", "WARNING"]
+# the bench's own clients all come from 127.0.0.1 (through HAProxy): no per-address limits
+NODE_ARGS = ["--rate-limit", "0", "--registrations-per-hour", "0", "--logins-per-minute", "0",
+             "--log-level", "WARNING"]
 
 
 def tree_pids(root: int) -> list[int]:
@@ -153,19 +161,32 @@ class Runner:
 _cpu_of = fanout.process_cpu_seconds
 
 
-def run_one(setup: Setup, args: argparse.Namespace) -> tuple[fanout.RunResult, dict[str, float]]:
+def run_one(
+    setup: Setup, args: argparse.Namespace, tag: str = ""
+) -> tuple[fanout.RunResult, dict[str, float]]:
     """fanout's raw load against ``setup.url``; CPU per part over fanout's send phase.
 
     fanout samples its server's CPU (``process_cpu_seconds``) right before the send phase
     and after the last delivery; for a cluster that sample is every part's CPU instead.
+    With ``--profile DIR``, ``py-spy`` records every node over the same phase.
     """
     server = fanout.ServerUnderTest(setup.label, [], int(setup.url.rsplit(":", 1)[1]))
     samples: list[dict[str, float]] = []
+    profilers: list[Any] = []
 
     def sample(pid: int) -> float:
         if pid != 0:
             return _cpu_of(pid)
+        if not samples and args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            profilers.extend(
+                fanout.start_profiler(p, str(Path(args.profile) / f"{tag}-node{i + 1}.txt"))
+                for i, p in enumerate(setup.node_pids)
+            )
         samples.append(setup.cpu())
+        if len(samples) == 2:
+            for prof in profilers:
+                fanout.stop_profiler(prof)
         return sum(samples[-1].values())
 
     fanout.process_cpu_seconds = sample
@@ -182,12 +203,15 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--clients", type=int, default=50)
     parser.add_argument("-s", "--senders", type=int, default=5)
-    parser.add_argument("-m", "--messages", type=int, default=200, help="per sender")
+    parser.add_argument("-m", "--messages", type=int, default=1000,
+                        help="per sender (200 ran for a quarter of a second: too short)")
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--configs", default="single,pg1,pg2,pg3",
                         help="comma-separated: single, pgN (N nodes behind HAProxy)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile", metavar="DIR",
+                        help="py-spy (raw collapsed stacks) of every node over the send phase")
     args = parser.parse_args(argv)
     args.load, args.deflate = "raw", False
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -202,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {round_no + 1}: {config} ...", file=sys.stderr, flush=True)
                     setup = loop.run_until_complete(runner.start(config))
                     try:
-                        rows.append(run_one(setup, args))
+                        rows.append(run_one(setup, args, f"{config}-r{round_no + 1}"))
                     finally:
                         loop.run_until_complete(runner.stop())
         finally:

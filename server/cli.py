@@ -216,6 +216,14 @@ def build_parser(env: dict[str, str] | os._Environ[str] = os.environ) -> argpars
         "(PARLEY_REGISTRATIONS_PER_HOUR, default 30)",
     )
     parser.add_argument(
+        "--logins-per-minute",
+        type=_non_negative_int,
+        default=env.get("PARLEY_LOGINS_PER_MINUTE", "60"),
+        help="sign-ins and registrations (right or wrong) per client address per minute, "
+        "0 for no limit, e.g. for a load test whose clients share one address "
+        "(PARLEY_LOGINS_PER_MINUTE, default 60)",
+    )
+    parser.add_argument(
         "--rooms-per-hour",
         type=_non_negative_int,
         default=env.get("PARLEY_ROOMS_PER_HOUR", "20"),
@@ -345,6 +353,7 @@ def config_from_args(
             )
         ],
         registrations_per_ip_per_hour=args.registrations_per_hour,
+        login_attempts_per_ip_per_minute=args.logins_per_minute,
         rooms_per_user_per_hour=args.rooms_per_hour,
         redis_url=args.redis,
         redis_prefix=args.redis_prefix,

@@ -135,7 +135,9 @@ class Bus:
         self._wake.set()
 
     async def _publisher(self) -> None:
-        while True:
+        # checks _closing, not `while True`: Python 3.11's asyncio.wait_for (redis-py's socket
+        # writes use it) can swallow close()'s cancel (CPython gh-86296), and the task must end
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
@@ -197,7 +199,7 @@ class Bus:
 
     async def _read(self, pubsub: Any) -> None:
         idle = min(1.0, self._liveness_s / 2)
-        while self.up:
+        while self.up and not self._closing:  # _closing: a cancel can be lost (_publisher)
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=idle)
             if msg is None:
                 if time.monotonic() - self._last_own_ping > self._liveness_s:

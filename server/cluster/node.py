@@ -77,6 +77,9 @@ class ClusterNode(NodeLink):
         self._counted: Counter[int] = Counter()
         self._chat: ChatService | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        # set before the heartbeat is cancelled: Python 3.11's asyncio.wait_for (redis-py's
+        # socket writes use it) can swallow a cancel (CPython gh-86296), so the loop checks it
+        self._stopping = False
         self.nodes_gone = 0
         self.upload_slots: RedisSlots | None = None
 
@@ -94,6 +97,11 @@ class ClusterNode(NodeLink):
         self._chat = chat
         chat.ctx.link = self
         chat.connections.elsewhere = self.remote_users
+        # a backend that remembers rooms for sends (PostgreSQL) may do so only while the
+        # other nodes' changes reach it (the bus is up; a reconnect forgets everything)
+        guard = getattr(chat.storage, "guard_room_cache", None)
+        if guard is not None:
+            guard(lambda: self.bus.up)
         chat.messages.message_limiter.shared = RedisWindow(self, "msg")
         accounts = chat.accounts
         accounts.ip_attempts.shared = RedisWindow(self, "login-ip")
@@ -121,6 +129,7 @@ class ClusterNode(NodeLink):
 
     async def stop(self) -> None:
         """Say goodbye: leave the node set, announce offline whoever was only here."""
+        self._stopping = True
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
@@ -230,8 +239,12 @@ class ClusterNode(NodeLink):
         elif kind == envelope.DOWN:
             self._remote_discard(node.decode(), int(body))
         elif kind == envelope.GONE:
+            # a dead node may have committed a room change it never published
+            await chat.storage.invalidate_rooms(None)
             self._drop_node(str(body))
         elif kind == envelope.SYNC:
+            # a node back on the bus: what it changed while off it was never published
+            await chat.storage.invalidate_rooms(None)
             self._remote[node.decode()] = {int(u) for u in body}
             self._recount()
 
@@ -281,6 +294,8 @@ class ClusterNode(NodeLink):
     async def _connected(self, reconnect: bool) -> None:
         """(Re)register this node and reload who is online elsewhere (runs before ``up``)."""
         chat = self.chat
+        # room changes published while this node was off the bus never reached it
+        await chat.storage.invalidate_rooms(None)
         registry = chat.connections
         counts: dict[str, int] = {}
         names: dict[str, str] = {}
@@ -325,7 +340,9 @@ class ClusterNode(NodeLink):
 
     async def _heartbeat(self) -> None:
         interval = self.config.cluster_heartbeat_s
-        while True:
+        # not `while True`: a cancel lost in redis-py's wait_for would leave it beating on and
+        # stop() waiting for it forever (see _stopping)
+        while not self._stopping:
             await asyncio.sleep(interval)
             if not self.bus.up:
                 continue

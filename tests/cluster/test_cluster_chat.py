@@ -159,3 +159,42 @@ async def test_the_rate_limit_is_shared_by_all_nodes(cluster_factory: ClusterFac
     # another user is not limited by alice's sends
     bob = await cluster.connect(f"{user_prefix}bob", via=cluster.nodes[1])
     await bob.send("general", "bob is fine")
+
+
+async def _refused(client: ClusterClient, room: str, code: str) -> None:
+    """Sends from ``client`` to ``room`` are refused with ``code``, once the other nodes'
+    change has reached its node over the bus (a bounded wait, not a timing assertion)."""
+    for _ in range(200):
+        payload = {"room": room, "text": "still here?", "client_id": str(uuid.uuid4())}
+        ack = await client.call("message:send", payload)
+        if not ack.get("ok"):
+            assert ack["error"]["code"] == code, ack
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"sends to {room} were never refused")
+
+
+async def test_a_send_sees_membership_changes_made_on_another_node(
+    cluster_factory: ClusterFactory, user_prefix: str
+) -> None:
+    """A node answers a known member's sends from memory (PostgreSQL's send path): a leave,
+    a join and a room closed on another node must reach that memory."""
+    cluster = await cluster_factory(nodes=2, lb=None, rate_limit="0")
+    n1, n2 = cluster.nodes
+    alice = await cluster.connect(f"{user_prefix}alice", via=n1)
+    bob = await cluster.connect(f"{user_prefix}bob", via=n2)
+    bob_on_n1 = cluster.client(bob.username, via=n1)
+    bob_on_n1.token = bob.token
+    await bob_on_n1.connect()
+    room = f"r{uuid.uuid4().hex[:8]}"
+    await alice.ok("room:create", {"name": room})
+    await bob_on_n1.ok("room:join", {"room": room})
+    await bob.send(room, "remembered on node 2")  # node 2 now knows bob is a member
+    await bob_on_n1.ok("room:leave", {"room": room})
+    await _refused(bob, room, "forbidden")
+    # back in on node 1: node 2 reads the membership again at once
+    await bob_on_n1.ok("room:join", {"room": room})
+    sent = await bob.send(room, "back again")
+    await alice.wait_for("message", lambda m: m["id"] == sent["id"])
+    await alice.ok("room:close", {"room": room})
+    await _refused(bob, room, "not_found")

@@ -72,6 +72,16 @@ def test_defaults_are_the_protocol_defaults() -> None:
     assert config.data_dir.parts[-2:] == ("Parley", "server") or config.data_dir.name == "server"
 
 
+def test_the_login_limit_per_address_is_a_flag_and_a_variable() -> None:
+    assert config_from_args([], env={}).login_attempts_per_ip_per_minute == 60
+    env = {"PARLEY_LOGINS_PER_MINUTE": "0"}  # off: a load test from one address
+    assert config_from_args([], env=env).login_attempts_per_ip_per_minute == 0
+    flagged = config_from_args(["--logins-per-minute", "5"], env=env)
+    assert flagged.login_attempts_per_ip_per_minute == 5
+    with pytest.raises(SystemExit):
+        config_from_args(["--logins-per-minute", "-1"], env={})
+
+
 @pytest.mark.parametrize(
     "bad",
     [

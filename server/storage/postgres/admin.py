@@ -105,36 +105,48 @@ class AdminStore(PostgresEngine):
         return len(gone)
 
     async def delete_account(self, user_id: int, heir_id: int | None, ts: int) -> DeletedAccount:
-        async with self._tx() as conn:
-            # the user's row first: a sign-in racing this waits for the commit, then fails
-            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-            tokens = await conn.fetch("DELETE FROM tokens WHERE user_id = $1 RETURNING 1", user_id)
-            owned = await conn.fetch(
-                "UPDATE rooms SET owner_id = $1 WHERE owner_id = $2 RETURNING 1", heir_id, user_id
-            )
-            left = await conn.fetch("DELETE FROM members WHERE user_id = $1 RETURNING 1", user_id)
-            # '' is no argon2 hash: no password ever matches it
-            await conn.execute(
-                "UPDATE users SET password_hash = '', disabled = 1, deleted_ms = $1 WHERE id = $2",
-                ts,
-                user_id,
-            )
-            await _event(conn, user_id, "deleted", ts)
-        return DeletedAccount(len(left), len(owned), len(tokens))
+        try:
+            async with self._tx() as conn:
+                # the user's row first: a sign-in racing this waits for the commit, then fails
+                await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+                tokens = await conn.fetch(
+                    "DELETE FROM tokens WHERE user_id = $1 RETURNING 1", user_id
+                )
+                owned = await conn.fetch(
+                    "UPDATE rooms SET owner_id = $1 WHERE owner_id = $2 RETURNING 1",
+                    heir_id,
+                    user_id,
+                )
+                left = await conn.fetch(
+                    "DELETE FROM members WHERE user_id = $1 RETURNING 1", user_id
+                )
+                # '' is no argon2 hash: no password ever matches it
+                await conn.execute(
+                    "UPDATE users SET password_hash = '', disabled = 1, deleted_ms = $1 WHERE id = $2",
+                    ts,
+                    user_id,
+                )
+                await _event(conn, user_id, "deleted", ts)
+            return DeletedAccount(len(left), len(owned), len(tokens))
+        finally:
+            self._forget_rooms(None)
 
     async def add_to_room_quietly(self, room_id: str, user_id: int, ts: int) -> bool:
-        async with self._tx() as conn:
-            added = await conn.fetchval(
-                "INSERT INTO members (room_id, user_id, delivered, read)"
-                " SELECT r.id, $2, n.n, n.n FROM rooms r,"
-                " (SELECT COALESCE(MAX(id), 0) AS n FROM messages WHERE room_id = $1) AS n"
-                " WHERE r.id = $1 ON CONFLICT DO NOTHING RETURNING true",
-                room_id,
-                user_id,
-            )
-            if added:
-                await _event(conn, user_id, "joined", ts)
-        return bool(added)
+        try:
+            async with self._tx() as conn:
+                added = await conn.fetchval(
+                    "INSERT INTO members (room_id, user_id, delivered, read)"
+                    " SELECT r.id, $2, n.n, n.n FROM rooms r,"
+                    " (SELECT COALESCE(MAX(id), 0) AS n FROM messages WHERE room_id = $1) AS n"
+                    " WHERE r.id = $1 ON CONFLICT DO NOTHING RETURNING true",
+                    room_id,
+                    user_id,
+                )
+                if added:
+                    await _event(conn, user_id, "joined", ts)
+            return bool(added)
+        finally:
+            self._forget_rooms([room_id])
 
     async def note_seen(self, user_id: int, ts: int) -> None:
         async with self._tx(durable=False) as conn:

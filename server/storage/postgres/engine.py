@@ -1,8 +1,12 @@
 """The PostgreSQL engine under every store: the asyncpg pool, transactions, shared reads.
 
-Several server nodes share one database, so nothing mutable is cached here: rooms and
-memberships are read from PostgreSQL on every call (``invalidate_rooms`` has nothing to
-forget). Every write is one transaction on a pooled connection; its coroutine returns only
+Several server nodes share one database, so nothing mutable is cached here, with one
+exception: the room and membership a ``message:send`` checks (``send_context``, the one read
+on every send) are remembered per (room, user) once found, and forgotten when this node
+changes the room (its own writes, below) or another node says it changed it (the bus's
+``ENTER`` / ``LEAVE`` / ``ROOMS`` envelopes call ``invalidate_rooms``). While the bus is down
+nothing is answered from that memory (``guard_room_cache``), and a reconnect forgets it all.
+Every write is one transaction on a pooled connection; its coroutine returns only
 after COMMIT, and ``synchronous_commit`` is on for the pool, so an ack never precedes
 durability. Writes that may be lost in a crash without harm (receipt positions, purges)
 turn it off for their own transaction only (``durable=False``).
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +73,10 @@ def room_record(row: Sequence[Any]) -> RoomRecord:
     return RoomRecord(row[0], row[1], row[2], row[3], int(row[4]), dm_users)
 
 
+def _always() -> bool:
+    return True
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset on release, as a no-op: no store leaves session state behind (every
     SET is SET LOCAL, no LISTEN, no session locks), so asyncpg's default reset query would
@@ -92,6 +100,46 @@ class PostgresEngine(Storage):
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        # send_context's memory: room -> (its record, users known to be members); a
+        # generation so a read that started before a change never stores what it read
+        self._send_rooms: dict[str, tuple[RoomRecord, set[int]]] = {}
+        self._rooms_gen = 0
+        self._room_cache_ok: Callable[[], bool] = _always
+
+    # -- the send path's room memory ---------------------------------------------------------
+
+    def guard_room_cache(self, ok: Callable[[], bool]) -> None:
+        """Answer sends from memory only while ``ok()`` (a cluster node: its bus is up, so
+        the other nodes' changes reach ``invalidate_rooms``)."""
+        self._room_cache_ok = ok
+
+    async def invalidate_rooms(self, room_ids: list[str] | None = None) -> None:
+        self._forget_rooms(room_ids)
+
+    def _forget_rooms(self, room_ids: list[str] | None = None) -> None:
+        self._rooms_gen += 1
+        if room_ids is None:
+            self._send_rooms.clear()
+        else:
+            for room_id in room_ids:
+                self._send_rooms.pop(room_id, None)
+
+    def _remembered_member(self, room_id: str, user_id: int) -> RoomRecord | None:
+        if not self._room_cache_ok():
+            return None
+        known = self._send_rooms.get(room_id)
+        if known is None or user_id not in known[1]:
+            return None
+        return known[0]
+
+    def _remember_member(self, gen: int, room: RoomRecord, user_id: int) -> None:
+        if gen != self._rooms_gen or not self._room_cache_ok():
+            return  # the room changed while it was read, or changes may be missed now
+        known = self._send_rooms.get(room.id)
+        if known is None or known[0] != room:
+            known = (room, set())
+            self._send_rooms[room.id] = known
+        known[1].add(user_id)
 
     # -- open and close ---------------------------------------------------------------------
 

@@ -18,6 +18,11 @@ A batch, in one transaction:
    pair) takes no seq and comes back as the stored message with ``created=False``;
 3. writes each room's last seq once, and commits.
 
+A batch of plain messages (the usual one: text, no image, file, reply or mention rows) does
+all three in ONE autocommit statement (``_INSERT_STATEMENT``: data-modifying CTEs, all or
+nothing), one round trip where the explicit transaction takes five; the ack still follows
+the statement's commit.
+
 Holding the room rows' locks from the first insert to COMMIT means that within a room ids
 (drawn from the identity sequence at insert) and seqs increase in commit order, however
 many nodes write. The fast path takes no savepoints. If anything fails in it (a raced
@@ -203,6 +208,82 @@ _INSERT_MANY = (
 )
 
 
+# The same batch of plain messages as ONE autocommit statement: one round trip, one
+# transaction, one WAL flush. ``locked`` takes the rooms' row locks in id order (as
+# _LOCK_ROOMS); each message's seq is its room's locked seq plus its rank in the room ($11);
+# ``upd`` writes each room's new last seq ($12/$13). All or nothing: unless every message
+# went in (a retry of a stored client id hits ON CONFLICT, a room is gone), the guard in
+# ``upd`` divides by zero and the whole statement (its transaction) is undone, so no seq
+# is ever taken by a message that was not stored. (With no room found nothing is written
+# and the statement returns no rows.) The caller then redoes the batch the long way.
+_INSERT_STATEMENT = (
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::bigint[])"
+    " WITH ORDINALITY AS v(room_id, sender_id, ts, kind, text, client_id, system_event,"
+    " system_user, mentions, mention_room, k, n)),"
+    " locked AS (SELECT id, seq FROM rooms WHERE id = ANY($12::text[]) ORDER BY id"
+    " FOR NO KEY UPDATE),"
+    " ins AS (INSERT INTO messages (room_id, sender_id, ts, kind, text, client_id,"
+    " system_event, system_user, mentions, mention_room, seq)"
+    " SELECT v.room_id, v.sender_id, v.ts, v.kind, v.text, v.client_id, v.system_event,"
+    " v.system_user, v.mentions, v.mention_room, l.seq + v.k FROM v JOIN locked l"
+    " ON l.id = v.room_id ORDER BY v.n"
+    " ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id, room_id, seq, sender_id),"
+    " upd AS (UPDATE rooms r SET seq = l.seq + c.k FROM locked l"
+    " JOIN unnest($12::text[], $13::bigint[]) AS c(id, k) ON c.id = l.id"
+    " WHERE r.id = l.id"
+    " AND (SELECT 1 / (CASE WHEN COUNT(*) = $14 THEN 1 ELSE 0 END) FROM ins) = 1)"
+    " SELECT i.id, i.room_id, i.seq, u.name FROM ins i LEFT JOIN users u ON u.id = i.sender_id"
+    " WHERE (SELECT 1 / (CASE WHEN COUNT(*) = $14 THEN 1 ELSE 0 END) FROM ins) = 1"
+)
+
+
+async def insert_statement(
+    conn: asyncpg.Connection, batch: Sequence[Pending]
+) -> list[InsertResult] | None:
+    """A batch of plain messages (see :func:`_plain`) in one autocommit statement, or None
+    when it did not apply (nothing was written then: see ``_INSERT_STATEMENT``)."""
+    msgs = [msg for msg, _ in batch]
+    ranks: dict[str, int] = {}
+    ks: list[int] = []
+    for m in msgs:
+        ranks[m.room] = ranks.get(m.room, 0) + 1
+        ks.append(ranks[m.room])
+    try:
+        rows = await conn.fetch(
+            _INSERT_STATEMENT,
+            [m.room for m in msgs],
+            [m.sender_id for m in msgs],
+            [m.ts for m in msgs],
+            [m.kind for m in msgs],
+            [m.text for m in msgs],
+            [m.client_id for m in msgs],
+            [m.system_event for m in msgs],
+            [m.system_user for m in msgs],
+            [" ".join(m.mentions.names) for m in msgs],
+            [int(m.mentions.room) for m in msgs],
+            ks,
+            list(ranks),
+            list(ranks.values()),
+            len(msgs),
+        )
+    except asyncpg.DivisionByZeroError:
+        return None  # not every message went in: undone as a whole
+    if not rows:
+        return None  # no room of the batch exists: nothing was written
+    # every row is in (anything less raised above)
+    assert len(rows) == len(msgs), "a partial batch cannot commit"
+    # the k-th message of a room in the batch took the room's k-th new seq
+    by_room: dict[str, list[asyncpg.Record]] = {}
+    for row in sorted(rows, key=lambda r: int(r[2])):
+        by_room.setdefault(row[1], []).append(row)
+    results: list[InsertResult] = []
+    for msg, k in zip(msgs, ks, strict=True):
+        row = by_room[msg.room][k - 1]
+        results.append((_made(msg, int(row[0]), row[3], int(row[2])), True))
+    return results
+
+
 class _NotPlain(Exception):
     """The one-statement path does not apply after all (a room gone, a retry): roll back."""
 
@@ -296,10 +377,16 @@ def _made(msg: NewMessage, message_id: int, sender: str | None, seq: int) -> Mes
 async def insert_fast(conn: asyncpg.Connection, batch: Sequence[Pending]) -> list[InsertResult]:
     """The batch in one transaction, no savepoints; any failure raises (and rolls back).
 
-    A batch of plain messages (the usual one) is one INSERT statement: five round trips
-    per batch (BEGIN, lock, insert, seqs, COMMIT) whatever its size. Otherwise one
-    statement per message, more for images, mentions and files."""
-    if len(batch) > 1 and _plain(batch):
+    A batch of plain messages (the usual one) is one autocommit statement, one round trip
+    whatever its size (``_INSERT_STATEMENT``); should that not apply, the same in five
+    (BEGIN, lock, insert, seqs, COMMIT). Otherwise one statement per message, more for
+    images, mentions and files."""
+    plain = _plain(batch)
+    if plain and not conn.is_in_transaction():
+        done = await insert_statement(conn, batch)
+        if done is not None:
+            return done
+    if len(batch) > 1 and plain:
         try:
             async with conn.transaction():
                 before = await _lock_rooms(conn, batch)

@@ -1,7 +1,8 @@
 """Rooms and membership, and the Room object's per-viewer counts (unread, mentions).
 
-Nothing is cached: another node may have changed any room a moment ago. A view of many
-rooms (``rooms:list``) is two queries, not a round trip per room.
+Nothing is cached but what a send checks (see the engine): every write here forgets its
+room there, after its commit (or failure). A view of many rooms (``rooms:list``) is two
+queries, not a round trip per room.
 """
 
 from __future__ import annotations
@@ -41,24 +42,27 @@ class RoomStore(PostgresEngine):
     async def create_room(
         self, room_id: str, kind: RoomKind, topic: str, owner_id: int | None, member_ids: list[int]
     ) -> bool:
-        async with self._tx() as conn:
-            created = await conn.fetchval(
-                "INSERT INTO rooms (id, kind, topic, owner_id) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (id) DO NOTHING RETURNING true",
-                room_id,
-                kind,
-                topic,
-                owner_id,
-            )
-            if not created:
-                return False
-            await conn.execute(
-                "INSERT INTO members (room_id, user_id)"
-                " SELECT $1, u FROM unnest($2::bigint[]) AS u ON CONFLICT DO NOTHING",
-                room_id,
-                member_ids,
-            )
-        return True
+        try:
+            async with self._tx() as conn:
+                created = await conn.fetchval(
+                    "INSERT INTO rooms (id, kind, topic, owner_id) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (id) DO NOTHING RETURNING true",
+                    room_id,
+                    kind,
+                    topic,
+                    owner_id,
+                )
+                if not created:
+                    return False
+                await conn.execute(
+                    "INSERT INTO members (room_id, user_id)"
+                    " SELECT $1, u FROM unnest($2::bigint[]) AS u ON CONFLICT DO NOTHING",
+                    room_id,
+                    member_ids,
+                )
+            return True
+        finally:
+            self._forget_rooms([room_id])
 
     async def get_room(self, room_id: str) -> RoomRecord | None:
         async with self._conn() as conn:
@@ -69,35 +73,43 @@ class RoomStore(PostgresEngine):
             return {r[0]: int(r[1]) for r in await conn.fetch("SELECT id, seq FROM rooms")}
 
     async def set_topic(self, room_id: str, topic: str) -> None:
-        async with self._tx() as conn:
-            await conn.execute("UPDATE rooms SET topic = $1 WHERE id = $2", topic, room_id)
+        try:
+            async with self._tx() as conn:
+                await conn.execute("UPDATE rooms SET topic = $1 WHERE id = $2", topic, room_id)
+        finally:
+            self._forget_rooms([room_id])
 
     async def delete_room(self, room_id: str) -> None:
-        async with self._tx() as conn:
-            # the room's row first: a send to it waits for this delete, then finds no room
-            await conn.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room_id)
-            in_room = "SELECT id FROM messages WHERE room_id = $1"
-            await conn.execute(f"DELETE FROM reactions WHERE message_id IN ({in_room})", room_id)
-            await conn.execute(
-                f"DELETE FROM message_mentions WHERE message_id IN ({in_room})", room_id
-            )
-            # the files its messages used, chunks and all, in this same transaction (their
-            # ids listed in doomed_files, as for a deleted message)
-            await conn.execute(
-                "INSERT INTO doomed_files (id) SELECT id FROM uploads WHERE room_id = $1"
-                " ON CONFLICT DO NOTHING",
-                room_id,
-            )
-            await conn.execute(
-                "DELETE FROM upload_chunks WHERE upload_id IN"
-                " (SELECT id FROM uploads WHERE room_id = $1)",
-                room_id,
-            )
-            await conn.execute("DELETE FROM uploads WHERE room_id = $1", room_id)
-            await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
-            await conn.execute("DELETE FROM images WHERE room_id = $1", room_id)
-            await conn.execute("DELETE FROM members WHERE room_id = $1", room_id)
-            await conn.execute("DELETE FROM rooms WHERE id = $1", room_id)
+        try:
+            async with self._tx() as conn:
+                # the room's row first: a send to it waits for this delete, then finds no room
+                await conn.execute("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", room_id)
+                in_room = "SELECT id FROM messages WHERE room_id = $1"
+                await conn.execute(
+                    f"DELETE FROM reactions WHERE message_id IN ({in_room})", room_id
+                )
+                await conn.execute(
+                    f"DELETE FROM message_mentions WHERE message_id IN ({in_room})", room_id
+                )
+                # the files its messages used, chunks and all, in this same transaction (their
+                # ids listed in doomed_files, as for a deleted message)
+                await conn.execute(
+                    "INSERT INTO doomed_files (id) SELECT id FROM uploads WHERE room_id = $1"
+                    " ON CONFLICT DO NOTHING",
+                    room_id,
+                )
+                await conn.execute(
+                    "DELETE FROM upload_chunks WHERE upload_id IN"
+                    " (SELECT id FROM uploads WHERE room_id = $1)",
+                    room_id,
+                )
+                await conn.execute("DELETE FROM uploads WHERE room_id = $1", room_id)
+                await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
+                await conn.execute("DELETE FROM images WHERE room_id = $1", room_id)
+                await conn.execute("DELETE FROM members WHERE room_id = $1", room_id)
+                await conn.execute("DELETE FROM rooms WHERE id = $1", room_id)
+        finally:
+            self._forget_rooms([room_id])
 
     async def is_member(self, room_id: str, user_id: int) -> bool:
         async with self._conn() as conn:
@@ -109,25 +121,31 @@ class RoomStore(PostgresEngine):
         return bool(found)
 
     async def add_member(self, room_id: str, user_id: int) -> bool:
-        async with self._tx() as conn:
-            added = await conn.fetchval(
-                "INSERT INTO members (room_id, user_id, delivered, read)"
-                " SELECT $1, $2, n, n FROM (SELECT COALESCE(MAX(id), 0) AS n FROM messages"
-                " WHERE room_id = $1) AS newest"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                room_id,
-                user_id,
-            )
-        return bool(added)
+        try:
+            async with self._tx() as conn:
+                added = await conn.fetchval(
+                    "INSERT INTO members (room_id, user_id, delivered, read)"
+                    " SELECT $1, $2, n, n FROM (SELECT COALESCE(MAX(id), 0) AS n FROM messages"
+                    " WHERE room_id = $1) AS newest"
+                    " ON CONFLICT DO NOTHING RETURNING true",
+                    room_id,
+                    user_id,
+                )
+            return bool(added)
+        finally:
+            self._forget_rooms([room_id])
 
     async def remove_member(self, room_id: str, user_id: int) -> bool:
-        async with self._tx() as conn:
-            gone = await conn.fetchval(
-                "DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING true",
-                room_id,
-                user_id,
-            )
-        return bool(gone)
+        try:
+            async with self._tx() as conn:
+                gone = await conn.fetchval(
+                    "DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING true",
+                    room_id,
+                    user_id,
+                )
+            return bool(gone)
+        finally:
+            self._forget_rooms([room_id])
 
     async def member_room_ids(self, user_id: int) -> list[str]:
         async with self._conn() as conn:
