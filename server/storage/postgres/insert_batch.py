@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -238,6 +239,22 @@ _INSERT_STATEMENT = (
 )
 
 
+def _columns(msgs: Sequence[NewMessage]) -> list[list[Any]]:
+    """The message columns ``_INSERT_MANY`` and ``_INSERT_STATEMENT`` unnest ($1-$10)."""
+    return [
+        [m.room for m in msgs],
+        [m.sender_id for m in msgs],
+        [m.ts for m in msgs],
+        [m.kind for m in msgs],
+        [m.text for m in msgs],
+        [m.client_id for m in msgs],
+        [m.system_event for m in msgs],
+        [m.system_user for m in msgs],
+        [" ".join(m.mentions.names) for m in msgs],
+        [int(m.mentions.room) for m in msgs],
+    ]
+
+
 async def insert_statement(
     conn: asyncpg.Connection, batch: Sequence[Pending]
 ) -> list[InsertResult] | None:
@@ -252,16 +269,7 @@ async def insert_statement(
     try:
         rows = await conn.fetch(
             _INSERT_STATEMENT,
-            [m.room for m in msgs],
-            [m.sender_id for m in msgs],
-            [m.ts for m in msgs],
-            [m.kind for m in msgs],
-            [m.text for m in msgs],
-            [m.client_id for m in msgs],
-            [m.system_event for m in msgs],
-            [m.system_user for m in msgs],
-            [" ".join(m.mentions.names) for m in msgs],
-            [int(m.mentions.room) for m in msgs],
+            *_columns(msgs),
             ks,
             list(ranks),
             list(ranks.values()),
@@ -321,16 +329,7 @@ async def _insert_many(
     msgs = [msg for msg, _ in batch]
     rows = await conn.fetch(
         _INSERT_MANY,
-        [m.room for m in msgs],
-        [m.sender_id for m in msgs],
-        [m.ts for m in msgs],
-        [m.kind for m in msgs],
-        [m.text for m in msgs],
-        [m.client_id for m in msgs],
-        [m.system_event for m in msgs],
-        [m.system_user for m in msgs],
-        [" ".join(m.mentions.names) for m in msgs],
-        [int(m.mentions.room) for m in msgs],
+        *_columns(msgs),
         taken,
     )
     if len(rows) != len(msgs):
