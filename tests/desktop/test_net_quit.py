@@ -30,22 +30,27 @@ def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+def _start_app(server: ServerProcess, tmp_path: Path) -> subprocess.Popen[str]:
+    """The real app in a subprocess, signing in to ``server`` as alice (offscreen)."""
+    password = tmp_path / "pw"
+    password.write_text(PASSWORD + "\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), QT_QPA_PLATFORM="offscreen",
+               PARLEY_KEYRING="file")
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "desktop", "--server", server.url, "--user", "alice",
+         "--password-file", str(password), "--data-dir", str(tmp_path / "app")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("how", ["sigint", "sigterm", "server-gone"])
 def test_quitting_prints_nothing_to_stderr(
     how: str, server_process: ServerProcess, make_peer: Any, qtbot: Any, tmp_path: Path
 ) -> None:
     watcher = make_peer(server_process.url, "watcher")
-    password = tmp_path / "pw"
-    password.write_text(PASSWORD + "\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), QT_QPA_PLATFORM="offscreen",
-               PARLEY_KEYRING="file")
-    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-    app = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "--server", server_process.url, "--user", "alice",
-         "--password-file", str(password), "--data-dir", str(tmp_path / "app")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    app = _start_app(server_process, tmp_path)
     try:
         qtbot.waitUntil(lambda: {"user": "alice", "state": "online"} in watcher.of("presence")
                         or app.poll() is not None, timeout=60_000)
@@ -77,16 +82,7 @@ def test_quitting_while_loading_prints_nothing(
 ) -> None:
     """Ctrl+C or SIGTERM before the window exists (Qt still loading) is a clean exit too,
     not a KeyboardInterrupt traceback or a kill."""
-    password = tmp_path / "pw"
-    password.write_text(PASSWORD + "\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), QT_QPA_PLATFORM="offscreen",
-               PARLEY_KEYRING="file")
-    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-    app = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "--server", server_process.url, "--user", "alice",
-         "--password-file", str(password), "--data-dir", str(tmp_path / "app")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    app = _start_app(server_process, tmp_path)
     try:
         # the signal comes while Qt is being loaded: seconds before the window exists
         deadline = time.monotonic() + 60
