@@ -99,6 +99,16 @@ class TimelineScrollMixin(TimelineInputView):
         if edge is not None and edge.id is not None:
             self.fillGapRequested.emit(edge.id, False)
 
+    @property
+    def _in_middle(self) -> bool:
+        """The window sits in the middle of the room (not live: see the module doc)."""
+        return self._window is not None and not self._window.live
+
+    def _near_middle_end(self) -> bool:
+        """At the bottom of a window in the middle of the room: time to go on down."""
+        bar = self.verticalScrollBar()
+        return self._in_middle and bar.maximum() - bar.value() <= LOAD_OLDER_THRESHOLD_PX
+
     def history_loaded(self) -> None:
         """History (older, or a gap's) arrived: an edge the user sits at shows it."""
         flush = getattr(self.source_model(), "flush", None)
@@ -107,10 +117,7 @@ class TimelineScrollMixin(TimelineInputView):
         bar = self.verticalScrollBar()
         if bar.value() <= LOAD_OLDER_THRESHOLD_PX and self._can_go_older():
             self._reached_top()
-        window = self._window
-        if window is not None and not window.live and (
-            bar.maximum() - bar.value() <= LOAD_OLDER_THRESHOLD_PX
-        ):
+        if self._near_middle_end():
             self._reached_bottom()
 
     def _can_go_older(self) -> bool:
@@ -132,8 +139,7 @@ class TimelineScrollMixin(TimelineInputView):
 
     def is_at_bottom(self) -> bool:
         """At the newest message: scrolled to the end of a live window."""
-        window = self._window
-        if window is not None and not window.live:
+        if self._in_middle:
             return False
         bar = self.verticalScrollBar()
         return bar.maximum() - bar.value() <= BOTTOM_SLACK_PX
@@ -169,7 +175,7 @@ class TimelineScrollMixin(TimelineInputView):
         if self._unread_pending:
             self.set_unread(self._unread_pending)
         appended = last == model.rowCount() - 1 and first > 0
-        if self._window is not None and not self._window.live:
+        if self._in_middle:
             appended = False  # history shown below a window in the middle of the room
         if appended and not self._stick_bottom:
             others = 0
@@ -237,14 +243,12 @@ class TimelineScrollMixin(TimelineInputView):
             self.overlays.hide_jump()
         elif not self.jump_button.isVisible() and (
             self.verticalScrollBar().maximum() - value > self.viewport().height()
-            or (self._window is not None and not self._window.live)
+            or self._in_middle
         ):
             self.overlays.show_jump(self._new_below)
         if value <= LOAD_OLDER_THRESHOLD_PX and not self._adjusting and self._can_go_older():
             self._reached_top()
-        window = self._window
-        if (window is not None and not window.live and not self._adjusting
-                and self.verticalScrollBar().maximum() - value <= LOAD_OLDER_THRESHOLD_PX):
+        if not self._adjusting and self._near_middle_end():
             self._reached_bottom()
 
     def on_scrollbar_slider_moved(self, _value: int) -> None:
